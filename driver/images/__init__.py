@@ -1,0 +1,1 @@
+"""Debian node images: rootfs, kernel, initramfs, base disk, per-node identity, cache."""

@@ -1,0 +1,152 @@
+"""The root filesystem: mmdebstrap from Debian packages, tuned for test VMs.
+
+A customize hook (run by mmdebstrap before it cleans up) lays in the backdoor and systemd
+tuning, fetches the Debian kernel package (``apt-get download``, never installed: no
+initramfs-tools run), unpacks its modules into the rootfs and copies the kernel, the
+modules and busybox out for the initramfs. No loop mounts, no host kernel.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from driver.errors import InfraError, UsageError
+from driver.hosttools import require
+from driver.images.recipe import GUEST_DIR, MASKED_UNITS, ImageRecipe
+
+JOURNALD_CONF = """[Journal]
+ForwardToConsole=yes
+TTYPath=/dev/ttyS0
+MaxLevelConsole=info
+Storage=volatile
+"""
+
+SYSTEM_CONF = """[Manager]
+DefaultTimeoutStartSec=90s
+DefaultTimeoutStopSec=10s
+ShowStatus=no
+"""
+
+FSTAB = "/dev/vda / ext4 rw,noatime 0 0\n"
+
+SSHD_CONF = """HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UseDNS no
+"""
+
+HOOK = r"""#!/bin/sh
+set -eu
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+root="$1"
+out={out}
+stage={stage}
+cp -a "$stage/." "$root/"
+kpkg=$(chroot "$root" apt-cache depends linux-image-amd64 \
+  | sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
+[ -n "$kpkg" ] || {{ echo "photon-build: cannot resolve linux-image-amd64" >&2; exit 1; }}
+chroot "$root" sh -c "cd /tmp && apt-get -q -o APT::Sandbox::User=root download $kpkg"
+chroot "$root" sh -c "dpkg-deb -x /tmp/${{kpkg}}_*.deb /tmp/kernel"
+kver=${{kpkg#linux-image-}}
+mkdir -p "$root/usr/lib/modules"
+mv "$root/tmp/kernel/lib/modules/$kver" "$root/usr/lib/modules/"
+chroot "$root" depmod -a "$kver"
+mkdir -p "$out/modules"
+cp "$root/tmp/kernel/boot/vmlinuz-$kver" "$out/vmlinuz"
+cp -a "$root/usr/lib/modules/$kver/kernel" "$out/modules/"
+echo "$kver" >"$out/kernel-version"
+cp "$root/bin/busybox" "$out/busybox"
+rm -rf "$root"/tmp/*.deb "$root"/tmp/kernel "$root"/etc/ssh/ssh_host_*
+for unit in {disable}; do chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true; done
+for unit in {masked}; do chroot "$root" systemctl mask "$unit" >/dev/null 2>&1; done
+chroot "$root" systemctl enable photon-backdoor.service systemd-networkd.service >/dev/null 2>&1
+chroot "$root" passwd -d root >/dev/null
+"""
+
+
+def stage_files(stage: Path, recipe: ImageRecipe) -> None:
+    """Write the files every image carries into ``stage`` (copied over the rootfs)."""
+    files: dict[str, tuple[str | bytes, int]] = {
+        "usr/lib/photon/backdoor.sh": ((GUEST_DIR / "backdoor.sh").read_bytes(), 0o755),
+        "etc/systemd/system/photon-backdoor.service": (
+            (GUEST_DIR / "photon-backdoor.service").read_bytes(),
+            0o644,
+        ),
+        "etc/systemd/journald.conf.d/photon.conf": (JOURNALD_CONF, 0o644),
+        "etc/systemd/system.conf.d/photon.conf": (SYSTEM_CONF, 0o644),
+        "etc/ssh/sshd_config.d/photon.conf": (SSHD_CONF, 0o644),
+        "etc/fstab": (FSTAB, 0o644),
+    }
+    for path, text in recipe.extra_files.items():
+        files[path] = (text, 0o644)
+    for rel, (content, mode) in files.items():
+        dest = stage / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            dest.write_text(content)
+        else:
+            dest.write_bytes(content)
+        dest.chmod(mode)
+
+
+def explain_failure(output: str, recipe: ImageRecipe) -> str:
+    """Turn mmdebstrap's output into one clear line."""
+    missing = re.search(r"Unable to locate package (\S+)", output)
+    if missing:
+        return (
+            f"image '{recipe.name}': package '{missing.group(1)}' does not exist in "
+            f"Debian {recipe.suite}"
+        )
+    if "No space left on device" in output:
+        return f"image '{recipe.name}': disk full while building the root filesystem"
+    if re.search(r"Could not resolve|Failed to fetch|Temporary failure|unable to connect", output):
+        return f"image '{recipe.name}': no network to the package mirror {recipe.mirror}"
+    lines = [ln for ln in output.strip().splitlines() if ln and not ln.startswith("I: ")]
+    tail = " | ".join(lines[-3:])
+    return f"image '{recipe.name}': mmdebstrap failed: {tail}"
+
+
+def build_rootfs(recipe: ImageRecipe, work: Path, timeout: float = 1800.0) -> Path:
+    """Run mmdebstrap; returns the rootfs tarball. Kernel bits land in ``work/kernel``."""
+    mmdebstrap = require("mmdebstrap")
+    stage = work / "stage"
+    out = work / "kernel"
+    stage.mkdir()
+    out.mkdir()
+    stage_files(stage, recipe)
+    hook = work / "customize.sh"
+    hook.write_text(
+        HOOK.format(
+            out=shlex.quote(str(out)),
+            stage=shlex.quote(str(stage)),
+            disable=" ".join(shlex.quote(u) for u in recipe.disable_units) or "''",
+            masked=" ".join(shlex.quote(u) for u in MASKED_UNITS),
+        )
+    )
+    hook.chmod(0o755)
+    tarball = work / "rootfs.tar"
+    argv = [
+        mmdebstrap,
+        "--variant=minbase",
+        "--mode=auto",
+        "--format=tar",
+        f"--include={','.join(recipe.all_packages())}",
+        "--aptopt=APT::Install-Recommends false",
+        f"--customize-hook={hook} \"$1\"",
+        recipe.suite,
+        str(tarball),
+        recipe.mirror,
+    ]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise InfraError(f"image '{recipe.name}': mmdebstrap timed out after {timeout}s") from None
+    if proc.returncode != 0:
+        message = explain_failure(proc.stdout + proc.stderr, recipe)
+        if "does not exist" in message:
+            raise UsageError(message)
+        raise InfraError(message)
+    return tarball

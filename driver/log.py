@@ -1,0 +1,111 @@
+"""Terminal log with nested timed blocks and per-node colour prefixes.
+
+One ``Logger`` per driver run (no global state). Output goes to a stream (stderr by default);
+everything logged is also kept per subtest so JUnit reports can carry captured output.
+``NO_COLOR`` (any value) turns colours off, as does a stream that is not a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import TextIO
+
+from colorama import Fore, Style
+
+NODE_COLOURS = (Fore.CYAN, Fore.MAGENTA, Fore.YELLOW, Fore.BLUE, Fore.GREEN, Fore.LIGHTRED_EX)
+
+
+def use_colour(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Colours only on a terminal and only without NO_COLOR."""
+    if "NO_COLOR" in environ:
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class Logger:
+    """Thread-safe run log; ``nested`` opens a timed block."""
+
+    def __init__(self, stream: TextIO | None = None, colour: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.colour = use_colour(self.stream, os.environ) if colour is None else colour
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._capture: list[str] | None = None
+        self._node_colour: dict[str, str] = {}
+
+    def _paint(self, text: str, colour: str) -> str:
+        return f"{colour}{text}{Style.RESET_ALL}" if self.colour else text
+
+    def _emit(self, line: str, plain: str) -> None:
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            if self._capture is not None:
+                self._capture.append(plain)
+
+    def log(self, message: str) -> None:
+        """Log a line at the current nesting depth."""
+        text = "  " * self._depth + message
+        self._emit(text, text)
+
+    def info(self, message: str) -> None:
+        """Alias of ``log``."""
+        self.log(message)
+
+    def warning(self, message: str) -> None:
+        """Log a warning in yellow."""
+        text = "  " * self._depth + "warning: " + message
+        self._emit(self._paint(text, Fore.YELLOW), text)
+
+    def error(self, message: str) -> None:
+        """Log an error in red. Never exits the process."""
+        text = "  " * self._depth + "error: " + message
+        self._emit(self._paint(text, Fore.RED + Style.BRIGHT), text)
+
+    def success(self, message: str) -> None:
+        """Log a success line in green."""
+        text = "  " * self._depth + message
+        self._emit(self._paint(text, Fore.GREEN), text)
+
+    def node_line(self, node: str, line: str) -> None:
+        """Log one console line of ``node`` with its colour prefix."""
+        colour = self._node_colour.setdefault(
+            node, NODE_COLOURS[len(self._node_colour) % len(NODE_COLOURS)]
+        )
+        plain = f"{node} # {line}"
+        self._emit(self._paint(f"{node} #", colour) + f" {line}", plain)
+
+    @contextlib.contextmanager
+    def nested(self, message: str) -> Iterator[None]:
+        """A timed block: logs ``message``, indents what happens inside, then the duration."""
+        self._emit(
+            self._paint("  " * self._depth + message, Style.BRIGHT), "  " * self._depth + message
+        )
+        start = time.monotonic()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            took = time.monotonic() - start
+            text = "  " * self._depth + f"({took:.2f} seconds)"
+            self._emit(self._paint(text, Style.DIM), text)
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        """Collect every line logged inside the block (for JUnit system-out)."""
+        previous = self._capture
+        lines: list[str] = []
+        self._capture = lines
+        try:
+            yield lines
+        finally:
+            self._capture = previous
+            if previous is not None:
+                previous.extend(lines)

@@ -1,0 +1,160 @@
+"""The node start spec: the one contract between image builders and the driver.
+
+A JSON document per node (written by the Debian image builder, or by the flake with
+``builtins.toJSON``) that says everything needed to start the node's QEMU. ``Machine``
+consumes only this.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driver.errors import UsageError
+
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A virtio-blk disk; with ``overlay`` the base stays read-only under a qcow2 overlay."""
+
+    base: str
+    format: str = "raw"
+    overlay: bool = True
+    serial: str = ""
+
+
+@dataclass(frozen=True)
+class Share:
+    """A 9p host directory exported to the guest under ``tag``."""
+
+    tag: str
+    path: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class Nic:
+    """A NIC on a VDE VLAN. NIC order is device order: the first is eth0."""
+
+    vlan: int
+    mac: str
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A SLiRP host forward bound to 127.0.0.1; ``host_port`` 0 means choose a free one."""
+
+    guest_port: int
+    protocol: str = "tcp"
+    host_port: int = 0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """Everything needed to start one node's QEMU."""
+
+    name: str
+    kernel: str
+    initrd: str
+    cmdline: str
+    qemu: str = "qemu-system-x86_64"
+    machine: str = "pc"
+    accel: str = "auto"
+    cpu_tcg: str = "qemu64"
+    cpu_kvm: str = "host"
+    vcpus: int = 1
+    memory_mib: int = 512
+    disks: tuple[Disk, ...] = ()
+    shares: tuple[Share, ...] = ()
+    nics: tuple[Nic, ...] = ()
+    forwards: tuple[Forward, ...] = ()
+    extra_args: tuple[str, ...] = ()
+    version: int = SPEC_VERSION
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Serialise to the JSON document format."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def write(self, path: Path) -> None:
+        """Write atomically to ``path``."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.to_json() + "\n")
+        tmp.replace(path)
+
+
+def _need(doc: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in doc:
+        raise UsageError(f"{where}: missing field '{key}'")
+    value = doc[key]
+    if kind is int and isinstance(value, bool):
+        raise UsageError(f"{where}: field '{key}' must be {kind.__name__}")
+    if not isinstance(value, kind):
+        raise UsageError(f"{where}: field '{key}' must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _items(doc: dict[str, Any], key: str, cls: type, where: str) -> tuple[Any, ...]:
+    raw = doc.get(key, [])
+    if not isinstance(raw, list):
+        raise UsageError(f"{where}: field '{key}' must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise UsageError(f"{where}: {key}[{i}] must be an object")
+        try:
+            out.append(cls(**item))
+        except TypeError as exc:
+            raise UsageError(f"{where}: {key}[{i}]: {exc}") from None
+    return tuple(out)
+
+
+def spec_from_dict(doc: Any, where: str) -> NodeSpec:
+    """Validate a decoded JSON document; errors name ``where`` and the field."""
+    if not isinstance(doc, dict):
+        raise UsageError(f"{where}: a node spec must be a JSON object")
+    name = _need(doc, "name", str, where)
+    where = f"{where} (node {name})"
+    for key in ("kernel", "initrd", "cmdline"):
+        _need(doc, key, str, where)
+    for key in ("vcpus", "memory_mib"):
+        if key in doc and (_need(doc, key, int, where) < 1):
+            raise UsageError(f"{where}: field '{key}' must be positive")
+    if doc.get("accel", "auto") not in ("auto", "kvm", "tcg"):
+        raise UsageError(f"{where}: field 'accel' must be auto, kvm or tcg")
+    known = set(NodeSpec.__dataclass_fields__)
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown field '{unknown[0]}'")
+    forwards = _items(doc, "forwards", Forward, where)
+    for fwd in forwards:
+        if fwd.protocol not in ("tcp", "udp"):
+            raise UsageError(f"{where}: forward protocol must be tcp or udp, got {fwd.protocol!r}")
+        if not 0 < fwd.guest_port < 65536 or not 0 <= fwd.host_port < 65536:
+            raise UsageError(f"{where}: forward port out of range: {fwd}")
+    fields = dict(doc)
+    fields.update(
+        disks=_items(doc, "disks", Disk, where),
+        shares=_items(doc, "shares", Share, where),
+        nics=_items(doc, "nics", Nic, where),
+        forwards=forwards,
+        extra_args=tuple(doc.get("extra_args", [])),
+    )
+    return NodeSpec(**fields)
+
+
+def load_spec(path: Path) -> NodeSpec:
+    """Read and validate a node spec file."""
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: node spec not found") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    return spec_from_dict(doc, str(path))
