@@ -1,0 +1,109 @@
+"""Per-node identity delivered at boot: a small cpio appended to the shared initramfs.
+
+The initramfs copies ``/photon/root`` over the root disk before ``switch_root``, so one base
+image serves every node: hostname, /etc/hosts, networkd addresses, SSH host key and
+authorised key, enabled units and service configuration files.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from driver.hosttools import require
+from driver.images import cpio
+
+PREFIX = "photon/root"
+_PRIVATE_DIRS = {"root", "root/.ssh"}
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    """Everything that makes one node different from the others."""
+
+    hostname: str
+    addresses: dict[str, str] = field(default_factory=dict)  # MAC -> CIDR address
+    user_mac: str = ""
+    hosts: dict[str, str] = field(default_factory=dict)  # hostname -> IP
+    enable_units: tuple[str, ...] = ()
+    files: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # path -> (data, mode)
+    ssh_host_key: tuple[bytes, bytes] | None = None  # (private, public)
+    authorized_keys: str = ""
+
+
+def network_files(identity: NodeIdentity) -> dict[str, tuple[bytes, int]]:
+    """systemd-networkd units: static addresses on VLAN NICs, DHCP on the SLiRP NIC."""
+    files: dict[str, tuple[bytes, int]] = {}
+    for index, (mac, address) in enumerate(sorted(identity.addresses.items())):
+        text = (
+            f"[Match]\nMACAddress={mac}\n\n[Network]\nAddress={address}\n"
+            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+        )
+        files[f"etc/systemd/network/10-photon-vlan{index}.network"] = (text.encode(), 0o644)
+    if identity.user_mac:
+        text = (
+            f"[Match]\nMACAddress={identity.user_mac}\n\n[Network]\nDHCP=ipv4\n"
+            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n\n[DHCPv4]\nUseDNS=no\nUseRoutes=no\n"
+        )
+        files["etc/systemd/network/20-photon-user.network"] = (text.encode(), 0o644)
+    return files
+
+
+def identity_files(identity: NodeIdentity) -> dict[str, tuple[bytes, int]]:
+    """Every file the node gets, by path relative to the root."""
+    hosts = "127.0.0.1 localhost\n" + "".join(
+        f"{ip} {name}\n" for name, ip in sorted(identity.hosts.items())
+    )
+    files = {
+        "etc/hostname": (f"{identity.hostname}\n".encode(), 0o644),
+        "etc/hosts": (hosts.encode(), 0o644),
+        **network_files(identity),
+    }
+    if identity.ssh_host_key is not None:
+        private, public = identity.ssh_host_key
+        files["etc/ssh/ssh_host_ed25519_key"] = (private, 0o600)
+        files["etc/ssh/ssh_host_ed25519_key.pub"] = (public, 0o644)
+    if identity.authorized_keys:
+        files["root/.ssh/authorized_keys"] = (identity.authorized_keys.encode(), 0o600)
+    files.update(identity.files)
+    return files
+
+
+def identity_archive(identity: NodeIdentity) -> bytes:
+    """The cpio that the initramfs lays over the root disk."""
+    files = identity_files(identity)
+    links = {
+        f"etc/systemd/system/multi-user.target.wants/{unit}": f"/lib/systemd/system/{unit}"
+        for unit in identity.enable_units
+    }
+    paths = [f"{PREFIX}/{p}" for p in [*files, *links]]
+    entries = []
+    for entry in cpio.parents(paths):
+        rel = entry.path.removeprefix(PREFIX + "/")
+        entries.append(cpio.Entry.directory(entry.path, 0o700 if rel in _PRIVATE_DIRS else 0o755))
+    entries += [cpio.Entry.file(f"{PREFIX}/{p}", d, m) for p, (d, m) in sorted(files.items())]
+    entries += [cpio.Entry.symlink(f"{PREFIX}/{p}", t) for p, t in sorted(links.items())]
+    return cpio.archive(entries)
+
+
+def write_node_initrd(base_initrd: Path, identity: NodeIdentity, dest: Path) -> None:
+    """The shared initramfs with the node's identity archive appended (the kernel unpacks
+    concatenated cpio archives in order)."""
+    tmp = dest.with_suffix(".tmp")
+    with tmp.open("wb") as out:
+        out.write(base_initrd.read_bytes())
+        out.write(identity_archive(identity))
+    tmp.replace(dest)
+
+
+def ssh_keypair(path: Path, comment: str) -> tuple[bytes, bytes]:
+    """An ed25519 keypair at ``path`` (created once); returns (private, public)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f",
+             str(path)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    return path.read_bytes(), path.with_suffix(".pub").read_bytes()

@@ -1,0 +1,45 @@
+"""Node start specs for nodes booted from a Debian image (the embedded default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from driver.images.builder import Image
+from driver.images.identity import NodeIdentity, write_node_initrd
+from driver.spec import Disk, Forward, Nic, NodeSpec
+
+# Measured under TCG (DESIGN.md section 5): init_on_alloc=0 saves ~1.7 s per boot.
+BASE_CMDLINE = (
+    "console=ttyS0 init_on_alloc=0 net.ifnames=0 panic=1 quiet loglevel=4 "
+    "systemd.show_status=false mitigations=off"
+)
+
+
+def debian_node_spec(
+    image: Image,
+    identity: NodeIdentity,
+    node_dir: Path,
+    nics: tuple[Nic, ...] = (),
+    forwards: tuple[Forward, ...] = (),
+    vcpus: int = 1,
+    memory_mib: int = 512,
+    cpu_tcg: str = "qemu64",
+    extra_cmdline: str = "",
+) -> NodeSpec:
+    """Write the node's identity initramfs into ``node_dir`` and return its start spec."""
+    node_dir.mkdir(parents=True, exist_ok=True)
+    initrd = node_dir / "initrd.img"
+    write_node_initrd(image.initrd, identity, initrd)
+    return NodeSpec(
+        name=identity.hostname,
+        kernel=str(image.vmlinux),
+        initrd=str(initrd),
+        cmdline=f"{BASE_CMDLINE} {extra_cmdline}".strip(),
+        cpu_tcg=cpu_tcg,
+        vcpus=vcpus,
+        memory_mib=memory_mib,
+        disks=(Disk(base=str(image.base), format="raw", overlay=True),),
+        nics=nics,
+        forwards=forwards,
+        meta={"image": image.key, "kernel_version": image.kernel_version},
+    )

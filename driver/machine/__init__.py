@@ -1,0 +1,1 @@
+"""The Machine: one QEMU node driven over QMP, its serial console and the backdoor shell."""

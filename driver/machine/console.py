@@ -1,0 +1,100 @@
+"""The serial console as QEMU logs it to ``vm.log``: tailing, streaming, text waits."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from driver.log import Logger
+
+
+class ConsoleLog:
+    """Reads one node's console log from the offset where the current boot began."""
+
+    def __init__(self, path: Path, node: str, logger: Logger) -> None:
+        self.path = path
+        self.node = node
+        self.logger = logger
+        self.stream_to_log = True
+        self._start = 0
+        self._cursor = 0
+        self._streamed = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def begin(self) -> None:
+        """Mark the start of a new boot (QEMU appends to the log across boots)."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        self._start = self._cursor = self._streamed = size
+
+    def read(self, since: int | None = None) -> str:
+        """Console text since ``since`` (default: since this boot began)."""
+        offset = self._start if since is None else since
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def tail(self, lines: int = 20) -> str:
+        """The last ``lines`` console lines of this boot."""
+        return "\n".join(self.read().replace("\r", "").splitlines()[-lines:])
+
+    def wait_for_text(
+        self, regex: str, timeout: float, alive: Callable[[], None], poll: float = 0.1
+    ) -> str:
+        """Wait until ``regex`` matches console text not yet consumed; returns the match."""
+        pattern = re.compile(regex, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.read(self._cursor)
+            match = pattern.search(text)
+            if match:
+                self._cursor += len(text[: match.end()].encode(errors="replace"))
+                return match.group(0)
+            alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"console text {regex!r} did not appear within {timeout}s")
+            time.sleep(poll)
+
+    def start_streaming(self) -> None:
+        """Copy new console lines into the run log (per-node prefix) from a thread."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._stream, name=f"console-{self.node}", daemon=True
+        )
+        self._thread.start()
+
+    def stop_streaming(self) -> None:
+        """Stop the streaming thread (flushes what is left)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+    def _stream(self) -> None:
+        pending = b""
+        while True:
+            stopping = self._stop.wait(0.2)
+            try:
+                with self.path.open("rb") as handle:
+                    handle.seek(self._streamed)
+                    chunk = handle.read()
+            except FileNotFoundError:
+                chunk = b""
+            self._streamed += len(chunk)
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if self.stream_to_log:
+                for raw in lines:
+                    line = raw.decode(errors="replace").rstrip("\r")
+                    if line:
+                        self.logger.node_line(self.node, line)
+            if stopping:
+                return

@@ -1,0 +1,55 @@
+"""Files between host and guest, through the backdoor (tar + base64; modes preserved)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shlex
+import tarfile
+from pathlib import Path, PurePosixPath
+
+from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
+
+
+class FilesMixin(ShellBase):
+    """File-transfer DSL methods."""
+
+    def copy_from_host(self, source: str | Path, target: str) -> None:
+        """Copy a host file or directory to ``target`` in the guest (mode kept, owner root)."""
+        source = Path(source)
+        if not source.exists():
+            raise self.failure(f"copy_from_host: {source} does not exist on the host")
+        dest = PurePosixPath(target)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(source, arcname=dest.name)
+        payload = base64.b64encode(buffer.getvalue()).decode()
+        parent = shlex.quote(str(dest.parent))
+        result = self.run(
+            f"mkdir -p {parent} && base64 -d <<'PHOTON_EOF' | tar -x --no-same-owner -C {parent}\n"
+            f"{payload}\nPHOTON_EOF"
+        )
+        if result.status != 0:
+            raise self.failure(f"copy_from_host to {target} failed: {result.stderr.strip()}")
+
+    def copy_from_vm(self, source: str, target_dir: str = "") -> Path:
+        """Copy a guest file or directory into the output directory (``-o``), below
+        ``target_dir``; returns the host path."""
+        src = PurePosixPath(source)
+        result = self.run(
+            f"tar -C {shlex.quote(str(src.parent))} -cf - {shlex.quote(src.name)} | base64 -w0"
+        )
+        if result.status != 0 or not result.stdout:
+            raise self.failure(f"copy_from_vm: cannot read {source}: {result.stderr.strip()}")
+        dest_dir = self.out_dir / target_dir
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(result.stdout))) as archive:
+            archive.extractall(dest_dir, filter="tar")
+        return dest_dir / src.name
+
+    def wait_for_file(self, path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until ``path`` exists in the guest."""
+        with self.logger.nested(f"{self.name}: waiting for file {path}"):
+            ok, _ = self.guest_loop(f"test -e {shlex.quote(path)}", timeout, attempt_timeout=None)
+            if not ok:
+                raise self.failure(f"file {path} did not appear within {timeout}s")

@@ -1,0 +1,153 @@
+"""Ports, links, host forwards, and HTTP / Prometheus probes."""
+
+from __future__ import annotations
+
+import shlex
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
+from driver.metrics import Metrics, parse_metrics
+from driver.spec import NodeSpec
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """Status and body of an HTTP probe."""
+
+    status: int
+    body: str
+
+
+class NetworkMixin(ShellBase):
+    """Networking DSL methods."""
+
+    spec: NodeSpec
+    host_ports: list[int]
+
+    @staticmethod
+    def _port_check(port: int, address: str | None, protocol: str) -> str:
+        if protocol not in ("tcp", "udp"):
+            raise ValueError(f"protocol must be tcp or udp, not {protocol!r}")
+        if address is not None and protocol == "tcp":
+            return f"nc -z -w 2 {shlex.quote(address)} {port}"
+        flag = "-Hltn" if protocol == "tcp" else "-Hlun"
+        return f"[ -n \"$(ss {flag} 'sport = :{port}')\" ]"
+
+    def wait_for_open_port(
+        self,
+        port: int,
+        address: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        protocol: str = "tcp",
+    ) -> None:
+        """Wait until something listens on ``port`` (TCP or UDP, any address; with
+        ``address``, until a TCP connect to it succeeds)."""
+        with self.logger.nested(f"{self.name}: waiting for {protocol} port {port}"):
+            check = self._port_check(port, address, protocol)
+            ok, _ = self.guest_loop(check, timeout, attempt_timeout=10.0)
+            if not ok:
+                raise self.failure(f"{protocol} port {port} did not open within {timeout}s")
+
+    def wait_for_closed_port(
+        self,
+        port: int,
+        address: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        protocol: str = "tcp",
+    ) -> None:
+        """Wait until nothing listens on ``port`` any more."""
+        with self.logger.nested(f"{self.name}: waiting for {protocol} port {port} to close"):
+            check = self._port_check(port, address, protocol)
+            ok, _ = self.guest_loop(check, timeout, want_success=False, attempt_timeout=10.0)
+            if not ok:
+                raise self.failure(f"{protocol} port {port} still open after {timeout}s")
+
+    def wait_for_open_unix_socket(
+        self, path: str, is_datagram: bool = False, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        """Wait until a process listens on the unix socket ``path``."""
+        kind = "u_dgr" if is_datagram else "u_str"
+        check = f"ss -Hlx | grep -E '^{kind}' | grep -qF -- ' {path} '"
+        with self.logger.nested(f"{self.name}: waiting for unix socket {path}"):
+            ok, _ = self.guest_loop(check, timeout, attempt_timeout=10.0)
+            if not ok:
+                raise self.failure(f"unix socket {path} did not open within {timeout}s")
+
+    # --- links and forwards --------------------------------------------------------
+
+    def _nic_ids(self, vlan: int | None) -> list[str]:
+        ids = [f"nic{i}" for i, nic in enumerate(self.spec.nics) if vlan in (None, nic.vlan)]
+        if not ids:
+            raise self.failure(f"no NIC on VLAN {vlan}")
+        return ids
+
+    def block(self, vlan: int | None = None) -> None:
+        """Cut the link of this node's NIC on ``vlan`` (all VLAN NICs when None)."""
+        for nic in self._nic_ids(vlan):
+            self.send_qmp_command("set_link", name=nic, up=False)
+
+    def unblock(self, vlan: int | None = None) -> None:
+        """Restore the link(s) cut by ``block``."""
+        for nic in self._nic_ids(vlan):
+            self.send_qmp_command("set_link", name=nic, up=True)
+
+    def forward_port(self, host_port: int, guest_port: int, protocol: str = "tcp") -> None:
+        """Forward 127.0.0.1:``host_port`` on the host to ``guest_port`` in the guest."""
+        rule = f"{protocol}:127.0.0.1:{host_port}-:{guest_port}"
+        reply = self.send_qmp_command(
+            "human-monitor-command", **{"command-line": f"hostfwd_add user0 {rule}"}
+        )
+        if isinstance(reply, str) and reply.strip():
+            raise self.failure(f"forward_port {rule}: {reply.strip()}")
+
+    def host_port(self, guest_port: int, protocol: str = "tcp") -> int:
+        """The 127.0.0.1 host port forwarded to ``guest_port`` by the spec."""
+        for fwd, port in zip(self.spec.forwards, self.host_ports, strict=True):
+            if fwd.guest_port == guest_port and fwd.protocol == protocol:
+                return port
+        raise self.failure(f"no host forward for guest {protocol} port {guest_port}")
+
+    # --- probes --------------------------------------------------------------------
+
+    def http_get(
+        self, url: str, timeout: float = 10.0, expect_status: int | None = 200
+    ) -> HttpResponse:
+        """GET ``url`` from inside this node with curl; checks the status if given."""
+        fmt = "\\n%{http_code}"
+        result = self.run(
+            f"curl -sS -m {timeout:g} -o - -w '{fmt}' {shlex.quote(url)}", timeout=timeout + 10
+        )
+        if result.status != 0:
+            raise self.failure(f"GET {url} failed: {result.stderr.strip()}")
+        body, _, code = result.stdout.rpartition("\n")
+        response = HttpResponse(int(code), body)
+        if expect_status is not None and response.status != expect_status:
+            raise self.failure(f"GET {url}: status {response.status}, expected {expect_status}")
+        return response
+
+    def host_http_get(
+        self, guest_port: int, path: str = "/", timeout: float = 10.0,
+        expect_status: int | None = 200,
+    ) -> HttpResponse:  # fmt: skip
+        """GET ``path`` from the host through this node's forward of ``guest_port``."""
+        url = f"http://127.0.0.1:{self.host_port(guest_port)}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as reply:
+                response = HttpResponse(reply.status, reply.read().decode(errors="replace"))
+        except urllib.error.HTTPError as exc:
+            response = HttpResponse(exc.code, exc.read().decode(errors="replace"))
+        except OSError as exc:
+            raise self.failure(f"host GET {url} failed: {exc}") from None
+        if expect_status is not None and response.status != expect_status:
+            raise self.failure(f"host GET {url}: status {response.status}, want {expect_status}")
+        return response
+
+    def scrape_metrics(self, url: str, timeout: float = 10.0) -> Metrics:
+        """Scrape a Prometheus endpoint from inside this node and parse it."""
+        body = self.http_get(url, timeout).body
+        try:
+            return parse_metrics(body)
+        except ValueError as exc:
+            raise self.failure(f"{url}: not Prometheus text: {exc}") from None

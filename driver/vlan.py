@@ -1,0 +1,68 @@
+"""VLan: one vde_switch per VLAN, its control socket in the run's private directory."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from driver.errors import InfraError
+from driver.hosttools import require
+from driver.machine import process
+
+
+class VLan:
+    """A virtual Ethernet segment. ``socket`` is what QEMU's ``-netdev vde`` connects to."""
+
+    def __init__(self, number: int, socket_dir: Path) -> None:
+        self.number = number
+        self.socket = socket_dir / f"vlan{number}.ctl"
+        self.pid_file = socket_dir / f"vlan{number}.pid"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<VLan {self.number}>"
+
+    def start(self, detached: bool = False, timeout: float = 10.0) -> None:
+        """Start the switch. A fresh run's switch dies with the driver (parent-death signal
+        and a stdin pipe the driver holds); a detached one runs as a daemon."""
+        binary = require("vde_switch")
+        argv = [binary, "--sock", str(self.socket), "--dirmode", "0700", "--mode", "0600"]
+        if detached:
+            argv += ["--daemon", "--pidfile", str(self.pid_file)]
+            subprocess.run(argv, check=True, capture_output=True, timeout=timeout)
+            self.pid = int(self.pid_file.read_text().strip())
+        else:
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=process._die_with_parent,
+            )
+            self.pid = self.process.pid
+        deadline = time.monotonic() + timeout
+        while not (self.socket / "ctl").exists():
+            if self.pid is None or not process.pid_alive(self.pid):
+                raise InfraError(f"vde_switch for VLAN {self.number} exited at start")
+            if time.monotonic() > deadline:
+                raise InfraError(f"vde_switch for VLAN {self.number} did not create its socket")
+            time.sleep(0.01)
+
+    def attach(self, pid: int) -> None:
+        """Adopt a running detached switch."""
+        self.pid = pid
+
+    def is_running(self) -> bool:
+        """Whether the switch process exists."""
+        return self.pid is not None and process.pid_alive(self.pid)
+
+    def stop(self) -> None:
+        """Terminate the switch."""
+        if self.process is not None and self.process.stdin is not None:
+            self.process.stdin.close()
+        if self.pid is not None:
+            process.kill_pid(self.pid)
+        if self.process is not None:
+            self.process.wait()
