@@ -28,17 +28,23 @@ class InfraError(DriverError):
 
 
 class TestFailure(DriverError):
-    """A check in a test script failed."""
+    """A check in a test script failed; ``node`` names the machine when there is one."""
 
     exit_code = EXIT_TEST_FAILURE
+
+    def __init__(self, message: str, node: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
 
 
 class MachineDied(TestFailure):
     """The guest's QEMU process exited (crash, panic, kill) while it was needed."""
 
 
-class RequestedAbort(TestFailure):
-    """A test script asked to stop."""
+class Terminated(DriverError):
+    """The driver received SIGTERM or SIGINT."""
+
+    exit_code = EXIT_INFRA
 
 
 class GlobalTimeout(DriverError):

@@ -74,7 +74,11 @@ def identity_archive(identity: NodeIdentity) -> bytes:
     """The cpio that the initramfs lays over the root disk."""
     files = identity_files(identity)
     links = {
-        f"etc/systemd/system/multi-user.target.wants/{unit}": f"/lib/systemd/system/{unit}"
+        f"etc/systemd/system/multi-user.target.wants/{unit}": (
+            f"/etc/systemd/system/{unit}"
+            if f"etc/systemd/system/{unit}" in files
+            else f"/lib/systemd/system/{unit}"
+        )
         for unit in identity.enable_units
     }
     paths = [f"{PREFIX}/{p}" for p in [*files, *links]]

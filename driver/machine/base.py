@@ -38,7 +38,7 @@ class ShellBase(ABC):
 
     def failure(self, message: str) -> TestFailure:
         """A TestFailure that names this node."""
-        return TestFailure(f"{self.name}: {message}")
+        return TestFailure(f"{self.name}: {message}", node=self.name)
 
     def guest_loop(
         self,

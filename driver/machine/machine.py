@@ -129,7 +129,7 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
         """Adopt an already running QEMU (a detached cluster node) without restarting it."""
         with self._lock:
             if not process.pid_alive(pid):
-                raise MachineDied(f"{self.name}: QEMU (pid {pid}) is not running")
+                raise MachineDied(f"{self.name}: QEMU (pid {pid}) is not running", node=self.name)
             self.pid = pid
             self.process = None
             self.boot_seconds = boot_seconds
@@ -151,7 +151,8 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
         self.booted = False
         raise MachineDied(
             f"{self.name}: QEMU exited (status {status}) — last console lines:\n"
-            + self.console_tail()
+            + self.console_tail(),
+            node=self.name,
         )
 
     def console_tail(self, lines: int = 20) -> str:

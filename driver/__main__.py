@@ -1,0 +1,7 @@
+"""``python -m driver``."""
+
+import sys
+
+from driver.cli import main
+
+sys.exit(main())

@@ -1,0 +1,301 @@
+"""``photon-driver``: run test scripts, build images, manage a persistent cluster."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+
+from driver import cluster
+from driver.driver import Driver
+from driver.errors import (
+    EXIT_OK,
+    EXIT_TEST_FAILURE,
+    DriverError,
+    GlobalTimeout,
+    Terminated,
+    UsageError,
+)
+from driver.images.builder import clean_images, default_cache_root
+from driver.log import Logger
+from driver.realise import profile_specs
+from driver.report import write_junit
+from driver.topology import DEFAULT_TOPOLOGY, Topology, load_topology
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_SCRIPTS = {
+    "smoke": "smoke.py",
+    "matrix": "matrix.py",
+    "validate": "validate.py",
+    "bench-storage": "bench_storage.py",
+    "bench-coronafs-local-matrix": "bench_coronafs_local_matrix.py",
+}
+
+
+def seed_script(profile: str, verb: str) -> Path:
+    """The test script a seed verb runs for ``profile``."""
+    folder = REPO / "testscripts" / ("reference" if profile == "reference" else "")
+    return folder / SEED_SCRIPTS[verb]
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    p = argparse.ArgumentParser(prog="photon-driver", description=__doc__)
+    p.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
+    p.add_argument("--profile", default=None, help="reference (default), photoncloud, minimal")
+    p.add_argument("-I", "--interactive", action="store_true", help="open the ptpython REPL")
+    sub = p.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="boot the nodes and run test scripts")
+    run.add_argument("scripts", nargs="*", type=Path)
+    run.add_argument("--nodes", default="", help="comma-separated subset of nodes")
+    run.add_argument("--junit-xml", type=Path)
+    run.add_argument("-o", "--output-dir", type=Path)
+    run.add_argument("--global-timeout", type=float, default=3600.0)
+    run.add_argument("--skip-check", action="store_true")
+    run.add_argument("--reuse", action="store_true", help="attach to the running cluster")
+    run.add_argument("--specs", type=Path, help="directory of prebuilt node spec JSONs")
+    run.add_argument("-I", "--interactive", action="store_true", dest="run_interactive")
+
+    build = sub.add_parser("build", help="build the profile's node images and specs")
+    build.add_argument("nodes", nargs="*")
+
+    clean = sub.add_parser("clean", help="remove cluster state (and with --images the cache)")
+    clean.add_argument("--images", action="store_true")
+
+    cl = sub.add_parser("cluster", help="persistent cluster: start|status|ssh|stop|clean")
+    cl.add_argument("verb", choices=["start", "status", "ssh", "stop", "clean"])
+    cl.add_argument("rest", nargs=argparse.REMAINDER)
+
+    for verb in ("start", "status", "stop"):
+        sub.add_parser(verb, help=f"cluster {verb}")
+    ssh = sub.add_parser("ssh", help="ssh into a node: ssh NODE [-- CMD]")
+    ssh.add_argument("rest", nargs=argparse.REMAINDER)
+    for verb in SEED_SCRIPTS:
+        for name in (verb, f"fresh-{verb}"):
+            v = sub.add_parser(name, help=f"{'fresh cluster, ' if 'fresh' in name else ''}{verb}")
+            v.add_argument("--junit-xml", type=Path)
+            v.add_argument("-o", "--output-dir", type=Path)
+    return p
+
+
+@contextlib.contextmanager
+def signals_raise(global_timeout: float) -> Iterator[None]:
+    """SIGTERM/SIGINT and the global timeout become exceptions in the main thread, so the
+    normal cleanup path runs."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"received signal {signum}")
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise GlobalTimeout(f"global timeout of {global_timeout:g}s reached")
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, global_timeout)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+class Cli:
+    """One invocation."""
+
+    def __init__(self, args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+        self.args = args
+        self.environ = environ
+        self.logger = Logger()
+        self.profile: str = args.profile or environ.get("PHOTON_PROFILE", "reference")
+        self.state = cluster.state_dir(environ, self.profile)
+        self.cache = default_cache_root(environ)
+
+    def topology(self) -> Topology:
+        """The validated topology."""
+        return load_topology(self.args.topology)
+
+    def nodes_subset(self, topology: Topology) -> list[str] | None:
+        """The --nodes selection, validated."""
+        raw = getattr(self.args, "nodes", "")
+        if not raw:
+            return None
+        names = [n.strip() for n in raw.split(",") if n.strip()] if isinstance(raw, str) else raw
+        for name in names:
+            if name not in topology.nodes:
+                raise UsageError(f"--nodes: unknown node '{name}' (known: "
+                                 f"{', '.join(topology.nodes)})")  # fmt: skip
+        return names
+
+    def fresh_driver(self, state: Path, detached: bool = False) -> Driver:
+        """Build specs and a Driver for a fresh set of nodes."""
+        topology = self.topology()
+        names = self.nodes_subset(topology)
+        specs = profile_specs(topology, self.profile, state, self.cache, self.logger,
+                              self.environ, names, getattr(self.args, "specs", None))  # fmt: skip
+        out = getattr(self.args, "output_dir", None) or state / "out"
+        return Driver(specs, state, self.logger, self.environ, out_dir=out,
+                      boot_groups=topology.boot_groups(names), detached=detached,
+                      cache_dir=self.cache)  # fmt: skip
+
+    def run_scripts(self, driver: Driver, scripts: list[Path], interactive: bool) -> int:
+        """Pre-check, run, report. Returns the exit code."""
+        all_nodes = list(self.topology().nodes)
+        sources = {}
+        for script in scripts:
+            if getattr(self.args, "skip_check", False):
+                sources[script] = script.read_text()
+            else:
+                sources[script] = driver.check(script, all_nodes)
+        code = EXIT_OK
+        try:
+            if interactive:
+                from driver.repl import run_repl
+
+                run_repl(driver, scripts)
+            else:
+                for script in scripts:
+                    driver.run_script(script, sources[script])
+        except (AssertionError, DriverError, Exception) as exc:
+            self.logger.error(driver.describe_failure(exc))
+            code = exc.exit_code if isinstance(exc, DriverError) else EXIT_TEST_FAILURE
+        finally:
+            junit = getattr(self.args, "junit_xml", None)
+            if junit is not None:
+                write_junit(driver.results, f"photon-driver.{self.profile}", junit)
+        self._summary(driver)
+        return code
+
+    def _summary(self, driver: Driver) -> None:
+        counts = {s: sum(r.status == s for r in driver.results)
+                  for s in ("passed", "failed", "skipped", "error")}  # fmt: skip
+        line = f"{counts['passed']} passed, {counts['failed'] + counts['error']} failed"
+        if counts["skipped"]:
+            line += f", {counts['skipped']} skipped"
+        self.logger.log("subtests: " + line)
+
+    def cmd_run(self, scripts: list[Path], reuse: bool, interactive: bool) -> int:
+        """``run``: fresh nodes (or --reuse), scripts, cleanup."""
+        for script in scripts:
+            if not script.exists():
+                raise UsageError(f"{script}: test script not found")
+        timeout = getattr(self.args, "global_timeout", 3600.0)
+        if reuse:
+            out = getattr(self.args, "output_dir", None)
+            with signals_raise(timeout), cluster.attached(
+                self.state, self.logger, self.environ, out
+            ) as driver:
+                return self.run_scripts(driver, scripts, interactive)
+        state = self.state / "runs" / str(os.getpid())
+        driver = None
+        try:
+            with signals_raise(timeout):
+                driver = self.fresh_driver(state)
+                return self.run_scripts(driver, scripts, interactive)
+        finally:
+            if driver is not None:
+                driver.cleanup()
+
+    def cmd_cluster(self, verb: str, rest: list[str]) -> int:
+        """The persistent-cluster verbs."""
+        if verb == "start":
+            if cluster.read_record(self.state) and not cluster.check_record(
+                self.state, cluster.read_record(self.state) or {}
+            ):
+                self.logger.log(f"cluster already running in {self.state}")
+                return cluster.print_status(self.state, sys.stdout)
+            cluster.stop(self.state, self.logger, self.environ)
+            driver = self.fresh_driver(self.state, detached=True)
+            try:
+                with signals_raise(3600.0):
+                    driver.start_all()
+                cluster.write_record(driver, self.profile)
+            except BaseException:
+                driver.cleanup()
+                raise
+            driver.release()
+            return cluster.print_status(self.state, sys.stdout)
+        if verb == "status":
+            return cluster.print_status(self.state, sys.stdout)
+        if verb == "stop":
+            count = cluster.stop(self.state, self.logger, self.environ)
+            self.logger.log(f"stopped {count} nodes")
+            return EXIT_OK
+        if verb == "clean":
+            cluster.stop(self.state, self.logger, self.environ)
+            import shutil
+
+            shutil.rmtree(self.state, ignore_errors=True)
+            self.logger.log(f"removed {self.state}")
+            return EXIT_OK
+        return self.cmd_ssh(rest)
+
+    def cmd_ssh(self, rest: list[str]) -> int:
+        """``ssh NODE [-- CMD]``."""
+        if not rest:
+            raise UsageError("ssh: name a node, e.g. `photon-driver ssh node04`")
+        node, command = rest[0], [a for a in rest[1:] if a != "--"]
+        with cluster.attached(self.state, self.logger, self.environ) as driver:
+            try:
+                argv = driver.machine(node).ssh_command()
+            except KeyError:
+                raise UsageError(f"ssh: unknown node '{node}'") from None
+        return subprocess.call(argv + command)
+
+    def dispatch(self) -> int:
+        """Run the chosen command."""
+        a = self.args
+        command = a.command
+        if command is None:
+            return self.cmd_run([], False, True) if a.interactive else 2
+        if command == "run":
+            return self.cmd_run(a.scripts, a.reuse, a.interactive or a.run_interactive)
+        if command == "build":
+            topology = self.topology()
+            self.args.nodes = a.nodes
+            profile_specs(topology, self.profile, self.state / "build", self.cache, self.logger,
+                          self.environ, self.nodes_subset(topology))  # fmt: skip
+            return EXIT_OK
+        if command == "clean":
+            if a.images:
+                self.logger.log(f"removed {clean_images(self.cache)} cached images")
+            return self.cmd_cluster("clean", [])
+        if command == "cluster":
+            return self.cmd_cluster(a.verb, a.rest)
+        if command in ("start", "status", "stop"):
+            return self.cmd_cluster(command, [])
+        if command == "ssh":
+            return self.cmd_ssh(a.rest)
+        fresh = command.startswith("fresh-")
+        script = seed_script(self.profile, command.removeprefix("fresh-"))
+        if fresh:
+            return self.cmd_run([script], False, False)
+        return self.cmd_run([script], True, False)
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Entry point; returns the exit code (0 pass, 1 test failure, 2 usage, 3 infra, 124
+    global timeout)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].endswith(".py"):
+        argv = ["run", *argv]
+    args = parser().parse_args(argv)
+    cli = Cli(args, os.environ if environ is None else environ)
+    try:
+        return cli.dispatch()
+    except DriverError as exc:
+        cli.logger.error(str(exc))
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""A persistent cluster: started detached, attached by later runs (``--reuse``), stopped.
+
+State lives in ``${PHOTON_VM_DIR:-~/.photoncloud-test-cluster}`` (``-<profile>`` suffixed for
+profiles other than photoncloud): ``cluster.json`` records QEMU and switch PIDs, forwarded
+ports and the host boot id, so a state dir left from before a host reboot is detected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from driver.driver import Driver
+from driver.errors import InfraError, UsageError
+from driver.log import Logger
+from driver.machine import process
+from driver.spec import load_spec
+
+RECORD = "cluster.json"
+
+
+def state_dir(environ: Mapping[str, str], profile: str) -> Path:
+    """The profile's state directory."""
+    base = Path(environ.get("PHOTON_VM_DIR") or Path.home() / ".photoncloud-test-cluster")
+    return base if profile == "photoncloud" else base.with_name(f"{base.name}-{profile}")
+
+
+def boot_id() -> str:
+    """This host boot's id (changes on reboot)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def read_record(state: Path) -> dict[str, Any] | None:
+    """The cluster record, or None when no cluster was started here."""
+    try:
+        doc: dict[str, Any] = json.loads((state / RECORD).read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        raise UsageError(f"{state / RECORD}: corrupt cluster record (run `cluster clean`)") from None
+    return doc
+
+
+def write_record(driver: Driver, profile: str) -> None:
+    """Record a freshly started detached cluster."""
+    doc = {
+        "profile": profile,
+        "boot_id": boot_id(),
+        "started_at": time.time(),
+        "socket_dir": str(driver.socket_dir),
+        "boot_groups": driver.boot_groups,
+        "vlans": {str(v.number): v.pid for v in driver.vlans},
+        "nodes": {
+            m.name: {
+                "pid": m.pid,
+                "host_ports": m.host_ports,
+                "forwards": [
+                    {"name": f.name, "guest_port": f.guest_port, "protocol": f.protocol,
+                     "host_port": port}
+                    for f, port in zip(m.spec.forwards, m.host_ports, strict=True)
+                ],
+                "boot_seconds": m.boot_seconds,
+                "accel": m.accel.name if m.accel else "",
+                "addresses": [n.address for n in m.spec.nics],
+            }
+            for m in driver.machines
+        },
+    }  # fmt: skip
+    tmp = driver.state / f"{RECORD}.tmp"
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(driver.state / RECORD)
+
+
+def check_record(state: Path, doc: dict[str, Any]) -> list[str]:
+    """Problems that make the recorded cluster unusable (empty when it is healthy)."""
+    if doc.get("boot_id") != boot_id():
+        return [f"{state} is stale: it was started before this host last booted"]
+    problems = [
+        f"{name}: QEMU (pid {node['pid']}) is not running"
+        for name, node in doc["nodes"].items()
+        if not process.pid_alive(int(node["pid"]))
+    ]
+    problems += [
+        f"VLAN {number}: vde_switch (pid {pid}) is not running"
+        for number, pid in doc["vlans"].items()
+        if not process.pid_alive(int(pid))
+    ]
+    return problems
+
+
+@contextlib.contextmanager
+def attached(
+    state: Path, logger: Logger, environ: Mapping[str, str], out_dir: Path | None = None
+) -> Iterator[Driver]:
+    """A Driver bound to the running cluster in ``state``; exclusive while the block runs.
+    Leaves the cluster running afterwards."""
+    doc = read_record(state)
+    if doc is None:
+        raise UsageError(f"no cluster is running in {state} (start one with `cluster start`)")
+    problems = check_record(state, doc)
+    if problems:
+        raise InfraError(f"cannot attach to {state}: " + "; ".join(problems))
+    with (state / "attach.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InfraError(f"the cluster in {state} is in use by another run") from None
+        specs = {name: load_spec(state / name / "spec.json") for name in doc["nodes"]}
+        driver = Driver(
+            specs, state, logger, environ, out_dir=out_dir, boot_groups=doc["boot_groups"],
+            detached=True, socket_dir=Path(doc["socket_dir"]),
+            host_ports={n: d["host_ports"] for n, d in doc["nodes"].items()},
+        )  # fmt: skip
+        for vlan in driver.vlans:
+            vlan.attach(int(doc["vlans"][str(vlan.number)]))
+        driver._vlans_started = True
+        for machine in driver.machines:
+            node = doc["nodes"][machine.name]
+            machine.attach(int(node["pid"]), node.get("boot_seconds"))
+        try:
+            yield driver
+        finally:
+            driver.release()
+
+
+def stop(state: Path, logger: Logger, environ: Mapping[str, str], timeout: float = 60.0) -> int:
+    """Shut every node down cleanly, then forcibly; stop the switches. Returns node count."""
+    doc = read_record(state)
+    if doc is None:
+        return 0
+    alive = not check_record(state, doc)
+    if alive:
+        with contextlib.suppress(Exception), attached(state, logger, environ) as driver:
+            for machine in driver.machines:
+                with contextlib.suppress(Exception):
+                    machine.run("systemctl poweroff --no-block", timeout=10.0)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and any(m.is_running() for m in driver.machines):
+                time.sleep(0.2)
+    if doc.get("boot_id") == boot_id():
+        for node in doc["nodes"].values():
+            process.kill_pid(int(node["pid"]))
+        for pid in doc["vlans"].values():
+            process.kill_pid(int(pid))
+    shutil.rmtree(doc["socket_dir"], ignore_errors=True)
+    (state / RECORD).unlink(missing_ok=True)
+    return len(doc["nodes"])
+
+
+def print_status(state: Path, out: TextIO) -> int:
+    """Print one line per node; returns 0 when all are up, 1 otherwise."""
+    doc = read_record(state)
+    if doc is None:
+        out.write(f"no cluster in {state}\n")
+        return 1
+    stale = doc.get("boot_id") != boot_id()
+    out.write(f"cluster {state} (profile {doc['profile']})"
+              + (" STALE: started before the last host boot\n" if stale else "\n"))  # fmt: skip
+    healthy = not stale
+    for name, node in doc["nodes"].items():
+        up = not stale and process.pid_alive(int(node["pid"]))
+        healthy = healthy and up
+        boot = f"{node['boot_seconds']:.1f}s" if node.get("boot_seconds") else "-"
+        fwds = " ".join(f"{f['name']}=127.0.0.1:{f['host_port']}->{f['guest_port']}/"
+                        f"{f['protocol']}" for f in node["forwards"])  # fmt: skip
+        out.write(f"  {name:8} {'up' if up else 'DOWN':5} boot {boot:7} accel {node['accel']:4} "
+                  f"addr {','.join(node['addresses'])}  {fwds}\n")  # fmt: skip
+    return 0 if healthy else 1

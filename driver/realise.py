@@ -1,0 +1,167 @@
+"""From topology + profile to node start specs: images, identities, rendered config."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from pathlib import Path
+
+from driver.errors import UsageError
+from driver.images.builder import Image, build_image
+from driver.images.identity import NodeIdentity, ssh_keypair
+from driver.images.recipe import ImageRecipe
+from driver.images.specs import debian_node_spec
+from driver.log import Logger
+from driver.machine.qemu import user_mac
+from driver.spec import Forward, Nic, NodeSpec, load_spec
+from driver.topology import Node, Profile, Topology
+
+
+def image_recipe(topology: Topology, image: str) -> ImageRecipe:
+    """The ImageRecipe named ``image`` in the topology's ``[images]`` table."""
+    if image not in topology.images:
+        raise UsageError(f"{topology.path}: images.{image}: not defined")
+    table = topology.images[image]
+    return ImageRecipe(
+        name=image,
+        packages=tuple(table.get("packages", [])),
+        disable_units=tuple(table.get("disable_units", [])),
+    )
+
+
+def node_mac(topology: Topology, node: str, vlan: int) -> str:
+    """Stable MAC for ``node``'s NIC on ``vlan``."""
+    index = sorted(topology.nodes).index(node) + 1
+    return f"52:54:00:64:{vlan:02x}:{index:02x}"
+
+
+def template_vars(topology: Topology, node: Node) -> dict[str, str]:
+    """Variables for config templates: ``$node``, ``$address``, ``$role``, ``$domain``,
+    and ``$<name>_address`` for every node."""
+    values = {
+        "node": node.name,
+        "address": node.address(),
+        "role": node.role,
+        "domain": topology.domain,
+    }
+    for other in topology.nodes.values():
+        values[f"{other.name}_address"] = other.address()
+    return values
+
+
+def render_files(
+    topology: Topology, profile: Profile, node: Node
+) -> dict[str, tuple[bytes, int]]:
+    """The profile's config files for ``node``, rendered from ``nodes/<source>``."""
+    files: dict[str, tuple[bytes, int]] = {}
+    values = template_vars(topology, node)
+    for service in profile.services_on(node.name):
+        for target, source in service.files.items():
+            path = topology.path.parent / source
+            try:
+                text = string.Template(path.read_text()).substitute(values)
+            except FileNotFoundError:
+                raise UsageError(f"{topology.path}: service {service.name}: "
+                                 f"file {source} not found") from None  # fmt: skip
+            except (KeyError, ValueError) as exc:
+                raise UsageError(f"{path}: bad template variable {exc}") from None
+            mode = 0o755 if text.startswith("#!") else 0o644
+            files[target.lstrip("/")] = (text.encode(), mode)
+    return files
+
+
+def node_identity(
+    topology: Topology, profile: Profile, node: Node, state: Path
+) -> NodeIdentity:
+    """Hostname, addresses, hosts, keys, units and config of ``node``."""
+    hosts: dict[str, str] = {}
+    for other in topology.nodes.values():
+        hosts[other.name] = other.address()
+    files = render_files(topology, profile, node)
+    units = []
+    for service in profile.services_on(node.name):
+        units.append(service.unit)
+    client_private, client_public = ssh_keypair(state / "ssh" / "id_ed25519", "photon-driver")
+    del client_private
+    host_key = ssh_keypair(state / node.name / "ssh_host_ed25519_key", f"root@{node.name}")
+    return NodeIdentity(
+        hostname=node.name,
+        addresses={node_mac(topology, node.name, topology.vlans[v]): cidr
+                   for v, cidr in node.addresses.items()},  # fmt: skip
+        user_mac=user_mac(node.name),
+        hosts=hosts,
+        enable_units=tuple(dict.fromkeys(units)),
+        files=files,
+        ssh_host_key=host_key,
+        authorized_keys=client_public.decode(),
+    )
+
+
+def debian_specs(
+    topology: Topology,
+    profile: Profile,
+    state: Path,
+    cache_root: Path,
+    logger: Logger,
+    names: list[str] | None = None,
+) -> dict[str, NodeSpec]:
+    """Build (or reuse) the profile's image and write every node's spec under ``state``."""
+    image: Image = build_image(image_recipe(topology, profile.image), cache_root, logger)
+    specs: dict[str, NodeSpec] = {}
+    for node in topology.nodes.values():
+        if names is not None and node.name not in names:
+            continue
+        identity = node_identity(topology, profile, node, state)
+        nics = tuple(
+            Nic(vlan=topology.vlans[v], mac=node_mac(topology, node.name, topology.vlans[v]),
+                address=cidr)
+            for v, cidr in node.addresses.items()
+        )  # fmt: skip
+        forwards = tuple(
+            Forward(f.guest_port, f.protocol, f.host_port, f.name) for f in node.forwards
+        )
+        spec = debian_node_spec(
+            image, identity, state / node.name, nics=nics, forwards=forwards,
+            vcpus=node.vcpus, memory_mib=node.memory_mib,
+            cpu_tcg="qemu64" if node.nested_virtualisation else "qemu64,-svm",
+        )  # fmt: skip
+        spec.write(state / node.name / "spec.json")
+        specs[node.name] = spec
+    return specs
+
+
+def specs_from_dir(directory: Path, names: list[str] | None = None) -> dict[str, NodeSpec]:
+    """Node specs prebuilt elsewhere (e.g. by ``nix build .#nodeSpecs``): ``<node>.json``."""
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: spec directory not found")
+    specs = {p.stem: load_spec(p) for p in sorted(directory.glob("*.json"))}
+    if not specs:
+        raise UsageError(f"{directory}: no node spec (*.json) found")
+    if names is not None:
+        specs = {k: v for k, v in specs.items() if k in names}
+    return specs
+
+
+def profile_specs(
+    topology: Topology,
+    profile_name: str,
+    state: Path,
+    cache_root: Path,
+    logger: Logger,
+    environ: Mapping[str, str],
+    names: list[str] | None = None,
+    spec_dir: Path | None = None,
+) -> dict[str, NodeSpec]:
+    """Specs for a profile: from ``spec_dir`` when given, else built from Debian images."""
+    profile = topology.profile(profile_name)
+    if spec_dir is not None:
+        return specs_from_dir(spec_dir, names)
+    if profile.image == "nix":
+        env_dir = environ.get("PHOTON_NODE_SPECS")
+        if env_dir:
+            return specs_from_dir(Path(env_dir), names)
+        raise UsageError(
+            f"profile '{profile_name}' runs PhotonCloud's own services, which are built by Nix: "
+            "use `nix run .#driver`, or pass --specs DIR with prebuilt node specs"
+        )
+    return debian_specs(topology, profile, state, cache_root, logger, names)
