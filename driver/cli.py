@@ -145,7 +145,8 @@ class Cli:
         out = getattr(self.args, "output_dir", None) or state / "out"
         return Driver(specs, state, self.logger, self.environ, out_dir=out,
                       boot_groups=topology.boot_groups(names), detached=detached,
-                      cache_dir=self.cache)  # fmt: skip
+                      cache_dir=self.cache, topology=topology,
+                      profile=topology.profile(self.profile))  # fmt: skip
 
     def run_scripts(self, driver: Driver, scripts: list[Path], interactive: bool) -> int:
         """Pre-check, run, report. Returns the exit code."""
@@ -192,7 +193,7 @@ class Cli:
         if reuse:
             out = getattr(self.args, "output_dir", None)
             with signals_raise(timeout), cluster.attached(
-                self.state, self.logger, self.environ, out
+                self.state, self.logger, self.environ, out, self.topology()
             ) as driver:
                 return self.run_scripts(driver, scripts, interactive)
         state = self.state / "runs" / str(os.getpid())

@@ -21,6 +21,7 @@ from driver.errors import InfraError, UsageError
 from driver.log import Logger
 from driver.machine import process
 from driver.spec import load_spec
+from driver.topology import Topology
 
 RECORD = "cluster.json"
 
@@ -99,7 +100,11 @@ def check_record(state: Path, doc: dict[str, Any]) -> list[str]:
 
 @contextlib.contextmanager
 def attached(
-    state: Path, logger: Logger, environ: Mapping[str, str], out_dir: Path | None = None
+    state: Path,
+    logger: Logger,
+    environ: Mapping[str, str],
+    out_dir: Path | None = None,
+    topology: Topology | None = None,
 ) -> Iterator[Driver]:
     """A Driver bound to the running cluster in ``state``; exclusive while the block runs.
     Leaves the cluster running afterwards."""
@@ -119,6 +124,7 @@ def attached(
             specs, state, logger, environ, out_dir=out_dir, boot_groups=doc["boot_groups"],
             detached=True, socket_dir=Path(doc["socket_dir"]),
             host_ports={n: d["host_ports"] for n, d in doc["nodes"].items()},
+            topology=topology, profile=topology.profile(doc["profile"]) if topology else None,
         )  # fmt: skip
         for vlan in driver.vlans:
             vlan.attach(int(doc["vlans"][str(vlan.number)]))

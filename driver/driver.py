@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import socket
 import tempfile
@@ -22,6 +23,7 @@ from driver.machine.qemu import Paths
 from driver.report import SubtestResult
 from driver.script_check import check_script
 from driver.spec import NodeSpec
+from driver.topology import Profile, Topology
 from driver.vlan import VLan
 
 
@@ -32,6 +34,12 @@ class SkipSubtest(Exception):
 def pythonise(name: str) -> str:
     """A node name as a Python identifier (``node-1`` -> ``node_1``)."""
     return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def socket_prefix(state: Path) -> str:
+    """The name prefix of a run's private socket directory (derived from its state dir, so
+    tools and tests can find the run's processes)."""
+    return "photon-" + hashlib.sha1(str(state).encode()).hexdigest()[:10] + "-"
 
 
 def free_port() -> int:
@@ -56,13 +64,17 @@ class Driver:
         cache_dir: Path | None = None,
         socket_dir: Path | None = None,
         host_ports: Mapping[str, list[int]] | None = None,
+        topology: Topology | None = None,
+        profile: Profile | None = None,
     ) -> None:
         self.state = state
+        self.topology = topology
+        self.profile = profile
         self.logger = logger
         self.out_dir = out_dir or state / "out"
         self.detached = detached
         self._own_socket_dir = socket_dir is None
-        self.socket_dir = socket_dir or Path(tempfile.mkdtemp(prefix="photon-"))
+        self.socket_dir = socket_dir or Path(tempfile.mkdtemp(prefix=socket_prefix(state)))
         self.socket_dir.chmod(0o700)
         numbers = sorted({nic.vlan for spec in specs.values() for nic in spec.nics})
         self.vlans = [VLan(n, self.socket_dir) for n in numbers]
@@ -119,9 +131,14 @@ class Driver:
     def _parallel(self, machines: list[Machine], action: Callable[[Machine], None]) -> None:
         if not machines:
             return
-        with ThreadPoolExecutor(max_workers=len(machines)) as pool:
+        pool = ThreadPoolExecutor(max_workers=len(machines), thread_name_prefix="boot")
+        try:
             for future in [pool.submit(action, m) for m in machines]:
                 future.result()
+        finally:
+            # On a signal or timeout, don't wait for the other boots: cleanup kills their
+            # QEMUs, which ends those threads within one poll interval.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     # --- script helpers ------------------------------------------------------------
 
@@ -224,6 +241,8 @@ class Driver:
             log=self.logger.log,
             skip=self.skip,
             results=self.results,
+            topology=self.topology,
+            profile=self.profile,
         )
         return env
 

@@ -31,6 +31,7 @@ class TestFailure(DriverError):
     """A check in a test script failed; ``node`` names the machine when there is one."""
 
     exit_code = EXIT_TEST_FAILURE
+    __test__ = False  # not a pytest test class
 
     def __init__(self, message: str, node: str | None = None) -> None:
         super().__init__(message)

@@ -10,17 +10,19 @@ from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
 _WAIT_FOR_UNIT = r"""u={unit}
 d=$(( ${{EPOCHREALTIME/./}} + {micros} ))
 while :; do
-  mapfile -t s < <(systemctl show -p LoadState,ActiveState,SubState,Result --value -- "$u")
-  case "${{s[1]}}" in
+  while IFS='=' read -r k v; do
+    case "$k" in LoadState) ls=$v ;; ActiveState) as=$v ;; SubState) ss=$v ;; Result) rs=$v ;; esac
+  done < <(systemctl show -p LoadState,ActiveState,SubState,Result -- "$u")
+  case "$as" in
     active) echo active; exit 0 ;;
-    failed) echo "failed (${{s[3]}})"; journalctl -u "$u" -n {lines} --no-pager -o cat; exit 3 ;;
+    failed) echo "failed ($rs)"; journalctl -u "$u" -n {lines} --no-pager -o cat; exit 3 ;;
   esac
-  if [ "${{s[0]}}" = not-found ]; then echo "not-found"; exit 4; fi
-  if [ "${{s[1]}}" = inactive ] && [ -z "$(systemctl list-jobs --no-legend -- "$u")" ] \
+  if [ "$ls" = not-found ]; then echo "not-found"; exit 4; fi
+  if [ "$as" = inactive ] && [ -z "$(systemctl list-jobs --no-legend -- "$u")" ] \
      && [ "$(systemctl show -p ActiveState --value -- "$u")" = inactive ]; then
     echo "inactive with no pending job"; journalctl -u "$u" -n {lines} --no-pager -o cat; exit 5
   fi
-  if (( ${{EPOCHREALTIME/./}} >= d )); then echo "timeout (${{s[1]}}/${{s[2]}})"; exit 97; fi
+  if (( ${{EPOCHREALTIME/./}} >= d )); then echo "timeout ($as/$ss)"; exit 97; fi
   photon_sleep 0.1
 done"""
 

@@ -33,7 +33,9 @@ while :; do
   [[ $len =~ ^[0-9]+$ ]] || continue
   cmd=""
   ((len > 0)) && IFS= read -r -N "$len" cmd <&3
-  out=$(eval "$cmd" </dev/null 2>"$errf"; s=$?; printf x; exit "$s")
+  # The EXIT trap appends a sentinel even when the command calls `exit`, so trailing
+  # newlines survive the command substitution.
+  out=$(trap 'printf x' EXIT; eval "$cmd" </dev/null 2>"$errf")
   status=$?
   out=${out%x}
   err=""

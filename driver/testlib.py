@@ -1,0 +1,71 @@
+"""Helpers for test scripts: endpoint probes driven by the topology, so every port and path
+a script uses is declared once in nodes/cluster.toml."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from driver.machine.machine import Machine
+from driver.topology import Endpoint, Profile, Service
+
+
+def units_by_node(profile: Profile, nodes: Sequence[str]) -> dict[str, list[str]]:
+    """Each node's expected systemd units in this profile."""
+    return {n: list(dict.fromkeys(s.unit for s in profile.services_on(n))) for n in nodes}
+
+
+def probe_endpoint(prober: Machine, host: str, endpoint: Endpoint, timeout: float = 60.0) -> str:
+    """Check one endpoint of ``host`` from ``prober``; returns a one-line result.
+
+    http: status 2xx on the declared path; metrics: parses as Prometheus text; tcp: connect;
+    udp: something listens (checked on the serving node by the caller)."""
+    url = f"http://{host}:{endpoint.port}{endpoint.path}"
+    if endpoint.protocol == "http":
+        prober.wait_until_succeeds(f"curl -fsS -o /dev/null -m 5 {shlex.quote(url)}", timeout)
+        return f"{url} answered"
+    if endpoint.protocol == "metrics":
+        prober.wait_until_succeeds(f"curl -fsS -o /dev/null -m 5 {shlex.quote(url)}", timeout)
+        samples = len(prober.scrape_metrics(url).samples)
+        return f"{url} exposes {samples} samples"
+    if endpoint.protocol == "tcp":
+        prober.wait_until_succeeds(f"nc -z -w 3 {host} {endpoint.port}", timeout)
+        return f"tcp {host}:{endpoint.port} accepts connections"
+    return f"udp {host}:{endpoint.port} (checked on the node)"
+
+
+def check_service_endpoints(
+    service: Service, machines: dict[str, Machine], prober: Machine, timeout: float = 60.0
+) -> list[str]:
+    """Probe every endpoint of ``service`` on each of its nodes from ``prober``."""
+    results = []
+    for node in service.nodes:
+        for endpoint in service.endpoints:
+            if endpoint.protocol == "udp":
+                machines[node].wait_for_open_port(endpoint.port, protocol="udp", timeout=timeout)
+                results.append(f"udp {node}:{endpoint.port} listening")
+            else:
+                results.append(probe_endpoint(prober, node, endpoint, timeout))
+    return results
+
+
+NESTED_GUEST = r"""set -e
+modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null || true
+accel=tcg; [ -c /dev/kvm ] && accel=kvm
+rm -rf /tmp/inner && mkdir -p /tmp/inner/bin /tmp/inner/proc
+cp /bin/busybox /tmp/inner/bin/busybox
+printf '#!/bin/busybox sh\n/bin/busybox echo INNER-GUEST-OK $(/bin/busybox uname -r)\n/bin/busybox poweroff -f\n' > /tmp/inner/init
+chmod +x /tmp/inner/init
+(cd /tmp/inner && find . | busybox cpio -o -H newc > /tmp/inner.cpio 2>/dev/null)
+timeout {timeout} qemu-system-x86_64 -accel $accel -m 128 -nodefaults -display none \
+  -no-reboot -serial stdio -kernel /boot/vmlinuz -initrd /tmp/inner.cpio \
+  -append 'console=ttyS0 panic=-1 quiet init=/init rdinit=/init' > /tmp/inner.log 2>&1 || true
+grep -q INNER-GUEST-OK /tmp/inner.log
+echo "accel=$accel"
+"""
+
+
+def nested_guest_script(timeout: float = 240.0) -> str:
+    """Shell that boots a busybox guest with the worker's QEMU (KVM when /dev/kvm exists)
+    and prints ``accel=kvm|tcg`` on success."""
+    return NESTED_GUEST.replace("{timeout}", f"{timeout:g}")

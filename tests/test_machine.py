@@ -1,0 +1,243 @@
+"""Every Machine DSL method against real guests (node01 + node02 of the minimal profile)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from driver.driver import Driver
+from driver.errors import MachineDied, TestFailure
+from driver.images.builder import Image
+from driver.machine.machine import Machine
+
+
+@pytest.fixture()
+def n1(two_nodes: Driver) -> Machine:
+    return two_nodes.machine("node01")
+
+
+@pytest.fixture()
+def n2(two_nodes: Driver) -> Machine:
+    return two_nodes.machine("node02")
+
+
+def test_identity_per_node(n1: Machine, n2: Machine) -> None:
+    assert n1.succeed("hostname").strip() == "node01"
+    assert n2.succeed("hostname").strip() == "node02"
+    assert "10.100.0.11/24" in n1.succeed("ip -br addr")
+    assert "10.100.0.12/24" in n2.succeed("ip -br addr")
+    hosts = n1.succeed("cat /etc/hosts")
+    for name, ip in [("node01", "10.100.0.11"), ("node06", "10.100.0.31")]:
+        assert f"{ip} {name}" in hosts
+
+
+def test_writes_are_per_node_and_base_untouched(
+    n1: Machine, n2: Machine, minimal_image: tuple[Image, float]
+) -> None:
+    image = minimal_image[0]
+    before = image.base.stat().st_mtime_ns
+    n1.succeed("echo only-on-node01 > /var/tmp/marker && sync")
+    n2.fail("test -e /var/tmp/marker")
+    assert image.base.stat().st_mtime_ns == before
+    with image.base.open("rb") as base:
+        head = hashlib.sha256(base.read(1 << 20)).hexdigest()
+    assert head == hashlib.sha256(image.base.open("rb").read(1 << 20)).hexdigest()
+
+
+def test_execute_run_succeed_fail(n1: Machine) -> None:
+    assert n1.execute("echo out; echo err >&2; exit 4") == (4, "out\n")
+    result = n1.run("printf 'a\\n\\n'; echo oops >&2; exit 2")
+    assert (result.status, result.stdout, result.stderr) == (2, "a\n\n", "oops\n")
+    assert result.duration > 0
+    assert n1.succeed("echo one", "echo two") == "one\ntwo\n"
+    with pytest.raises(TestFailure, match="exit 3"):
+        n1.succeed("exit 3")
+    assert n1.fail("echo x; false") == "x\n"
+    with pytest.raises(TestFailure, match="unexpectedly succeeded"):
+        n1.fail("true")
+    status, _ = n1.execute("sleep 30", check_return=False)
+    assert status == -1
+
+
+def test_wait_until_succeeds_and_fails(n1: Machine) -> None:
+    n1.succeed("rm -f /tmp/later; (sleep 1; touch /tmp/later) >/dev/null 2>&1 &")
+    started = time.monotonic()
+    n1.wait_until_succeeds("test -e /tmp/later", timeout=30)
+    assert 0.5 < time.monotonic() - started < 10
+    n1.succeed("(sleep 1; rm /tmp/later) >/dev/null 2>&1 &")
+    n1.wait_until_fails("test -e /tmp/later", timeout=30)
+    with pytest.raises(TestFailure, match="did not succeed within 1"):
+        n1.wait_until_succeeds("echo never; false", timeout=1)
+    with pytest.raises(TestFailure):
+        n1.wait_until_succeeds("sleep 10", timeout=3, attempt_timeout=1)
+
+
+def test_wait_for_unit_late_oneshot(n1: Machine) -> None:
+    n1.succeed(
+        "systemd-run --unit=late-oneshot --no-block -p Type=oneshot -p RemainAfterExit=yes "
+        "sleep 2"
+    )
+    started = time.monotonic()
+    n1.wait_for_unit("late-oneshot", timeout=60)
+    assert time.monotonic() - started > 1.0
+    n1.require_unit_state("late-oneshot.service", "active")
+    assert n1.get_unit_property("late-oneshot", "Type") == "oneshot"
+    assert n1.get_unit_info("late-oneshot")["ActiveState"] == "active"
+
+
+def test_wait_for_unit_failed_carries_journal(n1: Machine) -> None:
+    n1.succeed("systemd-run --unit=doomed --no-block sh -c 'echo doom-marker-42; exit 3'")
+    with pytest.raises(TestFailure, match="(?s)failed.*doom-marker-42"):
+        n1.wait_for_unit("doomed", timeout=60)
+    with pytest.raises(TestFailure, match="not-found"):
+        n1.wait_for_unit("no-such-unit-xyz", timeout=10)
+
+
+def test_systemctl_start_stop_job(n1: Machine) -> None:
+    n1.succeed(
+        "mkdir -p /run/systemd/system && printf '[Service]\\nExecStart=/bin/sleep 1000\\n' "
+        "> /run/systemd/system/sleeper.service && systemctl daemon-reload"
+    )
+    assert n1.start_job("sleeper")[0] == 0
+    n1.wait_for_unit("sleeper")
+    assert n1.stop_job("sleeper")[0] == 0
+    n1.require_unit_state("sleeper", "inactive")
+    assert n1.systemctl("is-active sleeper")[1].strip() == "inactive"
+
+
+def test_tcp_udp_unix_port_waits(n1: Machine) -> None:
+    n1.succeed("(sleep 1; exec nc -l 7777) >/dev/null 2>&1 &")
+    n1.wait_for_open_port(7777, timeout=30)
+    n1.succeed("(sleep 1; exec nc -u -l 7778) >/dev/null 2>&1 &")
+    n1.wait_for_open_port(7778, protocol="udp", timeout=30)
+    n1.succeed("pkill -f 'nc -u -l 7778'")
+    n1.wait_for_closed_port(7778, protocol="udp", timeout=30)
+    n1.succeed("(exec nc -lU /run/test.sock) >/dev/null 2>&1 &")
+    n1.wait_for_open_unix_socket("/run/test.sock", timeout=30)
+    with pytest.raises(TestFailure):
+        n1.wait_for_open_port(7779, timeout=1)
+
+
+def test_copy_both_ways_keeps_content_and_mode(n1: Machine, tmp_path: Path) -> None:
+    source = tmp_path / "tool.sh"
+    source.write_bytes(b"#!/bin/sh\necho copied\nexit 0\n\x00\xff binary tail\n")
+    source.chmod(0o750)
+    n1.copy_from_host(source, "/opt/photon/tool.sh")
+    assert n1.succeed("stat -c %a /opt/photon/tool.sh").strip() == "750"
+    assert n1.succeed("/opt/photon/tool.sh") == "copied\n"
+    n1.succeed("mkdir -p /var/tmp/d && echo payload > /var/tmp/d/f && chmod 604 /var/tmp/d/f")
+    back = n1.copy_from_vm("/var/tmp/d", "fromvm")
+    assert (back / "f").read_text() == "payload\n"
+    assert stat.S_IMODE((back / "f").stat().st_mode) == 0o604
+    file_back = n1.copy_from_vm("/opt/photon/tool.sh")
+    assert file_back.read_bytes() == source.read_bytes()
+
+
+def test_wait_for_file(n1: Machine) -> None:
+    n1.succeed("(sleep 1; touch /tmp/appears) >/dev/null 2>&1 &")
+    n1.wait_for_file("/tmp/appears", timeout=30)
+
+
+def test_console(n1: Machine) -> None:
+    assert "Linux version" in n1.get_console_log()
+    n1.succeed("(sleep 1; echo photon-console-marker-7 > /dev/ttyS0) >/dev/null 2>&1 &")
+    assert n1.wait_for_console_text(r"console-marker-\d", timeout=30) == "console-marker-7"
+    with pytest.raises(TestFailure):
+        n1.wait_for_console_text("never-printed-xyz", timeout=1)
+
+
+def test_monitor_screenshot_keys(n1: Machine) -> None:
+    assert "running" in n1.send_monitor_command("info status")
+    status = n1.send_qmp_command("query-status")
+    assert isinstance(status, dict) and status["running"] is True
+    shot = n1.screenshot("node01-screen")
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    n1.succeed("chvt 1 || true")
+    n1.succeed("(timeout 20 head -n1 /dev/tty1 > /tmp/typed) >/dev/null 2>&1 &")
+    n1.sleep(1)
+    n1.send_chars("Hello-1\n")
+    n1.wait_until_succeeds("grep -q Hello-1 /tmp/typed", timeout=20)
+
+
+def test_block_unblock_seen_from_peer(n1: Machine, n2: Machine) -> None:
+    n1.wait_until_succeeds("ping -c1 -W1 node02", timeout=60)
+    n2.block()
+    try:
+        n1.fail("ping -c2 -W1 node02")
+    finally:
+        n2.unblock()
+    n1.wait_until_succeeds("ping -c1 -W1 node02", timeout=30)
+
+
+def test_tcp_service_by_hostname_over_vlan(n1: Machine, n2: Machine) -> None:
+    n2.succeed("(exec nc -l 9999 > /tmp/received) >/dev/null 2>&1 &")
+    n2.wait_for_open_port(9999, timeout=30)
+    n1.succeed("echo hello-over-vlan | nc -N node02 9999")
+    n2.wait_until_succeeds("grep -q hello-over-vlan /tmp/received", timeout=30)
+
+
+def test_http_metrics_and_forward_port(n1: Machine, n2: Machine) -> None:
+    n2.succeed(
+        "mkdir -p /srv/www && printf '# TYPE up gauge\\nup{job=\"x\"} 1\\nreqs_total 42\\n' "
+        "> /srv/www/metrics && (busybox httpd -p 8000 -h /srv/www) && sleep 0.2"
+    )
+    n2.wait_for_open_port(8000, timeout=30)
+    metrics = n1.scrape_metrics("http://node02:8000/metrics")
+    assert metrics.get("up", job="x") == 1.0 and metrics.get("reqs_total") == 42.0
+    assert n1.http_get("http://node02:8000/nothing", expect_status=404).status == 404
+    from driver.driver import free_port
+
+    port = free_port()
+    n2.forward_port(port, 8000)
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        assert b"reqs_total 42" in reply.read()
+
+
+def test_ssh_through_forward(n1: Machine) -> None:
+    n1.wait_for_unit("ssh.service", timeout=60)
+    assert n1.ssh("hostname").strip() == "node01"
+
+
+def test_dies_during_wait_is_an_error_within_two_seconds(two_nodes: Driver) -> None:
+    node = two_nodes.machine("node02")
+    pid = node.pid
+    assert pid is not None
+    threading.Timer(1.0, lambda: os.kill(pid, 9)).start()
+    started = time.monotonic()
+    with pytest.raises(MachineDied, match="node02: QEMU exited"):
+        node.wait_until_succeeds("false", timeout=120)
+    assert time.monotonic() - started < 1.0 + 2.0
+    node.start()
+    node.connect()
+    node.succeed("echo 'back' > /dev/null")
+    node.execute("echo c > /proc/sysrq-trigger", check_return=False)
+    with pytest.raises(MachineDied, match="(?s)node02.*(Kernel panic|sysrq)"):
+        node.wait_until_succeeds("false", timeout=60)
+
+
+def test_lifecycle_shutdown_start_reboot_crash(two_nodes: Driver) -> None:
+    node = two_nodes.machine("node02")
+    node.start()
+    node.connect()
+    first_boot = node.succeed("cat /proc/sys/kernel/random/boot_id")
+    node.succeed("echo persisted > /var/tmp/keep && sync")
+    node.reboot()
+    assert node.is_up()
+    assert node.succeed("cat /proc/sys/kernel/random/boot_id") != first_boot
+    assert node.succeed("cat /var/tmp/keep") == "persisted\n"
+    node.shutdown()
+    assert not node.is_up() and not node.is_running()
+    node.start()
+    node.connect()
+    node.crash()
+    assert not node.is_running()
+    node.start()
+    node.wait_for_unit("multi-user.target", timeout=120)

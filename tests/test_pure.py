@@ -1,0 +1,186 @@
+"""Pure logic: spec and topology validation, metrics parsing, script check, cpio, JUnit."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from driver.errors import UsageError
+from driver.images import cpio
+from driver.images.recipe import ImageRecipe
+from driver.machine.qemu import Accel, Paths, qemu_argv
+from driver.metrics import MetricsParseError, parse_metrics
+from driver.report import SubtestResult, write_junit
+from driver.script_check import check_script
+from driver.spec import Disk, Forward, Nic, NodeSpec, load_spec, spec_from_dict
+from driver.topology import DEFAULT_TOPOLOGY, load_topology
+
+VALID = DEFAULT_TOPOLOGY.read_text()
+
+
+def write_topology(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cluster.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('role = "worker"', 'role = "wrker"', r"nodes\.node04\.role: unknown role 'wrker'"),
+        ('"10.100.0.12/24"', '"10.100.0.11/24"', r"node02\.addresses\.cluster: duplicate address"),
+        ("port = 2379, protocol", "port = 70000, protocol", r"endpoints\[0\]\.port: bad port"),
+        ("vcpus = 1\nmemory_mib = 768\naddresses = { cluster = \"10.100.0.31/24\" }",
+         "vcpus = 1\naddresses = { cluster = \"10.100.0.31/24\" }",
+         r"nodes\.node06\.memory_mib: missing field"),
+        ('nodes = ["node01"]\nunit = "haproxy', 'nodes = ["node09"]\nunit = "haproxy',
+         r"unknown node 'node09'"),
+        ('protocol = "udp" }]\nfiles = { "/etc/dnsmasq', 'protocol = "sctp" }]\nfiles = '
+         '{ "/etc/dnsmasq', r"protocol: must be one of"),
+    ],
+)  # fmt: skip
+def test_topology_errors_name_file_and_field(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    assert old in VALID, old
+    path = write_topology(tmp_path, VALID.replace(old, new, 1))
+    with pytest.raises(UsageError) as info:
+        load_topology(path)
+    text = str(info.value)
+    assert "\n" not in text and text.startswith(str(path))
+    assert re.search(message, text), text
+
+
+def test_topology_invalid_toml_and_missing(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="invalid TOML"):
+        load_topology(write_topology(tmp_path, "[nodes\n"))
+    with pytest.raises(UsageError, match="not found"):
+        load_topology(tmp_path / "nope.toml")
+
+
+def test_topology_shape_and_boot_order() -> None:
+    topo = load_topology()
+    assert list(topo.nodes) == [f"node0{i}" for i in range(1, 7)]
+    assert topo.boot_groups() == [["node01", "node02", "node03"], ["node04", "node05"],
+                                  ["node06"]]  # fmt: skip
+    pc = topo.profile("photoncloud")
+    names = {s.name for s in pc.services}
+    assert {"chainfire", "flaredb", "iam", "prismnet", "flashdns", "fiberlb", "plasmavmc",
+            "lightningstor", "coronafs", "k8shost", "apigateway", "nightlight",
+            "creditservice"} <= names  # fmt: skip
+    ref = topo.profile("reference")
+    assert not names & {s.name for s in ref.services}, "stand-ins must keep their own names"
+    assert ref.service("etcd").nodes == ("node01", "node02", "node03")
+    with pytest.raises(UsageError, match="unknown profile 'nope'"):
+        topo.profile("nope")
+
+
+def test_spec_validation(tmp_path: Path) -> None:
+    base = {"name": "n1", "kernel": "/k", "initrd": "/i", "cmdline": "x"}
+    spec = spec_from_dict(base | {"forwards": [{"guest_port": 22}]}, "s.json")
+    assert spec.forwards == (Forward(22),)
+    for bad, msg in [
+        ({"vcpus": 0}, "vcpus' must be positive"),
+        ({"accel": "hvf"}, "accel"),
+        ({"bogus": 1}, "unknown field 'bogus'"),
+        ({"forwards": [{"guest_port": 99999}]}, "port out of range"),
+    ]:
+        with pytest.raises(UsageError, match=msg):
+            spec_from_dict(base | bad, "s.json")
+    with pytest.raises(UsageError, match="missing field 'kernel'"):
+        spec_from_dict({"name": "n1"}, "s.json")
+    path = tmp_path / "n.json"
+    path.write_text("{ nope")
+    with pytest.raises(UsageError, match=r"n\.json:1: invalid JSON"):
+        load_spec(path)
+    spec.write(path)
+    assert load_spec(path) == spec
+
+
+def test_qemu_argv_tcg_and_kvm(tmp_path: Path) -> None:
+    spec = NodeSpec(
+        name="n1", kernel="/k", initrd="/i", cmdline="console=ttyS0",
+        disks=(Disk("/base.img"),), nics=(Nic(1, "52:54:00:00:00:01"),),
+        forwards=(Forward(80, "tcp", 0, "http"),), cpu_tcg="qemu64", cpu_kvm="host",
+    )  # fmt: skip
+    paths = Paths(tmp_path / "n1", tmp_path / "s")
+    args = [spec, paths, [tmp_path / "d.qcow2"], {1: tmp_path / "v.ctl"}, [4242], Path("/i")]
+    tcg = qemu_argv(spec, Accel("tcg", ""), *args[1:])  # type: ignore[arg-type]
+    kvm = qemu_argv(spec, Accel("kvm", ""), *args[1:])  # type: ignore[arg-type]
+    assert tcg[1:5] == ["-accel", "tcg,tb-size=128", "-cpu", "qemu64"]
+    assert kvm[1:5] == ["-accel", "kvm", "-cpu", "host"]
+    joined = " ".join(kvm)
+    assert "hostfwd=tcp:127.0.0.1:4242-:80" in joined and "restrict=on" in joined
+    assert f"logfile={paths.console_log}" in joined
+    assert "virtserialport,chardev=backdoor,name=photon.backdoor" in joined
+
+
+def test_metrics_parser() -> None:
+    text = '# HELP x y\n# TYPE up gauge\nup{job="a",i="b"} 1\nreqs_total 4.5e3 1700000\n'
+    metrics = parse_metrics(text)
+    assert metrics.get("up", job="a") == 1.0 and metrics.get("reqs_total") == 4500.0
+    assert metrics.types == {"up": "gauge"}
+    with pytest.raises(MetricsParseError, match="line 1"):
+        parse_metrics("<html>not metrics</html>")
+    with pytest.raises(MetricsParseError, match="no samples"):
+        parse_metrics("# only comments\n")
+
+
+KNOWN = ["node01", "node02", "start_all", "subtest", "t", "log"]
+
+
+def test_script_check(tmp_path: Path) -> None:
+    script = tmp_path / "s.py"
+    ok = "import os\nstart_all()\ndef f():\n    return node01.succeed('x') + os.sep\nf()\n"
+    check_script(script, ok, KNOWN, ["node01", "node02", "node03"])
+    with pytest.raises(UsageError, match=r"s\.py:2: syntax error"):
+        check_script(script, "start_all()\nif\n", KNOWN)
+    with pytest.raises(UsageError, match=r"s\.py:3: unknown node 'node03' \(not part of this run"):
+        check_script(script, "start_all()\n\nnode03.succeed('x')\n", KNOWN, ["node03"])
+    with pytest.raises(UsageError, match=r"s\.py:1: unknown node 'node09' \(not a node"):
+        check_script(script, "node09.succeed('x')\n", KNOWN, ["node01"])
+    with pytest.raises(UsageError, match=r"s\.py:2: undefined name 'stat_all'"):
+        check_script(script, "x = 1\ndef g():\n    stat_all()\n".replace("def g():\n    ", ""),
+                     KNOWN)  # fmt: skip
+
+
+def test_cpio_roundtrip_header() -> None:
+    data = cpio.archive([cpio.Entry.directory("a"), cpio.Entry.file("a/b", b"hi", 0o600),
+                         cpio.Entry.symlink("a/c", "b")])  # fmt: skip
+    assert data.startswith(b"070701") and b"TRAILER!!!" in data and len(data) % 4 == 0
+    assert b"a/b\x00" in data and b"hi" in data
+
+
+def test_cache_key_covers_files_and_packages() -> None:
+    a = ImageRecipe(name="x", extra_files={"etc/a": "1"})
+    assert a.cache_key() == ImageRecipe(name="x", extra_files={"etc/a": "1"}).cache_key()
+    assert a.cache_key() != ImageRecipe(name="x", extra_files={"etc/a": "2"}).cache_key()
+    assert a.cache_key() != ImageRecipe(name="x", packages=("fio",), extra_files={"etc/a": "1"}
+                                        ).cache_key()  # fmt: skip
+
+
+def test_junit_parses_back(tmp_path: Path) -> None:
+    results = [
+        SubtestResult("boot", "s.py", 1.5, output=["line"]),
+        SubtestResult("broken", "s.py", 0.2, "failed", "trace\nTestFailure: x", "TestFailure: x"),
+        SubtestResult("nested", "s.py", 0.01, "skipped", "no /dev/kvm"),
+    ]
+    path = tmp_path / "junit.xml"
+    write_junit(results, "suite", path)
+    root = ET.parse(path).getroot()
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert list(cases) == ["boot", "broken", "nested"]
+    assert all(float(c.get("time", "0")) > 0 for c in cases.values())
+    assert cases["broken"].find("failure").get("message") == "TestFailure: x"  # type: ignore[union-attr]
+    assert cases["nested"].find("skipped").get("message") == "no /dev/kvm"  # type: ignore[union-attr]
+    assert "line" in (cases["boot"].findtext("system-out") or "")
+
+
+def test_topology_is_plain_toml_for_nix() -> None:
+    data = tomllib.loads(VALID)
+    json.dumps(data)  # everything builtins.fromTOML returns must be JSON-able too

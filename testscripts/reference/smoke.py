@@ -1,0 +1,85 @@
+# Reference smoke: PhotonCloud's validation layers against real open-source services from
+# Debian in the same six-node shape (profile "reference"). Every port and path comes from
+# nodes/cluster.toml. Runs against a fresh cluster or, with --reuse, a running one.
+import json
+
+from driver.testlib import check_service_endpoints, nested_guest_script, units_by_node
+
+nodes = {m.name: m for m in machines}
+control = [nodes[n] for n in ("node01", "node02", "node03")]
+workers = [nodes[n] for n in ("node04", "node05")]
+etcdctl = "ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379"
+psql = "runuser -u postgres -- psql -XAtq -c"
+
+with subtest("boot and unit readiness"):
+    start_all()
+    for name, units in units_by_node(profile, list(nodes)).items():
+        nodes[name].wait_for_unit("multi-user.target", timeout=300)
+        for unit in units:
+            nodes[name].wait_for_unit(unit, timeout=300)
+
+with subtest("control-plane formation: etcd Raft and PostgreSQL replication"):
+    for node in control:
+        members = node.wait_until_succeeds(f"{etcdctl} member list | grep -c started", 120)
+        t.assertEqual(members.strip(), "3", f"{node.name} sees {members.strip()} members")
+    standbys = node01.wait_until_succeeds(
+        f"{psql} \"select count(*) from pg_stat_replication where state = 'streaming'\""
+        " | grep -qx 2 && echo 2",
+        180,
+    )
+    t.assertEqual(standbys.strip(), "2")
+    for node in (node02, node03):
+        t.assertEqual(node.succeed(f"{psql} 'select pg_is_in_recovery()'").strip(), "t")
+
+with subtest("protocol surfaces: every declared endpoint answers"):
+    for service in profile.services:
+        for line in check_service_endpoints(service, nodes, node06):
+            log(line)
+    answer = node04.succeed("dig +short +time=2 @node01 node05.photon.test").strip()
+    t.assertEqual(answer, node05.succeed("hostname -I | cut -d' ' -f1").strip())
+    t.assertEqual(node04.succeed("dig +short @node02 gateway.photon.test").strip(), "10.100.0.31")
+
+with subtest("replicated state: write once, read everywhere"):
+    node01.succeed(f"{etcdctl} put photon/smoke converged-$(hostname)")
+    for node in (node02, node03):
+        value = node.wait_until_succeeds(f"{etcdctl} get --print-value-only photon/smoke", 30)
+        t.assertEqual(value.strip(), "converged-node01")
+    node01.succeed(f"{psql} 'create table if not exists smoke (v text)'")
+    node01.succeed(f"{psql} \"insert into smoke values ('row-from-primary')\"")
+    for node in (node02, node03):
+        node.wait_until_succeeds(f"{psql} 'select v from smoke' | grep -q row-from-primary", 60)
+
+with subtest("load balancing: haproxy spreads over both worker backends"):
+    seen = {node01.succeed("curl -fsS http://127.0.0.1:8080/").strip() for _ in range(6)}
+    t.assertEqual(seen, {"backend node04", "backend node05"})
+
+with subtest("worker virtualisation: nested guest in each worker"):
+    for worker in workers:
+        worker.execute(
+            f"({nested_guest_script()}) > /tmp/nested.out 2>&1; echo $? > /tmp/nested.rc",
+            check_return=False,
+        )
+    for worker in workers:
+        worker.wait_for_file("/tmp/nested.rc", timeout=300)
+        status = worker.succeed("cat /tmp/nested.rc").strip()
+        output = worker.succeed("cat /tmp/nested.out; tail -n 5 /tmp/inner.log")
+        t.assertEqual(status, "0", f"{worker.name}: nested guest failed:\n{output}")
+        accel = "kvm" if "accel=kvm" in output else "tcg"
+        log(f"{worker.name}: nested guest booted with {accel}"
+            + ("" if accel == "kvm" else " (no /dev/kvm in the worker: TCG inner guest)"))
+
+with subtest("gateway and observability: Prometheus scrapes every exporter"):
+    def all_targets_up(last_try):
+        raw = node06.succeed("curl -fsS http://127.0.0.1:9090/api/v1/targets")
+        targets = json.loads(raw)["data"]["activeTargets"]
+        up = [x for x in targets if x["health"] == "up"]
+        if last_try:
+            log(f"targets: {[(x['scrapeUrl'], x['health']) for x in targets]}")
+        return len(targets) == 9 and len(up) == 9
+
+    retry(all_targets_up, timeout_seconds=120)
+
+with subtest("external entry points: gateway and Prometheus from the host"):
+    t.assertEqual(node06.host_http_get(80, "/health").body.strip(), "ok")
+    t.assertIn("backend node0", node06.host_http_get(80, "/lb/").body)
+    t.assertIn("Healthy", node06.host_http_get(9090, "/-/healthy").body)
