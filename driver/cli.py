@@ -192,19 +192,22 @@ class Cli:
         timeout = getattr(self.args, "global_timeout", 3600.0)
         if reuse:
             out = getattr(self.args, "output_dir", None)
-            with signals_raise(timeout), cluster.attached(
-                self.state, self.logger, self.environ, out, self.topology()
-            ) as driver:
+            with (
+                signals_raise(timeout),
+                cluster.attached(
+                    self.state, self.logger, self.environ, out, self.topology()
+                ) as driver,
+            ):
                 return self.run_scripts(driver, scripts, interactive)
         state = self.state / "runs" / str(os.getpid())
-        driver = None
+        fresh: Driver | None = None
         try:
             with signals_raise(timeout):
-                driver = self.fresh_driver(state)
-                return self.run_scripts(driver, scripts, interactive)
+                fresh = self.fresh_driver(state)
+                return self.run_scripts(fresh, scripts, interactive)
         finally:
-            if driver is not None:
-                driver.cleanup()
+            if fresh is not None:
+                fresh.cleanup()
 
     def cmd_cluster(self, verb: str, rest: list[str]) -> int:
         """The persistent-cluster verbs."""

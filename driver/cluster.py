@@ -47,7 +47,9 @@ def read_record(state: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except ValueError:
-        raise UsageError(f"{state / RECORD}: corrupt cluster record (run `cluster clean`)") from None
+        raise UsageError(
+            f"{state / RECORD}: corrupt cluster record (run `cluster clean`)"
+        ) from None
     return doc
 
 

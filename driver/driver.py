@@ -155,7 +155,9 @@ class Driver:
                 result.status, result.message = "skipped", str(exc)
                 self.logger.warning(f"skipped: {exc}")
             except Exception as exc:
-                result.status = "failed" if isinstance(exc, TestFailure | AssertionError) else "error"
+                result.status = (
+                    "failed" if isinstance(exc, TestFailure | AssertionError) else "error"
+                )
                 result.message = self.describe_failure(exc)
                 result.summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 raise
@@ -194,7 +196,7 @@ class Driver:
             while not stop.wait(seconds_interval):
                 try:
                     ok = condition()
-                except Exception as exc:  # noqa: BLE001 - reported below
+                except Exception as exc:
                     ok, detail = False, str(exc)
                 else:
                     detail = ""

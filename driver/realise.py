@@ -49,9 +49,7 @@ def template_vars(topology: Topology, node: Node) -> dict[str, str]:
     return values
 
 
-def render_files(
-    topology: Topology, profile: Profile, node: Node
-) -> dict[str, tuple[bytes, int]]:
+def render_files(topology: Topology, profile: Profile, node: Node) -> dict[str, tuple[bytes, int]]:
     """The profile's config files for ``node``, rendered from ``nodes/<source>``."""
     files: dict[str, tuple[bytes, int]] = {}
     values = template_vars(topology, node)
@@ -70,9 +68,7 @@ def render_files(
     return files
 
 
-def node_identity(
-    topology: Topology, profile: Profile, node: Node, state: Path
-) -> NodeIdentity:
+def node_identity(topology: Topology, profile: Profile, node: Node, state: Path) -> NodeIdentity:
     """Hostname, addresses, hosts, keys, units and config of ``node``."""
     hosts: dict[str, str] = {}
     for other in topology.nodes.values():
@@ -86,8 +82,10 @@ def node_identity(
     host_key = ssh_keypair(state / node.name / "ssh_host_ed25519_key", f"root@{node.name}")
     return NodeIdentity(
         hostname=node.name,
-        addresses={node_mac(topology, node.name, topology.vlans[v]): cidr
-                   for v, cidr in node.addresses.items()},  # fmt: skip
+        addresses={
+            node_mac(topology, node.name, topology.vlans[v]): cidr
+            for v, cidr in node.addresses.items()
+        },  # fmt: skip
         user_mac=user_mac(node.name),
         hosts=hosts,
         enable_units=tuple(dict.fromkeys(units)),

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import leftovers, photon_env
+
 from driver.images.builder import Image
 
 SLEEPER = """start_all()
@@ -127,9 +127,12 @@ def test_two_drivers_concurrently(
         "node02.wait_until_succeeds('grep -q ping-node01 /tmp/got', timeout=30)\n"
     )
     procs = [
-        subprocess.Popen(driver_cmd("run", "--nodes", "node01,node02", str(script)),
-                         env=photon_env(xdg_cache, tmp_path / f"vm{i}"),
-                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+        subprocess.Popen(
+            driver_cmd("run", "--nodes", "node01,node02", str(script)),
+            env=photon_env(xdg_cache, tmp_path / f"vm{i}"),
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
         for i in (1, 2)
     ]
     for i, proc in enumerate(procs, start=1):

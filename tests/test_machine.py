@@ -80,8 +80,7 @@ def test_wait_until_succeeds_and_fails(n1: Machine) -> None:
 
 def test_wait_for_unit_late_oneshot(n1: Machine) -> None:
     n1.succeed(
-        "systemd-run --unit=late-oneshot --no-block -p Type=oneshot -p RemainAfterExit=yes "
-        "sleep 2"
+        "systemd-run --unit=late-oneshot --no-block -p Type=oneshot -p RemainAfterExit=yes sleep 2"
     )
     started = time.monotonic()
     n1.wait_for_unit("late-oneshot", timeout=60)
@@ -145,7 +144,7 @@ def test_wait_for_file(n1: Machine) -> None:
 
 
 def test_console(n1: Machine) -> None:
-    assert "Linux version" in n1.get_console_log()
+    assert "photon-backdoor: ready" in n1.get_console_log()
     n1.succeed("(sleep 1; echo photon-console-marker-7 > /dev/ttyS0) >/dev/null 2>&1 &")
     assert n1.wait_for_console_text(r"console-marker-\d", timeout=30) == "console-marker-7"
     with pytest.raises(TestFailure):
@@ -218,8 +217,8 @@ def test_dies_during_wait_is_an_error_within_two_seconds(two_nodes: Driver) -> N
     node.start()
     node.connect()
     node.succeed("echo 'back' > /dev/null")
-    node.execute("echo c > /proc/sysrq-trigger", check_return=False)
-    with pytest.raises(MachineDied, match="(?s)node02.*(Kernel panic|sysrq)"):
+    with pytest.raises(MachineDied, match="node02: QEMU exited .*Kernel panic"):
+        node.execute("echo c > /proc/sysrq-trigger", check_return=False)
         node.wait_until_succeeds("false", timeout=60)
 
 

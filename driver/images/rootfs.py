@@ -136,7 +136,7 @@ def build_rootfs(recipe: ImageRecipe, work: Path, timeout: float = 1800.0) -> Pa
         "--format=tar",
         f"--include={','.join(recipe.all_packages())}",
         "--aptopt=APT::Install-Recommends false",
-        f"--customize-hook={hook} \"$1\"",
+        f'--customize-hook={hook} "$1"',
         recipe.suite,
         str(tarball),
         recipe.mirror,

@@ -88,7 +88,11 @@ class BackdoorClient:
             if ready:
                 chunk = self._sock.recv(1 << 16)
                 if not chunk:
-                    self._alive()
+                    # QEMU closes the socket as it dies; give the exit a moment to show.
+                    gone = time.monotonic() + 2.0
+                    while time.monotonic() < gone:
+                        self._alive()
+                        time.sleep(0.05)
                     raise InfraError(f"backdoor {self.path} closed by QEMU")
                 self._buffer += chunk
                 return

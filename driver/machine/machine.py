@@ -149,8 +149,15 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
             return
         status = self.process.poll() if self.process is not None else None
         self.booted = False
+        panic = [
+            line.strip()
+            for line in self.console.read().splitlines()
+            if "Kernel panic" in line or "Oops:" in line or "BUG:" in line
+        ][:1]
         raise MachineDied(
-            f"{self.name}: QEMU exited (status {status}) — last console lines:\n"
+            f"{self.name}: QEMU exited (status {status})"
+            + (f": {panic[0]}" if panic else "")
+            + " — last console lines:\n"
             + self.console_tail(),
             node=self.name,
         )
@@ -218,7 +225,7 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
         self.logger.log(f"{self.name}: crashing")
         try:
             self.send_qmp_command("quit")
-        except Exception:  # noqa: BLE001 - QEMU may close the socket before replying
+        except Exception:
             pass
         deadline = time.monotonic() + 5.0
         while self.is_running() and time.monotonic() < deadline:

@@ -59,7 +59,7 @@ class MonitorMixin(ShellBase):
         if self._qmp is not None:
             try:
                 self._qmp.close()
-            except Exception:  # noqa: BLE001 - QEMU may already be gone
+            except Exception:
                 pass
             self._qmp = None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from driver.errors import InfraError, UsageError
 from driver.spec import NodeSpec
 
+
 @dataclass(frozen=True)
 class Accel:
     """The accelerator a node runs with and why."""

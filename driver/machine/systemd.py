@@ -33,7 +33,9 @@ class SystemdMixin(ShellBase):
     def systemctl(self, arguments: str, user: str | None = None) -> tuple[int, str]:
         """Run ``systemctl ARGUMENTS`` (``--user`` for ``user``); returns (status, stdout)."""
         if user is not None:
-            command = f"su -l {shlex.quote(user)} -c " + shlex.quote(f"systemctl --user {arguments}")
+            command = f"su -l {shlex.quote(user)} -c " + shlex.quote(
+                f"systemctl --user {arguments}"
+            )
         else:
             command = f"systemctl {arguments}"
         result = self.run(command)

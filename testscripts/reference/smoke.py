@@ -65,10 +65,13 @@ with subtest("worker virtualisation: nested guest in each worker"):
         output = worker.succeed("cat /tmp/nested.out; tail -n 5 /tmp/inner.log")
         t.assertEqual(status, "0", f"{worker.name}: nested guest failed:\n{output}")
         accel = "kvm" if "accel=kvm" in output else "tcg"
-        log(f"{worker.name}: nested guest booted with {accel}"
-            + ("" if accel == "kvm" else " (no /dev/kvm in the worker: TCG inner guest)"))
+        log(
+            f"{worker.name}: nested guest booted with {accel}"
+            + ("" if accel == "kvm" else " (no /dev/kvm in the worker: TCG inner guest)")
+        )
 
 with subtest("gateway and observability: Prometheus scrapes every exporter"):
+
     def all_targets_up(last_try):
         raw = node06.succeed("curl -fsS http://127.0.0.1:9090/api/v1/targets")
         targets = json.loads(raw)["data"]["activeTargets"]
