@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from driver import cluster
-from driver.driver import Driver
+from driver.driver import GLOBAL_NAMES, Driver, pythonise
 from driver.errors import (
     EXIT_OK,
     EXIT_TEST_FAILURE,
@@ -26,6 +26,7 @@ from driver.images.builder import clean_images, default_cache_root
 from driver.log import Logger
 from driver.realise import profile_specs
 from driver.report import write_junit
+from driver.script_check import check_script
 from driver.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
 REPO = Path(__file__).resolve().parent.parent
@@ -186,9 +187,14 @@ class Cli:
 
     def cmd_run(self, scripts: list[Path], reuse: bool, interactive: bool) -> int:
         """``run``: fresh nodes (or --reuse), scripts, cleanup."""
+        topology = self.topology()
+        names = self.nodes_subset(topology) or list(topology.nodes)
+        known = [*GLOBAL_NAMES, *(pythonise(n) for n in names)]
         for script in scripts:
             if not script.exists():
                 raise UsageError(f"{script}: test script not found")
+            if not getattr(self.args, "skip_check", False):
+                check_script(script, script.read_text(), known, list(topology.nodes))
         timeout = getattr(self.args, "global_timeout", 3600.0)
         if reuse:
             out = getattr(self.args, "output_dir", None)

@@ -26,6 +26,12 @@ from driver.spec import NodeSpec
 from driver.topology import Profile, Topology
 from driver.vlan import VLan
 
+GLOBAL_NAMES = (
+    "machines", "vlans", "driver", "start_all", "join_all", "subtest", "retry",
+    "polling_condition", "serial_stdout_on", "serial_stdout_off", "t", "log", "skip",
+    "results", "topology", "profile",
+)  # fmt: skip
+
 
 class SkipSubtest(Exception):
     """Raised by ``skip(reason)``; the subtest is reported as skipped."""
@@ -307,6 +313,11 @@ class Driver:
             vlan.stop()
         if self._own_socket_dir:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
+        if not self.detached:
+            for machine in self.machines:  # keep vm.log, drop the disk overlays
+                for overlay in machine.overlays:
+                    if overlay.suffix == ".qcow2":
+                        overlay.unlink(missing_ok=True)
 
     def release(self) -> None:
         """Disconnect from detached machines, leaving them running."""

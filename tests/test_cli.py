@@ -121,6 +121,7 @@ def test_two_drivers_concurrently(
     script = tmp_path / "pair.py"
     script.write_text(
         "start_all()\n"
+        "node02.wait_for_unit('multi-user.target', timeout=120)\n"
         "node02.succeed('(exec nc -l 9999 > /tmp/got) >/dev/null 2>&1 &')\n"
         "node02.wait_for_open_port(9999, timeout=60)\n"
         "node01.wait_until_succeeds('echo ping-$(hostname) | nc -N node02 9999', timeout=60)\n"

@@ -1,0 +1,72 @@
+"""The six-node reference cluster, booted once: detached start, the reference smoke twice
+with --reuse (JUnit: one testcase per layer), status, ssh, stop, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, photon_env, qemu_pids
+
+SMOKE = REPO / "testscripts" / "reference" / "smoke.py"
+
+
+def photon(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "driver", "--profile", "reference", *args],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.mark.cluster
+def test_reference_cluster_lifecycle(tmp_path: Path, xdg_cache: Path) -> None:
+    vm_dir = tmp_path / "vm"
+    state = Path(f"{vm_dir}-reference")
+    env = photon_env(xdg_cache, vm_dir)
+    timings: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        proc = photon(env, "cluster", "start")
+        timings["start_to_ready_s"] = time.monotonic() - started
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        for node in ("node01", "node04", "node06"):
+            assert f"  {node}" in proc.stdout and " up " in proc.stdout
+            assert (state / node / "vm.log").stat().st_size > 0
+
+        for run in (1, 2):
+            junit = tmp_path / f"junit{run}.xml"
+            started = time.monotonic()
+            proc = photon(env, "run", "--reuse", str(SMOKE), "--junit-xml", str(junit))
+            timings[f"smoke_reuse_{run}_s"] = time.monotonic() - started
+            assert proc.returncode == 0, proc.stderr[-6000:]
+            cases = list(ET.parse(junit).getroot().iter("testcase"))
+            assert len(cases) == 8
+            assert not [c for c in cases if c.find("failure") is not None]
+            assert all(float(c.get("time", "0")) > 0 for c in cases)
+
+        status = photon(env, "cluster", "status")
+        assert status.returncode == 0
+        lines = [ln for ln in status.stdout.splitlines() if ln.startswith("  node")]
+        assert len(lines) == 6 and all(" up " in ln for ln in lines)
+        assert "gateway-http=127.0.0.1:" in status.stdout
+
+        ssh = photon(env, "ssh", "node04", "--", "hostname", timeout=120)
+        assert ssh.returncode == 0, ssh.stderr
+        assert ssh.stdout.strip() == "node04"
+
+        proc = photon(env, "cluster", "stop", timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        again = photon(env, "run", "--reuse", str(SMOKE), timeout=120)
+        assert again.returncode == 2 and "no cluster is running" in again.stderr
+    finally:
+        photon(env, "cluster", "clean", timeout=300)
+        assert qemu_pids(str(state)) == []
+        bench = REPO / "bench" / "results"
+        bench.mkdir(parents=True, exist_ok=True)
+        (bench / "reference-smoke-timings.json").write_text(json.dumps(timings, indent=2) + "\n")
