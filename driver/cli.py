@@ -225,6 +225,8 @@ class Cli:
                 return cluster.print_status(self.state, sys.stdout)
             cluster.stop(self.state, self.logger, self.environ)
             driver = self.fresh_driver(self.state, detached=True)
+            for machine in driver.machines:
+                machine.create_overlays()
             try:
                 with signals_raise(3600.0):
                     driver.start_all()
