@@ -32,6 +32,11 @@ class VLan:
         if detached:
             argv += ["--daemon", "--pidfile", str(self.pid_file)]
             subprocess.run(argv, check=True, capture_output=True, timeout=timeout)
+            deadline = time.monotonic() + timeout
+            while not self.pid_file.exists() or not self.pid_file.read_text().strip():
+                if time.monotonic() > deadline:
+                    raise InfraError(f"vde_switch for VLAN {self.number} wrote no pid file")
+                time.sleep(0.01)
             self.pid = int(self.pid_file.read_text().strip())
         else:
             self.process = subprocess.Popen(

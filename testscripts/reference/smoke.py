@@ -9,7 +9,7 @@ nodes = {m.name: m for m in machines}
 control = [nodes[n] for n in ("node01", "node02", "node03")]
 workers = [nodes[n] for n in ("node04", "node05")]
 etcdctl = "ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379"
-psql = "runuser -u postgres -- psql -XAtq -c"
+psql = "cd /tmp && runuser -u postgres -- psql -XAtq -c"
 
 with subtest("boot and unit readiness"):
     start_all()
