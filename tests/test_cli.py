@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import leftovers, photon_env
 
+from conftest import leftovers, photon_env
 from driver.images.builder import Image
 
 SLEEPER = """start_all()

@@ -17,7 +17,9 @@ from conftest import REPO, photon_env, qemu_pids
 SMOKE = REPO / "testscripts" / "reference" / "smoke.py"
 
 
-def photon(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+def photon(
+    env: dict[str, str], *args: str, timeout: float = 1800
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "driver", "--profile", "reference", *args],
         capture_output=True, text=True, env=env, timeout=timeout,
