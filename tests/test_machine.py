@@ -50,6 +50,18 @@ def test_writes_are_per_node_and_base_untouched(
     assert head == hashlib.sha256(image.base.open("rb").read(1 << 20)).hexdigest()
 
 
+def test_cached_rebuild_does_no_work(minimal_image: tuple[Image, float], cache_root: Path) -> None:
+    from driver.images.builder import build_image
+    from driver.log import Logger
+    from driver.realise import image_recipe
+    from driver.topology import load_topology
+
+    started = time.monotonic()
+    image = build_image(image_recipe(load_topology(), "minimal"), cache_root, Logger())
+    assert image.cached and image.directory == minimal_image[0].directory
+    assert time.monotonic() - started < 2.0
+
+
 def test_execute_run_succeed_fail(n1: Machine) -> None:
     assert n1.execute("echo out; echo err >&2; exit 4") == (4, "out\n")
     result = n1.run("printf 'a\\n\\n'; echo oops >&2; exit 2")

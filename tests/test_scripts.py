@@ -1,0 +1,40 @@
+"""Every test script passes the pre-boot check against its profile, and its helper calls
+resolve against the topology (ports, paths, CLIs declared in nodes/cluster.toml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from driver.driver import GLOBAL_NAMES, pythonise
+from driver.errors import UsageError
+from driver.photoncloud import cli
+from driver.script_check import check_script
+from driver.topology import load_topology
+
+SCRIPTS = sorted((REPO / "testscripts").rglob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_script_passes_check(script: Path) -> None:
+    nodes = list(load_topology().nodes)
+    known = [*GLOBAL_NAMES, *(pythonise(n) for n in nodes)]
+    check_script(script, script.read_text(), known, nodes)
+    if "node01" in script.read_text():
+        with pytest.raises(UsageError, match=r"unknown node 'node0[1-5]' \(not part of this run"):
+            check_script(script, script.read_text(), [*GLOBAL_NAMES, "node06"], nodes)
+
+
+def test_photoncloud_helper_calls_resolve() -> None:
+    profile = load_topology().profile("photoncloud")
+    for service, action in [("chainfire", "members"), ("chainfire", "put"), ("flaredb", "get"),
+                            ("iam", "members"), ("plasmavmc", "create_vm"),
+                            ("prismnet", "ports"), ("flashdns", "query"),
+                            ("creditservice", "iam_status")]:  # fmt: skip
+        assert cli(profile, service, action, "k").endswith(" k")
+    for service, endpoint in [("apigateway", "http"), ("nightlight", "http"),
+                              ("coronafs", "export"), ("lightningstor", "s3"),
+                              ("k8shost", "api"), ("fiberlb", "api")]:  # fmt: skip
+        assert profile.service(service).endpoint(endpoint).port > 0
