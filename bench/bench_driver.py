@@ -69,7 +69,10 @@ def main() -> None:
         result["wait_for_unit_notice_s"] = noticed - active_at
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.monotonic()
-        node.run("sleep 30", timeout=60)
+        try:
+            node.wait_until_succeeds("test -e /run/never-created", timeout=30)
+        except Exception:
+            pass
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
         result["driver_cpu_percent_while_waiting"] = 100 * cpu / (time.monotonic() - t0)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
-from driver import cluster
+from driver import cluster, health
 from driver.driver import GLOBAL_NAMES, Driver, pythonise
 from driver.errors import (
     EXIT_OK,
@@ -171,6 +171,8 @@ class Cli:
             self.logger.error(driver.describe_failure(exc))
             code = exc.exit_code if isinstance(exc, DriverError) else EXIT_TEST_FAILURE
         finally:
+            for problem in health.scan(driver.machines):
+                self.logger.warning(problem)
             junit = getattr(self.args, "junit_xml", None)
             if junit is not None:
                 write_junit(driver.results, f"photon-driver.{self.profile}", junit)

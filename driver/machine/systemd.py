@@ -92,7 +92,7 @@ class SystemdMixin(ShellBase):
         """``systemctl stop UNIT``; returns (status, stdout)."""
         return self.systemctl(f"stop -- {shlex.quote(unit)}")
 
-    def failed_units(self) -> list[str]:
+    def failed_units(self, timeout: float = 10.0) -> list[str]:
         """Units systemd lists as failed (used by the post-test health scan)."""
-        result = self.run("systemctl list-units --state=failed --no-legend --plain")
+        result = self.run("systemctl list-units --state=failed --no-legend --plain", timeout)
         return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
