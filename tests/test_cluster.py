@@ -52,6 +52,13 @@ def test_reference_cluster_lifecycle(tmp_path: Path, xdg_cache: Path) -> None:
             assert not [c for c in cases if c.find("failure") is not None]
             assert all(float(c.get("time", "0")) > 0 for c in cases)
 
+        trivial = tmp_path / "trivial.py"
+        trivial.write_text("for m in machines:\n    m.succeed('true')\n")
+        started = time.monotonic()
+        proc = photon(env, "run", "--reuse", str(trivial))
+        timings["attach_six_and_one_command_each_s"] = time.monotonic() - started
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
         status = photon(env, "cluster", "status")
         assert status.returncode == 0
         lines = [ln for ln in status.stdout.splitlines() if ln.startswith("  node")]
