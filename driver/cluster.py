@@ -20,6 +20,7 @@ from driver.driver import Driver
 from driver.errors import InfraError, UsageError
 from driver.log import Logger
 from driver.machine import process
+from driver.machine.qemu import Accel
 from driver.spec import load_spec
 from driver.topology import Topology
 
@@ -134,6 +135,8 @@ def attached(
         for machine in driver.machines:
             node = doc["nodes"][machine.name]
             machine.attach(int(node["pid"]), node.get("boot_seconds"))
+            if node.get("accel"):
+                machine.accel = Accel(node["accel"], "recorded when the cluster started")
         try:
             yield driver
         finally:

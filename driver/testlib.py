@@ -4,7 +4,7 @@ a script uses is declared once in nodes/cluster.toml."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from driver.machine.machine import Machine
 from driver.topology import Endpoint, Profile, Service
@@ -13,6 +13,20 @@ from driver.topology import Endpoint, Profile, Service
 def units_by_node(profile: Profile, nodes: Sequence[str]) -> dict[str, list[str]]:
     """Each node's expected systemd units in this profile."""
     return {n: list(dict.fromkeys(s.unit for s in profile.services_on(n))) for n in nodes}
+
+
+def boot_and_wait_for_units(
+    start_all: Callable[[], None], machines: Sequence[Machine], profile: Profile,
+    timeout: float = 300.0,
+) -> None:  # fmt: skip
+    """Boot in dependency order, then wait for multi-user and every unit the profile declares
+    on each node."""
+    start_all()
+    by_name = {m.name: m for m in machines}
+    for name, units in units_by_node(profile, list(by_name)).items():
+        by_name[name].wait_for_unit("multi-user.target", timeout=timeout)
+        for unit in units:
+            by_name[name].wait_for_unit(unit, timeout=timeout)
 
 
 def probe_endpoint(prober: Machine, host: str, endpoint: Endpoint, timeout: float = 60.0) -> str:

@@ -1,18 +1,14 @@
 # PhotonCloud smoke: the validation layers against PhotonCloud's own services (profile
 # "photoncloud", built by the flake). Ports, paths and CLIs come from nodes/cluster.toml.
 from driver.photoncloud import cli, members_seen, put_then_read_everywhere
-from driver.testlib import check_service_endpoints, nested_guest_script, units_by_node
+from driver.testlib import boot_and_wait_for_units, check_service_endpoints, nested_guest_script
 
 nodes = {m.name: m for m in machines}
 control = [node01, node02, node03]
 workers = [node04, node05]
 
 with subtest("boot and unit readiness"):
-    start_all()
-    for name, units in units_by_node(profile, list(nodes)).items():
-        nodes[name].wait_for_unit("multi-user.target", timeout=300)
-        for unit in units:
-            nodes[name].wait_for_unit(unit, timeout=300)
+    boot_and_wait_for_units(start_all, machines, profile)
 
 with subtest("control-plane formation: chainfire, flaredb, iam"):
     for service in ("chainfire", "flaredb", "iam"):

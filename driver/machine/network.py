@@ -35,6 +35,16 @@ class NetworkMixin(ShellBase):
         flag = "-Hltn" if protocol == "tcp" else "-Hlun"
         return f"[ -n \"$(ss {flag} 'sport = :{port}')\" ]"
 
+    def _wait_port(
+        self, port: int, address: str | None, timeout: float, protocol: str, want_open: bool
+    ) -> None:
+        state = "open" if want_open else "closed"
+        with self.logger.nested(f"{self.name}: waiting for {protocol} port {port} ({state})"):
+            check = self._port_check(port, address, protocol)
+            ok, _ = self.guest_loop(check, timeout, want_success=want_open, attempt_timeout=10.0)
+            if not ok:
+                raise self.failure(f"{protocol} port {port} not {state} within {timeout}s")
+
     def wait_for_open_port(
         self,
         port: int,
@@ -44,11 +54,7 @@ class NetworkMixin(ShellBase):
     ) -> None:
         """Wait until something listens on ``port`` (TCP or UDP, any address; with
         ``address``, until a TCP connect to it succeeds)."""
-        with self.logger.nested(f"{self.name}: waiting for {protocol} port {port}"):
-            check = self._port_check(port, address, protocol)
-            ok, _ = self.guest_loop(check, timeout, attempt_timeout=10.0)
-            if not ok:
-                raise self.failure(f"{protocol} port {port} did not open within {timeout}s")
+        self._wait_port(port, address, timeout, protocol, want_open=True)
 
     def wait_for_closed_port(
         self,
@@ -58,11 +64,7 @@ class NetworkMixin(ShellBase):
         protocol: str = "tcp",
     ) -> None:
         """Wait until nothing listens on ``port`` any more."""
-        with self.logger.nested(f"{self.name}: waiting for {protocol} port {port} to close"):
-            check = self._port_check(port, address, protocol)
-            ok, _ = self.guest_loop(check, timeout, want_success=False, attempt_timeout=10.0)
-            if not ok:
-                raise self.failure(f"{protocol} port {port} still open after {timeout}s")
+        self._wait_port(port, address, timeout, protocol, want_open=False)
 
     def wait_for_open_unix_socket(
         self, path: str, is_datagram: bool = False, timeout: float = DEFAULT_TIMEOUT

@@ -3,7 +3,7 @@
 # nodes/cluster.toml. Runs against a fresh cluster or, with --reuse, a running one.
 import json
 
-from driver.testlib import check_service_endpoints, nested_guest_script, units_by_node
+from driver.testlib import boot_and_wait_for_units, check_service_endpoints, nested_guest_script
 
 nodes = {m.name: m for m in machines}
 control = [nodes[n] for n in ("node01", "node02", "node03")]
@@ -12,11 +12,7 @@ etcdctl = "ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379"
 psql = "cd /tmp && runuser -u postgres -- psql -XAtq -c"
 
 with subtest("boot and unit readiness"):
-    start_all()
-    for name, units in units_by_node(profile, list(nodes)).items():
-        nodes[name].wait_for_unit("multi-user.target", timeout=300)
-        for unit in units:
-            nodes[name].wait_for_unit(unit, timeout=300)
+    boot_and_wait_for_units(start_all, machines, profile)
 
 with subtest("control-plane formation: etcd Raft and PostgreSQL replication"):
     for node in control:
