@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from driver import cluster, health
 from driver.driver import GLOBAL_NAMES, Driver, pythonise
@@ -51,7 +52,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
     p.add_argument("--profile", default=None, help="reference (default), photoncloud, minimal")
     p.add_argument("-I", "--interactive", action="store_true", help="open the ptpython REPL")
+    # --profile / --topology are accepted before or after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", default=argparse.SUPPRESS)
+    common.add_argument("--topology", type=Path, default=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command")
+    original = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return original(name, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     run = sub.add_parser("run", help="boot the nodes and run test scripts")
     run.add_argument("scripts", nargs="*", type=Path)
