@@ -73,6 +73,8 @@ def write_record(driver: Driver, profile: str) -> None:
                     for f, port in zip(m.spec.forwards, m.host_ports, strict=True)
                 ],
                 "boot_seconds": m.boot_seconds,
+                "started_wall": m.started_wall,
+                "ready_wall": m.ready_wall,
                 "accel": m.accel.name if m.accel else "",
                 "addresses": [n.address for n in m.spec.nics],
             }

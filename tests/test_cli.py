@@ -140,3 +140,15 @@ def test_two_drivers_concurrently(
         _, err = proc.communicate(timeout=400)
         assert proc.returncode == 0, err[-3000:]
         assert leftovers(run_state(tmp_path / f"vm{i}", proc.pid)) == []
+
+
+def test_clean_images_removes_the_cache(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    image = xdg / "photoncloud-test-driver" / "images" / "minimal-0123456789abcdef"
+    image.mkdir(parents=True)
+    (image / "manifest.json").write_text("{}")
+    proc = subprocess.run(driver_cmd("clean", "--images"), capture_output=True, text=True,
+                          env=photon_env(xdg, tmp_path / "vm"), timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "removed 1 cached images" in proc.stderr
+    assert not image.exists()

@@ -37,6 +37,14 @@ def test_reference_cluster_lifecycle(tmp_path: Path, xdg_cache: Path) -> None:
         proc = photon(env, "cluster", "start")
         timings["start_to_ready_s"] = time.monotonic() - started
         assert proc.returncode == 0, proc.stderr[-4000:]
+        record = json.loads((state / "cluster.json").read_text())["nodes"]
+        control_ready = max(record[n]["ready_wall"] for n in ("node01", "node02", "node03"))
+        workers_started = min(record[n]["started_wall"] for n in ("node04", "node05"))
+        assert control_ready <= workers_started, "workers started before the control plane"
+        assert (
+            max(record[n]["ready_wall"] for n in ("node04", "node05"))
+            <= record["node06"]["started_wall"]
+        )
         for node in ("node01", "node04", "node06"):
             assert f"  {node}" in proc.stdout and " up " in proc.stdout
             assert (state / node / "vm.log").stat().st_size > 0

@@ -252,3 +252,23 @@ def test_lifecycle_shutdown_start_reboot_crash(two_nodes: Driver) -> None:
     assert not node.is_running()
     node.start()
     node.wait_for_unit("multi-user.target", timeout=120)
+
+
+def test_driver_helpers(two_nodes: Driver, n1: Machine) -> None:
+    two_nodes.join_all()
+    lines = iter(["hostname", "exit"])
+    n1.shell_interact(read_line=lambda prompt: next(lines))
+    calls: list[bool] = []
+    two_nodes.retry(lambda last: calls.append(last) or len(calls) == 2, timeout_seconds=30)
+    assert calls == [False, False]
+    with two_nodes.polling_condition(lambda: n1.execute("true")[0] == 0, seconds_interval=0.2):
+        n1.sleep(0.5)
+    with pytest.raises(TestFailure, match="polling condition 'never' failed"):
+        with two_nodes.polling_condition(lambda: False, 0.1, description="never"):
+            n1.sleep(0.5)
+    two_nodes.serial_stdout_off()
+    assert not n1.console.stream_to_log
+    two_nodes.serial_stdout_on()
+    assert n1.console.stream_to_log
+    with pytest.raises(TestFailure):
+        two_nodes.retry(lambda last: False, timeout_seconds=1)

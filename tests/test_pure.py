@@ -184,3 +184,28 @@ def test_junit_parses_back(tmp_path: Path) -> None:
 def test_topology_is_plain_toml_for_nix() -> None:
     data = tomllib.loads(VALID)
     json.dumps(data)  # everything builtins.fromTOML returns must be JSON-able too
+
+
+def test_missing_tool_names_the_package() -> None:
+    from driver.errors import ToolMissing
+    from driver.hosttools import require
+
+    assert str(ToolMissing("qemu-img", "qemu-utils")).endswith(
+        "install the Debian package 'qemu-utils'"
+    )
+    with pytest.raises(ToolMissing, match="photon-no-such-tool not found on PATH"):
+        require("photon-no-such-tool")
+
+
+def test_mmdebstrap_failures_become_one_line() -> None:
+    from driver.images.rootfs import explain_failure
+
+    recipe = ImageRecipe(name="ref")
+    cases = {
+        "E: Unable to locate package etcd-servr\n": "package 'etcd-servr' does not exist",
+        "W: Failed to fetch http://x\nE: oops": "no network to the package mirror",
+        "tar: write error: No space left on device": "disk full",
+    }
+    for output, expected in cases.items():
+        message = explain_failure(output, recipe)
+        assert expected in message and "\n" not in message and message.startswith("image 'ref'")

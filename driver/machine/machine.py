@@ -63,6 +63,8 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
         self.pid: int | None = None
         self.booted = False
         self.boot_seconds: float | None = None
+        self.started_wall: float | None = None  # time.time() at QEMU spawn
+        self.ready_wall: float | None = None  # time.time() when the backdoor answered
         self._started_at = 0.0
         self._shell = BackdoorClient(str(paths.backdoor), self.alive)
         self._lock = threading.RLock()
@@ -116,6 +118,7 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
             assert self.accel is not None
             self.logger.log(f"{self.name}: starting QEMU ({self.accel.name}: {self.accel.reason})")
             self._started_at = time.monotonic()
+            self.started_wall = time.time()
             self.process = process.spawn(argv, self.paths.state / "qemu.log", self.detached)
             self.pid = self.process.pid
             (self.paths.state / "qemu.pid").write_text(f"{self.pid}\n")
@@ -186,6 +189,7 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
                         + self.console_tail()
                     ) from None
                 self.boot_seconds = time.monotonic() - self._started_at
+                self.ready_wall = time.time()
                 self.booted = True
                 self.logger.log(f"{self.name}: ready after {self.boot_seconds:.1f}s")
 
