@@ -45,6 +45,22 @@ MASKED_UNITS = (
     "systemd-pstore.service",
     "systemd-firstboot.service",
     "ssh.socket",
+    # Measured on the backdoor's critical chain / CPU under TCG (systemd-analyze): a prebuilt
+    # image has its users and a rw root already, and test VMs need none of these mounts.
+    "systemd-sysusers.service",
+    "systemd-remount-fs.service",
+    "dev-hugepages.mount",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "sys-kernel-config.mount",
+    "sys-fs-fuse-connections.mount",
+    "kmod-static-nodes.service",
+    "modprobe@dm_mod.service",
+    "modprobe@fuse.service",
+    "modprobe@loop.service",
+    "modprobe@drm.service",
+    "modprobe@efi_pstore.service",
+    "modprobe@configfs.service",
 )
 
 

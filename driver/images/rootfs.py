@@ -32,6 +32,10 @@ ShowStatus=no
 
 FSTAB = "/dev/vda / ext4 rw,noatime 0 0\n"
 
+# The backdoor answers before systemd-tmpfiles-setup runs; keep /tmp's contents at boot so
+# files a script writes there early are not swept away (Debian's tmp.conf says "D /tmp").
+TMPFILES_TMP = "d /tmp 1777 root root -\n"
+
 SSHD_CONF = """HostKey /etc/ssh/ssh_host_ed25519_key
 PermitRootLogin prohibit-password
 PasswordAuthentication no
@@ -80,6 +84,7 @@ def stage_files(stage: Path, recipe: ImageRecipe) -> None:
         "etc/systemd/system.conf.d/photon.conf": (SYSTEM_CONF, 0o644),
         "etc/ssh/sshd_config.d/photon.conf": (SSHD_CONF, 0o644),
         "etc/fstab": (FSTAB, 0o644),
+        "etc/tmpfiles.d/tmp.conf": (TMPFILES_TMP, 0o644),
     }
     for path, text in recipe.extra_files.items():
         files[path] = (text, 0o644)
