@@ -112,7 +112,7 @@ def test_qemu_argv_tcg_and_kvm(tmp_path: Path) -> None:
     args = [spec, paths, [tmp_path / "d.qcow2"], {1: tmp_path / "v.ctl"}, [4242], Path("/i")]
     tcg = qemu_argv(spec, Accel("tcg", ""), *args[1:])  # type: ignore[arg-type]
     kvm = qemu_argv(spec, Accel("kvm", ""), *args[1:])  # type: ignore[arg-type]
-    assert tcg[1:5] == ["-accel", "tcg,tb-size=128", "-cpu", "qemu64"]
+    assert tcg[1:5] == ["-accel", "tcg,tb-size=64", "-cpu", "qemu64"]
     assert kvm[1:5] == ["-accel", "kvm", "-cpu", "host"]
     joined = " ".join(kvm)
     assert "hostfwd=tcp:127.0.0.1:4242-:80" in joined and "restrict=on" in joined

@@ -149,7 +149,7 @@ def qemu_argv(
     if accel.name == "kvm":
         argv = [spec.qemu, "-accel", "kvm", "-cpu", spec.cpu_kvm]
     else:
-        argv = [spec.qemu, "-accel", "tcg,tb-size=128", "-cpu", spec.cpu_tcg]
+        argv = [spec.qemu, "-accel", "tcg,tb-size=64", "-cpu", spec.cpu_tcg]
     argv += [
         "-name", spec.name, "-machine", spec.machine, "-smp", str(spec.vcpus),
         "-m", str(spec.memory_mib), "-nodefaults", "-no-user-config", "-no-reboot",
