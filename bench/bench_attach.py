@@ -1,0 +1,59 @@
+"""Attach time to a running detached cluster (``cluster start`` first), in-process and via
+the CLI, written as JSON.
+
+    python3 bench/bench_attach.py --profile reference [--out bench/results/attach.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from driver import cluster
+from driver.log import Logger
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default="reference")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/attach.json"))
+    args = parser.parse_args()
+    state = cluster.state_dir(os.environ, args.profile)
+    logger = Logger(open(os.devnull, "w"))
+    attach, first_command = [], []
+    for _ in range(5):
+        started = time.monotonic()
+        with cluster.attached(state, logger, os.environ) as driver:
+            attach.append(time.monotonic() - started)
+            started = time.monotonic()
+            for machine in driver.machines:
+                machine.succeed("true")
+            first_command.append(time.monotonic() - started)
+    script = Path(tempfile.mkdtemp()) / "noop.py"
+    script.write_text("pass\n")
+    cli = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "driver", "--profile", args.profile, "run",
+                        "--reuse", str(script)], check=True, capture_output=True)  # fmt: skip
+        cli.append(time.monotonic() - started)
+    result = {
+        "nodes": len(json.loads((state / "cluster.json").read_text())["nodes"]),
+        "attach_s_median": statistics.median(attach),
+        "one_command_on_every_node_s_median": statistics.median(first_command),
+        "cli_run_reuse_noop_script_s_median": statistics.median(cli),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
