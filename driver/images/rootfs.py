@@ -46,9 +46,11 @@ HOOK = r"""#!/bin/sh
 set -eu
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 root="$1"
-out={out}
+# Written inside the rootfs and synced out by mmdebstrap (works in root and unshare mode).
+out="$root/tmp/photon-out"
+mkdir -p "$out"
 stage={stage}
-cp -a "$stage/." "$root/"
+cp -R --preserve=mode,timestamps "$stage/." "$root/"
 kpkg=$(chroot "$root" apt-cache depends linux-image-amd64 \
   | sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
 [ -n "$kpkg" ] || {{ echo "photon-build: cannot resolve linux-image-amd64" >&2; exit 1; }}
@@ -126,7 +128,6 @@ def build_rootfs(recipe: ImageRecipe, work: Path, timeout: float = 1800.0) -> Pa
     hook = work / "customize.sh"
     hook.write_text(
         HOOK.format(
-            out=shlex.quote(str(out)),
             stage=shlex.quote(str(stage)),
             disable=" ".join(shlex.quote(u) for u in recipe.disable_units) or "''",
             masked=" ".join(shlex.quote(u) for u in MASKED_UNITS),
@@ -142,6 +143,8 @@ def build_rootfs(recipe: ImageRecipe, work: Path, timeout: float = 1800.0) -> Pa
         f"--include={','.join(recipe.all_packages())}",
         "--aptopt=APT::Install-Recommends false",
         f'--customize-hook={hook} "$1"',
+        f"--customize-hook=sync-out /tmp/photon-out {out}",
+        '--customize-hook=rm -rf "$1/tmp/photon-out"',
         recipe.suite,
         str(tarball),
         recipe.mirror,
