@@ -115,3 +115,11 @@ def draw_chart(measurements: list[Measurement], title: str, accel: str, path: Pa
     figure.savefig(path)
     plt.close(figure)
     return True
+
+
+def strongest(measurements: list[Measurement]) -> str:
+    """The target with the highest summed IOPS (the matrix scripts' "strongest profile")."""
+    scores: dict[str, float] = {}
+    for m in measurements:
+        scores[m.target] = scores.get(m.target, 0.0) + m.iops
+    return max(scores, key=lambda target: scores[target])

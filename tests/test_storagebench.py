@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from driver.storagebench import Measurement, fio_command, parse_fio, write_report
+from driver.storagebench import Measurement, fio_command, parse_fio, strongest, write_report
 
 FIO = json.dumps({
     "fio version": "fio-3.33",
@@ -36,3 +36,9 @@ def test_report_has_table_units_chart_and_raw(tmp_path: Path) -> None:
     assert "accelerator: tcg" in text and "![chart](r.png)" in text
     assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG") and len(written) == 3
     assert json.loads((tmp_path / "r.json").read_text())["measurements"][1]["target"] == "local"
+
+
+def test_strongest_sums_iops() -> None:
+    rows = [Measurement("a", "r", 1, 100, 1), Measurement("a", "w", 1, 100, 1),
+            Measurement("b", "r", 1, 150, 1), Measurement("b", "w", 1, 10, 1)]  # fmt: skip
+    assert strongest(rows) == "a"

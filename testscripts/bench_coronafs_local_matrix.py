@@ -3,7 +3,7 @@
 # through the coronafs unit's environment (CORONAFS_CACHE / CORONAFS_AIO drop-in).
 from pathlib import Path
 
-from driver.storagebench import fio_command, parse_fio, write_report
+from driver.storagebench import fio_command, parse_fio, strongest, write_report
 
 export = profile.service("coronafs").endpoint("export")
 unit = profile.service("coronafs").unit
@@ -31,10 +31,7 @@ with subtest("matrix"):
         node04.succeed("nbd-client -d /dev/nbd2")
 
 with subtest("report"):
-    scores = {}
-    for m in measurements:
-        scores[m.target] = scores.get(m.target, 0.0) + m.iops
-    best = max(scores, key=scores.get)
+    best = strongest(measurements)
     log(f"strongest CoronaFS local export profile: {best}")
     accel = node04.accel.name if node04.accel else "unknown"
     report = Path(__file__).resolve().parents[1] / "docs" / "coronafs-local-matrix-photoncloud.md"

@@ -2,7 +2,7 @@
 # `bench-coronafs-local-matrix`, reference profile), marking the strongest profile.
 from pathlib import Path
 
-from driver.storagebench import fio_command, parse_fio, write_report
+from driver.storagebench import fio_command, parse_fio, strongest, write_report
 
 COMBINATIONS = [("none", "threads"), ("none", "native"), ("writeback", "threads"),
                 ("directsync", "native")]  # fmt: skip
@@ -30,10 +30,7 @@ with subtest("matrix"):
         node04.wait_for_closed_port(10810, timeout=60)
 
 with subtest("report"):
-    scores = {}
-    for m in measurements:
-        scores[m.target] = scores.get(m.target, 0.0) + m.iops
-    best = max(scores, key=scores.get)
+    best = strongest(measurements)
     log(f"strongest local export profile: {best}")
     accel = node04.accel.name if node04.accel else "unknown"
     report = Path(__file__).resolve().parents[2] / "docs" / "coronafs-local-matrix.md"
