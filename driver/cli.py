@@ -160,15 +160,10 @@ class Cli:
                       cache_dir=self.cache, topology=topology,
                       profile=topology.profile(self.profile))  # fmt: skip
 
-    def run_scripts(self, driver: Driver, scripts: list[Path], interactive: bool) -> int:
-        """Pre-check, run, report. Returns the exit code."""
-        all_nodes = list(self.topology().nodes)
-        sources = {}
-        for script in scripts:
-            if getattr(self.args, "skip_check", False):
-                sources[script] = script.read_text()
-            else:
-                sources[script] = driver.check(script, all_nodes)
+    def run_scripts(
+        self, driver: Driver, scripts: list[Path], interactive: bool, sources: dict[Path, str]
+    ) -> int:
+        """Run the pre-checked ``sources`` of ``scripts``, report. Returns the exit code."""
         code = EXIT_OK
         try:
             if interactive:
@@ -203,11 +198,13 @@ class Cli:
         topology = self.topology()
         names = self.nodes_subset(topology) or list(topology.nodes)
         known = [*GLOBAL_NAMES, *(pythonise(n) for n in names)]
+        sources: dict[Path, str] = {}
         for script in scripts:
             if not script.exists():
                 raise UsageError(f"{script}: test script not found")
+            sources[script] = script.read_text()
             if not getattr(self.args, "skip_check", False):
-                check_script(script, script.read_text(), known, list(topology.nodes))
+                check_script(script, sources[script], known, list(topology.nodes))
         timeout = getattr(self.args, "global_timeout", 3600.0)
         if reuse:
             out = getattr(self.args, "output_dir", None)
@@ -217,13 +214,13 @@ class Cli:
                     self.state, self.logger, self.environ, out, self.topology()
                 ) as driver,
             ):
-                return self.run_scripts(driver, scripts, interactive)
+                return self.run_scripts(driver, scripts, interactive, sources)
         state = self.state / "runs" / str(os.getpid())
         fresh: Driver | None = None
         try:
             with signals_raise(timeout):
                 fresh = self.fresh_driver(state)
-                return self.run_scripts(fresh, scripts, interactive)
+                return self.run_scripts(fresh, scripts, interactive, sources)
         finally:
             if fresh is not None:
                 fresh.cleanup()

@@ -21,7 +21,6 @@ from driver.log import Logger
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.machine.qemu import Paths
 from driver.report import SubtestResult
-from driver.script_check import check_script
 from driver.spec import NodeSpec
 from driver.topology import Profile, Topology
 from driver.vlan import VLan
@@ -265,17 +264,6 @@ class Driver:
             with contextlib.suppress(KeyError):
                 text += f"\nlast console lines of {node}:\n{self.machine(node).console_tail()}"
         return f"{where}\n{text}" if where else text
-
-    def check(self, path: Path, all_nodes: list[str] | None = None) -> str:
-        """Read and pre-check a script; returns its source."""
-        try:
-            source = path.read_text()
-        except FileNotFoundError:
-            from driver.errors import UsageError
-
-            raise UsageError(f"{path}: test script not found") from None
-        check_script(path, source, self.script_globals(), all_nodes or [])
-        return source
 
     def run_script(self, path: Path, source: str | None = None) -> None:
         """Execute one test script with the script globals."""
