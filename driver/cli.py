@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 from driver import cluster, health
+from driver.bundled import testscripts_dir
 from driver.driver import GLOBAL_NAMES, Driver, pythonise
 from driver.errors import (
     EXIT_OK,
@@ -28,9 +29,8 @@ from driver.log import Logger
 from driver.realise import profile_specs
 from driver.report import write_junit
 from driver.script_check import check_script
-from driver.topology import DEFAULT_TOPOLOGY, Topology, load_topology
+from driver.topology import Topology, load_topology
 
-REPO = Path(__file__).resolve().parent.parent
 SEED_SCRIPTS = {
     "smoke": "smoke.py",
     "matrix": "matrix.py",
@@ -42,20 +42,22 @@ SEED_SCRIPTS = {
 
 def seed_script(profile: str, verb: str) -> Path:
     """The test script a seed verb runs for ``profile``."""
-    folder = REPO / "testscripts" / ("reference" if profile == "reference" else "")
+    folder = testscripts_dir() / ("reference" if profile == "reference" else "")
     return folder / SEED_SCRIPTS[verb]
 
 
 def parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     p = argparse.ArgumentParser(prog="photon-driver", description=__doc__)
-    p.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
+    p.add_argument("--topology", type=Path, default=None)
     p.add_argument("--profile", default=None, help="reference (default), photoncloud, minimal")
+    p.add_argument("--specs", type=Path, default=None)
     p.add_argument("-I", "--interactive", action="store_true", help="open the ptpython REPL")
     # --profile / --topology are accepted before or after the subcommand.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--profile", default=argparse.SUPPRESS)
     common.add_argument("--topology", type=Path, default=argparse.SUPPRESS)
+    common.add_argument("--specs", type=Path, default=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command")
     original = sub.add_parser
 
@@ -72,7 +74,6 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--global-timeout", type=float, default=3600.0)
     run.add_argument("--skip-check", action="store_true")
     run.add_argument("--reuse", action="store_true", help="attach to the running cluster")
-    run.add_argument("--specs", type=Path, help="directory of prebuilt node spec JSONs")
     run.add_argument("-I", "--interactive", action="store_true", dest="run_interactive")
 
     build = sub.add_parser("build", help="build the profile's node images and specs")
@@ -152,8 +153,9 @@ class Cli:
         """Build specs and a Driver for a fresh set of nodes."""
         topology = self.topology()
         names = self.nodes_subset(topology)
-        specs = profile_specs(topology, self.profile, state, self.cache, self.logger,
-                              self.environ, names, getattr(self.args, "specs", None))  # fmt: skip
+        specs = profile_specs(
+            topology, self.profile, state, self.cache, self.logger, names, self.args.specs
+        )
         out = getattr(self.args, "output_dir", None) or state / "out"
         return Driver(specs, state, self.logger, self.environ, out_dir=out,
                       boot_groups=topology.boot_groups(names), detached=detached,
@@ -284,8 +286,15 @@ class Cli:
         if command == "build":
             topology = self.topology()
             self.args.nodes = a.nodes
-            profile_specs(topology, self.profile, self.state / "build", self.cache, self.logger,
-                          self.environ, self.nodes_subset(topology))  # fmt: skip
+            profile_specs(
+                topology,
+                self.profile,
+                self.state / "build",
+                self.cache,
+                self.logger,
+                self.nodes_subset(topology),
+                self.args.specs,
+            )
             return EXIT_OK
         if command == "clean":
             if a.images:

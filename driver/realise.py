@@ -68,12 +68,19 @@ def render_files(topology: Topology, profile: Profile, node: Node) -> dict[str, 
     return files
 
 
-def node_identity(topology: Topology, profile: Profile, node: Node, state: Path) -> NodeIdentity:
-    """Hostname, addresses, hosts, keys, units and config of ``node``."""
+def node_identity(
+    topology: Topology,
+    profile: Profile,
+    node: Node,
+    state: Path,
+    extra_files: Mapping[str, tuple[bytes, int]] | None = None,
+) -> NodeIdentity:
+    """Hostname, addresses, hosts, keys, units and config of ``node`` (plus ``extra_files``:
+    guest path -> (content, mode))."""
     hosts: dict[str, str] = {}
     for other in topology.nodes.values():
         hosts[other.name] = other.address()
-    files = render_files(topology, profile, node)
+    files = {**render_files(topology, profile, node), **(extra_files or {})}
     units = []
     for service in profile.services_on(node.name):
         units.append(service.unit)
@@ -102,14 +109,16 @@ def debian_specs(
     cache_root: Path,
     logger: Logger,
     names: list[str] | None = None,
+    extra_files: Mapping[str, tuple[bytes, int]] | None = None,
 ) -> dict[str, NodeSpec]:
-    """Build (or reuse) the profile's image and write every node's spec under ``state``."""
+    """Build (or reuse) the profile's image and write every node's spec under ``state``;
+    ``extra_files`` go into every node's identity (guest path -> (content, mode))."""
     image: Image = build_image(image_recipe(topology, profile.image), cache_root, logger)
     specs: dict[str, NodeSpec] = {}
     for node in topology.nodes.values():
         if names is not None and node.name not in names:
             continue
-        identity = node_identity(topology, profile, node, state)
+        identity = node_identity(topology, profile, node, state, extra_files)
         nics = tuple(
             Nic(vlan=topology.vlans[v], mac=node_mac(topology, node.name, topology.vlans[v]),
                 address=cidr)
@@ -128,8 +137,13 @@ def debian_specs(
     return specs
 
 
-def specs_from_dir(directory: Path, names: list[str] | None = None) -> dict[str, NodeSpec]:
-    """Node specs prebuilt elsewhere (e.g. by ``nix build .#nodeSpecs``): ``<node>.json``."""
+def specs_from_dir(
+    directory: Path, state: Path, names: list[str] | None = None
+) -> dict[str, NodeSpec]:
+    """Node specs prebuilt elsewhere (e.g. by ``nix build .#nodeSpecs``): ``<node>.json``.
+
+    Each is also written to ``<state>/<node>/spec.json``, like the Debian path's, so a
+    cluster started from them can be attached to (``smoke``, ``ssh``, ``run --reuse``)."""
     if not directory.is_dir():
         raise UsageError(f"{directory}: spec directory not found")
     specs = {p.stem: load_spec(p) for p in sorted(directory.glob("*.json"))}
@@ -137,6 +151,9 @@ def specs_from_dir(directory: Path, names: list[str] | None = None) -> dict[str,
         raise UsageError(f"{directory}: no node spec (*.json) found")
     if names is not None:
         specs = {k: v for k, v in specs.items() if k in names}
+    for name, spec in specs.items():
+        (state / name).mkdir(parents=True, exist_ok=True)
+        spec.write(state / name / "spec.json")
     return specs
 
 
@@ -146,20 +163,17 @@ def profile_specs(
     state: Path,
     cache_root: Path,
     logger: Logger,
-    environ: Mapping[str, str],
     names: list[str] | None = None,
     spec_dir: Path | None = None,
 ) -> dict[str, NodeSpec]:
     """Specs for a profile: from ``spec_dir`` when given, else built from Debian images."""
     profile = topology.profile(profile_name)
     if spec_dir is not None:
-        return specs_from_dir(spec_dir, names)
+        return specs_from_dir(spec_dir, state, names)
     if profile.image == "nix":
-        env_dir = environ.get("PHOTON_NODE_SPECS")
-        if env_dir:
-            return specs_from_dir(Path(env_dir), names)
         raise UsageError(
             f"profile '{profile_name}' runs PhotonCloud's own services, which are built by Nix: "
-            "use `nix run .#driver`, or pass --specs DIR with prebuilt node specs"
+            "use `nix run .#driver` / `nix run .#cluster`, or pass --specs DIR with prebuilt "
+            "node specs (`nix build .#nodeSpecs`)"
         )
     return debian_specs(topology, profile, state, cache_root, logger, names)

@@ -19,12 +19,16 @@ SPEC_VERSION = 1
 
 @dataclass(frozen=True)
 class Disk:
-    """A virtio-blk disk; with ``overlay`` the base stays read-only under a qcow2 overlay."""
+    """A virtio-blk disk; with ``overlay`` the base stays read-only under a qcow2 overlay.
+
+    An empty ``base`` with ``size_mib`` is a blank per-node qcow2 of that size (the guest
+    formats it)."""
 
     base: str
     format: str = "raw"
     overlay: bool = True
     serial: str = ""
+    size_mib: int = 0
 
 
 @dataclass(frozen=True)
@@ -138,9 +142,13 @@ def spec_from_dict(doc: Any, where: str) -> NodeSpec:
             raise UsageError(f"{where}: forward protocol must be tcp or udp, got {fwd.protocol!r}")
         if not 0 < fwd.guest_port < 65536 or not 0 <= fwd.host_port < 65536:
             raise UsageError(f"{where}: forward port out of range: {fwd}")
+    disks = _items(doc, "disks", Disk, where)
+    for i, disk in enumerate(disks):
+        if not disk.base and (disk.size_mib <= 0 or not disk.overlay):
+            raise UsageError(f"{where}: disks[{i}]: a disk without 'base' needs 'size_mib' > 0")
     fields = dict(doc)
     fields.update(
-        disks=_items(doc, "disks", Disk, where),
+        disks=disks,
         shares=_items(doc, "shares", Share, where),
         nics=_items(doc, "nics", Nic, where),
         forwards=forwards,

@@ -66,13 +66,18 @@ def check_service_endpoints(
 NESTED_GUEST = r"""set -e
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null || true
 accel=tcg; [ -c /dev/kvm ] && accel=kvm
+# Debian images: /bin/busybox (static) and /boot/vmlinuz; NixOS nodes (nodes/common.nix):
+# /etc/photon/busybox and the booted system's kernel.
+bb=; for f in /bin/busybox /etc/photon/busybox; do [ -x "$f" ] && { bb=$f; break; }; done
+kernel=; for f in /boot/vmlinuz /run/booted-system/kernel; do [ -r "$f" ] && { kernel=$f; break; }; done
+[ -n "$bb" ] && [ -n "$kernel" ] || { echo "nested guest: no static busybox or kernel" >&2; exit 1; }
 rm -rf /tmp/inner && mkdir -p /tmp/inner/bin /tmp/inner/proc
-cp /bin/busybox /tmp/inner/bin/busybox
+cp "$bb" /tmp/inner/bin/busybox
 printf '#!/bin/busybox sh\n/bin/busybox echo INNER-GUEST-OK $(/bin/busybox uname -r)\n/bin/busybox poweroff -f\n' > /tmp/inner/init
 chmod +x /tmp/inner/init
-(cd /tmp/inner && find . | busybox cpio -o -H newc > /tmp/inner.cpio 2>/dev/null)
+(cd /tmp/inner && find . | "$bb" cpio -o -H newc > /tmp/inner.cpio 2>/dev/null)
 timeout {timeout} qemu-system-x86_64 -accel $accel -m 128 -nodefaults -display none \
-  -no-reboot -serial stdio -kernel /boot/vmlinuz -initrd /tmp/inner.cpio \
+  -no-reboot -serial stdio -kernel "$kernel" -initrd /tmp/inner.cpio \
   -append 'console=ttyS0 panic=-1 quiet init=/init rdinit=/init' > /tmp/inner.log 2>&1 || true
 grep -q INNER-GUEST-OK /tmp/inner.log
 echo "accel=$accel"

@@ -15,7 +15,6 @@ from typing import Any
 from driver.errors import UsageError
 
 PROTOCOLS = ("tcp", "udp", "http", "metrics")
-DEFAULT_TOPOLOGY = Path(__file__).resolve().parent.parent / "nodes" / "cluster.toml"
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,7 @@ class Profile:
     image: str
     description: str
     services: tuple[Service, ...]
+    contract: dict[str, Any] = field(default_factory=dict)
 
     def service(self, name: str) -> Service:
         """The service called ``name``."""
@@ -228,8 +228,12 @@ def _load_service(r: _Reader, table: dict[str, Any], where: str, nodes: dict[str
     )
 
 
-def load_topology(path: Path = DEFAULT_TOPOLOGY) -> Topology:
-    """Read and validate the topology file."""
+def load_topology(path: Path | None = None) -> Topology:
+    """Read and validate the topology file (default: the one that ships with the driver)."""
+    if path is None:
+        from driver.bundled import default_topology
+
+        path = default_topology()
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -258,6 +262,7 @@ def load_topology(path: Path = DEFAULT_TOPOLOGY) -> Topology:
             image=r.get(ptable, "image", str, where),
             description=ptable.get("description", ""),
             services=services,
+            contract=dict(r.get(ptable, "contract", dict, where) if "contract" in ptable else {}),
         )
     return Topology(
         path=path,

@@ -1,6 +1,11 @@
-# What every PhotonCloud test node has: the photon-driver backdoor on a flow-controlled
-# virtio serial port, a root disk image, static addresses from the topology, test-VM tuning.
-{ config, lib, pkgs, modulesPath, name, topology, ... }:
+# What every test node built by Nix has: the photon-driver backdoor on a flow-controlled
+# virtio serial port, static addresses from the topology, test-VM tuning, and the disk
+# layout the node specs (node-spec.nix) give it:
+#   virtio disk serial "nix-store": one read-only erofs image of the combined closure of all
+#     nodes (shared by the whole cluster, under a per-node qcow2 overlay),
+#   virtio disk serial "root": a blank per-node qcow2, formatted on first boot.
+# No 9p or virtiofs: a mounted share blocks QEMU snapshots.
+{ lib, pkgs, modulesPath, name, topology, ... }:
 let
   node = topology.nodes.${name};
   hosts = lib.mapAttrs' (n: v: lib.nameValuePair (builtins.head (lib.splitString "/" v.addresses.cluster)) [ n ])
@@ -25,20 +30,48 @@ in
 
   boot.kernelParams = [ "init_on_alloc=0" "quiet" ];
   boot.initrd.availableKernelModules = [ "virtio_pci" "virtio_blk" "virtio_console" "virtio_net" "ext4" ];
+  boot.initrd.kernelModules = [ "erofs" ];
   boot.loader.grub.enable = false;
-  fileSystems."/" = { device = "/dev/vda"; fsType = "ext4"; };
+  fileSystems."/" = {
+    device = "/dev/disk/by-id/virtio-root";
+    fsType = "ext4";
+    autoFormat = true;
+  };
+  fileSystems."/nix/store" = {
+    device = "/dev/disk/by-id/virtio-nix-store";
+    fsType = "erofs";
+    options = [ "ro" ];
+    neededForBoot = true;
+  };
+  # The store image carries no Nix database: the nodes run tests, not builds.
+  nix.enable = false;
 
   services.openssh.enable = true;
   services.getty.autologinUser = lib.mkForce null;
   systemd.services."serial-getty@ttyS0".enable = false;
-  services.journald.extraConfig = "ForwardToConsole=yes\nTTYPath=/dev/ttyS0\nMaxLevelConsole=info";
-  systemd.extraConfig = "DefaultTimeoutStopSec=10s";
+  services.journald.console = "/dev/ttyS0";
+  systemd.settings.Manager.DefaultTimeoutStopSec = "10s";
 
+  # dig for DNS endpoint checks; a static busybox and the booted kernel for the nested-guest
+  # check (driver/testlib.py looks for /etc/photon/busybox and /run/booted-system/kernel).
+  environment.systemPackages = [ pkgs.dnsutils ];
+  environment.etc."photon/busybox".source = "${pkgs.pkgsStatic.busybox}/bin/busybox";
+
+  # The backdoor runs with this PATH only (NixOS has no FHS /usr/bin). NixOS adds coreutils,
+  # findutils, gnugrep, gnused and systemd to every unit's path. tests/nixos_shape.py mirrors
+  # this list with Debian packages: keep them together. /run/current-system/sw brings the
+  # system's packages (PhotonCloud's CLIs, dig); busybox comes last so that its applets
+  # never shadow the real tools. Workers get QEMU for the nested-guest check.
   systemd.services.photon-backdoor = {
     description = "photon-driver backdoor shell";
     wantedBy = [ "sysinit.target" ];
+    after = [ "systemd-journald.socket" ];
     unitConfig.DefaultDependencies = false;
-    path = with pkgs; [ bash coreutils systemd iproute2 netcat-openbsd curl procps ];
+    path = with pkgs; [
+      bash coreutils findutils gnugrep gnused gawk systemd iproute2 iputils netcat-openbsd
+      curl procps util-linux gnutar gzip kmod
+    ] ++ lib.optional (node.nested_virtualisation or false) qemu_kvm
+      ++ [ "/run/current-system/sw" busybox ];
     serviceConfig = {
       ExecStart = "${pkgs.bash}/bin/bash ${../driver/images/guest/backdoor.sh}";
       Restart = "always";
@@ -49,12 +82,5 @@ in
     };
   };
 
-  system.build.photonRootImage = import (modulesPath + "/../lib/make-disk-image.nix") {
-    inherit config lib pkgs;
-    format = "raw";
-    partitionTableType = "none";
-    diskSize = 4096;
-  };
-
-  system.stateVersion = "24.05";
+  system.stateVersion = "25.11";
 }

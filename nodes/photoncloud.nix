@@ -1,13 +1,12 @@
 # PhotonCloud's services per role, from the `photoncloud` flake input's NixOS modules.
-# Which service runs where comes from the topology's photoncloud profile (one place).
-{ config, lib, name, topology, photoncloud, ... }:
+# Which service runs where comes from the topology's photoncloud profile (one place); the
+# options set here are the contract in nodes/cluster.toml ([profiles.photoncloud.contract],
+# rendered into docs/photoncloud-contract.md).
+{ lib, name, topology, photoncloud, ... }:
 let
+  topo = import ./lib.nix { inherit lib topology; };
   node = topology.nodes.${name};
-  services = topology.profiles.photoncloud.services;
-  runsHere = s: builtins.elem name (s.nodes or [ ]) || builtins.elem node.role (s.roles or [ ]);
-  here = builtins.filter runsHere services;
   controlPeers = lib.filterAttrs (_: n: n.role == "control") topology.nodes;
-  peerAddress = n: builtins.head (lib.splitString "/" n.addresses.cluster);
 in
 {
   imports = [ photoncloud.nixosModules.default ];
@@ -16,13 +15,13 @@ in
     node = {
       inherit name;
       role = node.role;
-      address = peerAddress node;
-      peers = lib.mapAttrsToList (n: v: { name = n; address = peerAddress v; }) controlPeers;
+      address = topo.address node "cluster";
+      peers = lib.mapAttrsToList (n: v: { name = n; address = topo.address v "cluster"; }) controlPeers;
     };
   } // builtins.listToAttrs (map (s: {
     name = s.name;
     value = { enable = true; };
-  }) here);
+  }) (topo.servicesOn "photoncloud" name));
 
   virtualisation.libvirtd.enable = node.role == "worker";
   boot.kernelModules = lib.optionals (node.nested_virtualisation or false) [ "kvm-amd" "kvm-intel" ];

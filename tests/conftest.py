@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import nixos_shape
 from driver.driver import Driver, socket_prefix
 from driver.images.builder import Image, build_image
 from driver.log import Logger
@@ -57,12 +59,20 @@ def leftovers(state: Path) -> list[int]:
 def two_nodes(
     minimal_image: tuple[Image, float], cache_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Driver]:
-    """node01 and node02 of the minimal profile on one VLAN, booted once for the session."""
+    """node01 and node02 of the minimal profile on one VLAN, booted once for the session,
+    both shaped like NixOS for the backdoor (tests/nixos_shape.py): the whole DSL module runs
+    with only the backdoor unit's own PATH."""
     topology = load_topology()
     state = tmp_path_factory.mktemp("two")
     logger = Logger()
     specs = debian_specs(
-        topology, topology.profile("minimal"), state, cache_root, logger, ["node01", "node02"]
+        topology,
+        topology.profile("minimal"),
+        state,
+        cache_root,
+        logger,
+        ["node01", "node02"],
+        extra_files=nixos_shape.FILES,
     )
     driver = Driver(specs, state, logger, os.environ, out_dir=state / "out", cache_dir=cache_root)
     try:
@@ -80,3 +90,32 @@ def photon_env(xdg_cache: Path, vm_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(XDG_CACHE_HOME=str(xdg_cache), PHOTON_VM_DIR=str(vm_dir), NO_COLOR="1")
     return env
+
+
+@pytest.fixture(scope="session")
+def installed_driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``photon-driver`` from a non-editable install of this checkout into a fresh venv
+    outside it (dependencies from the system site-packages)."""
+    venv = tmp_path_factory.mktemp("venv") / "env"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+        check=True,
+        capture_output=True,
+    )
+    python = venv / "bin" / "python"
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(REPO)],
+        capture_output=True,
+        text=True,
+        cwd=venv,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    where = subprocess.run(
+        [str(python), "-c", "import driver; print(driver.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=venv,
+    ).stdout
+    assert where.startswith(str(venv)), f"driver imported from {where}, not the venv"
+    return venv / "bin" / "photon-driver"

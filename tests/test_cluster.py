@@ -27,7 +27,9 @@ def photon(
 
 
 @pytest.mark.cluster
-def test_reference_cluster_lifecycle(tmp_path: Path, xdg_cache: Path) -> None:
+def test_reference_cluster_lifecycle(
+    tmp_path: Path, xdg_cache: Path, installed_driver: Path
+) -> None:
     vm_dir = tmp_path / "vm"
     state = Path(f"{vm_dir}-reference")
     env = photon_env(xdg_cache, vm_dir)
@@ -49,10 +51,23 @@ def test_reference_cluster_lifecycle(tmp_path: Path, xdg_cache: Path) -> None:
             assert f"  {node}" in proc.stdout and " up " in proc.stdout
             assert (state / node / "vm.log").exists()
 
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
         for run in (1, 2):
             junit = tmp_path / f"junit{run}.xml"
             started = time.monotonic()
-            proc = photon(env, "run", "--reuse", str(SMOKE), "--junit-xml", str(junit))
+            if run == 1:
+                proc = photon(env, "run", "--reuse", str(SMOKE), "--junit-xml", str(junit))
+            else:  # the seed verb, from a non-editable install, outside the checkout
+                argv = [str(installed_driver), "--profile", "reference", "smoke"]
+                proc = subprocess.run(
+                    [*argv, "--junit-xml", str(junit)],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    cwd=elsewhere,
+                    timeout=1800,
+                )
             timings[f"smoke_reuse_{run}_s"] = time.monotonic() - started
             assert proc.returncode == 0, proc.stderr[-6000:]
             cases = list(ET.parse(junit).getroot().iter("testcase"))

@@ -274,3 +274,15 @@ def test_driver_helpers(two_nodes: Driver, n1: Machine) -> None:
     assert n1.console.stream_to_log
     with pytest.raises(TestFailure):
         two_nodes.retry(lambda last: False, timeout_seconds=1)
+
+
+def test_backdoor_runs_with_only_its_units_path(n1: Machine) -> None:
+    # NixOS shape (tests/nixos_shape.py): no FHS bin dirs but /bin/sh and /usr/bin/env.
+    assert n1.succeed("echo $PATH").strip() == "/opt/nixlike/bin"
+    assert n1.succeed("command -v systemctl timeout mkfifo").split() == [
+        "/opt/nixlike/bin/systemctl",
+        "/opt/nixlike/bin/timeout",
+        "/opt/nixlike/bin/mkfifo",
+    ]
+    assert sorted(n1.succeed("ls /usr/bin").split()) == ["env", "sh"]
+    n1.fail("test -e /usr/sbin/sshd")

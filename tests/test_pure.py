@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from driver.bundled import default_topology
 from driver.errors import UsageError
 from driver.images import cpio
 from driver.images.recipe import ImageRecipe
@@ -18,9 +19,9 @@ from driver.metrics import MetricsParseError, parse_metrics
 from driver.report import SubtestResult, write_junit
 from driver.script_check import check_script
 from driver.spec import Disk, Forward, Nic, NodeSpec, load_spec, spec_from_dict
-from driver.topology import DEFAULT_TOPOLOGY, load_topology
+from driver.topology import load_topology
 
-VALID = DEFAULT_TOPOLOGY.read_text()
+VALID = default_topology().read_text()
 
 
 def write_topology(tmp_path: Path, text: str) -> Path:
@@ -209,3 +210,13 @@ def test_mmdebstrap_failures_become_one_line() -> None:
     for output, expected in cases.items():
         message = explain_failure(output, recipe)
         assert expected in message and "\n" not in message and message.startswith("image 'ref'")
+
+
+def test_photoncloud_contract_page_is_current() -> None:
+    from conftest import REPO
+    from driver.contract import render
+
+    topology = load_topology()
+    page = render(topology, topology.profile("photoncloud"))
+    assert "`services.photoncloud.node.peers`" in page and "`chainfire.service`" in page
+    assert (REPO / "docs" / "photoncloud-contract.md").read_text() == page

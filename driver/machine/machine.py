@@ -7,6 +7,7 @@ systemd, files, networking and the QEMU monitor live in sibling mixin modules.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import threading
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from driver.errors import InfraError, MachineDied
+from driver.images.identity import ssh_keypair
 from driver.log import Logger
 from driver.machine import process
 from driver.machine.backdoor import BackdoorClient, CommandResult
@@ -89,7 +91,8 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
         """Fresh copy-on-write overlays over the (read-only) base disks."""
         for disk, overlay in zip(self.spec.disks, self.overlays, strict=True):
             if disk.overlay:
-                process.create_overlay(Path(disk.base), overlay)
+                base = Path(disk.base) if disk.base else None
+                process.create_overlay(base, overlay, disk.size_mib)
 
     def argv(self) -> list[str]:
         """The QEMU command line this node starts with."""
@@ -192,6 +195,8 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
                 self.ready_wall = time.time()
                 self.booted = True
                 self.logger.log(f"{self.name}: ready after {self.boot_seconds:.1f}s")
+                if self.spec.meta.get("provision_ssh_key"):
+                    self._install_ssh_key()
 
     wait_for_boot = connect
 
@@ -367,10 +372,24 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
             result = self.run(line)
             print(result.stdout + result.stderr, end="")
 
+    def _ssh_key(self) -> Path:
+        return self.paths.state.parent / "ssh" / "id_ed25519"
+
+    def _install_ssh_key(self) -> None:
+        """Authorise the driver's SSH key for root (images that do not bake it in, e.g.
+        Nix-built nodes: spec meta ``provision_ssh_key``)."""
+        _, public = ssh_keypair(self._ssh_key(), "photon-driver")
+        key = shlex.quote(public.decode().strip())
+        self.succeed(
+            "f=/root/.ssh/authorized_keys; install -d -m 700 /root/.ssh; "
+            f"grep -qxF {key} $f 2>/dev/null || echo {key} >> $f; chmod 600 $f",
+            timeout=30.0,
+        )
+
     def ssh_command(self, user: str = "root") -> list[str]:
         """The ssh command line that reaches this node through its forwarded SSH port."""
         port = self.host_port(22)
-        key = self.paths.state.parent / "ssh" / "id_ed25519"
+        key = self._ssh_key()
         return ["ssh", "-p", str(port), "-i", str(key), "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                 f"{user}@127.0.0.1"]  # fmt: skip

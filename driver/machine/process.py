@@ -71,14 +71,16 @@ def kill_pid(pid: int, grace: float = 0.0) -> None:
             time.sleep(0.02)
 
 
-def create_overlay(base: Path, overlay: Path) -> None:
-    """A qcow2 overlay over the raw ``base`` (absolute backing path)."""
+def create_overlay(base: Path | None, overlay: Path, size_mib: int = 0) -> None:
+    """A qcow2 overlay over the raw ``base`` (absolute backing path), or without a base a
+    blank qcow2 of ``size_mib``."""
     qemu_img = require("qemu-img")
     overlay.unlink(missing_ok=True)
-    proc = subprocess.run(
-        [qemu_img, "create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", "raw",
-         str(overlay)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    if base is None:
+        argv = [qemu_img, "create", "-q", "-f", "qcow2", str(overlay), f"{size_mib}M"]
+    else:
+        argv = [qemu_img, "create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", "raw",
+                str(overlay)]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise InfraError(f"{overlay}: qemu-img create failed: {proc.stderr.strip()}")

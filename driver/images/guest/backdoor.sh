@@ -6,7 +6,9 @@
 # Lines that do not start with the expected nonce are skipped by the host, so a client
 # that reconnects resynchronises on its next command.
 export LC_ALL=C HOME=/root TERM=dumb SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=0
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Keep the unit's PATH: on NixOS it is the only one (no FHS /usr/bin); Debian units get
+# systemd's default. The FHS list is a fallback for a shell started without any PATH.
+export PATH=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
 cd /root 2>/dev/null || cd /
 photon_sleep_fifo=/run/photon-backdoor.sleep
 [[ -p $photon_sleep_fifo ]] || mkfifo "$photon_sleep_fifo"
