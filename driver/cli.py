@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,21 +14,23 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from driver import cluster, health
+from driver import cluster
 from driver.bundled import testscripts_dir
 from driver.driver import GLOBAL_NAMES, Driver, pythonise
 from driver.errors import (
+    EXIT_INFRA,
     EXIT_OK,
     EXIT_TEST_FAILURE,
     DriverError,
     GlobalTimeout,
     Terminated,
     UsageError,
+    describe_os_error,
 )
 from driver.images.builder import clean_images, default_cache_root
 from driver.log import Logger
 from driver.realise import profile_specs
-from driver.report import write_junit
+from driver.report import SubtestResult, write_junit
 from driver.script_check import check_script
 from driver.topology import Topology, load_topology
 
@@ -99,27 +102,38 @@ def parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def signals_raise(global_timeout: float) -> Iterator[None]:
-    """SIGTERM/SIGINT and the global timeout become exceptions in the main thread, so the
-    normal cleanup path runs."""
+def signals_raise() -> Iterator[None]:
+    """SIGINT/SIGTERM become Terminated in the main thread, so every command's normal
+    cleanup path runs (then exit 130 / 143)."""
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise Terminated(f"received signal {signum}")
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"interrupted by {signal.Signals(signum).name}", signum)
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def global_timeout(seconds: float) -> Iterator[None]:
+    """After ``seconds``, GlobalTimeout is raised in the main thread (exit 124)."""
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise GlobalTimeout(f"global timeout of {global_timeout:g}s reached")
+        raise GlobalTimeout(f"global timeout of {seconds:g}s reached")
 
-    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    old = signal.getsignal(signal.SIGALRM)
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, global_timeout)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        signal.signal(signal.SIGALRM, old)
 
 
 class Cli:
@@ -179,8 +193,14 @@ class Cli:
             self.logger.error(driver.describe_failure(exc))
             code = exc.exit_code if isinstance(exc, DriverError) else EXIT_TEST_FAILURE
         finally:
-            for problem in health.scan(driver.machines):
-                self.logger.warning(problem)
+            findings = driver.health_findings()
+            if findings:
+                message = "; ".join(str(f) for f in findings)
+                self.logger.error(f"health check at the end of the run: {message}")
+                driver.results.append(
+                    SubtestResult("health", "", 0.0, "failed", message, message[:200])
+                )
+                code = code or EXIT_TEST_FAILURE
             junit = getattr(self.args, "junit_xml", None)
             if junit is not None:
                 write_junit(driver.results, f"photon-driver.{self.profile}", junit)
@@ -211,7 +231,7 @@ class Cli:
         if reuse:
             out = getattr(self.args, "output_dir", None)
             with (
-                signals_raise(timeout),
+                global_timeout(timeout),
                 cluster.attached(
                     self.state, self.logger, self.environ, out, self.topology()
                 ) as driver,
@@ -220,12 +240,14 @@ class Cli:
         state = self.state / "runs" / str(os.getpid())
         fresh: Driver | None = None
         try:
-            with signals_raise(timeout):
+            with global_timeout(timeout):
                 fresh = self.fresh_driver(state)
                 return self.run_scripts(fresh, scripts, interactive, sources)
         finally:
             if fresh is not None:
                 fresh.cleanup()
+            else:  # nothing booted: leave no half-written run directory behind
+                shutil.rmtree(state, ignore_errors=True)
 
     def cmd_cluster(self, verb: str, rest: list[str]) -> int:
         """The persistent-cluster verbs."""
@@ -240,13 +262,13 @@ class Cli:
             for machine in driver.machines:
                 machine.create_overlays()
             try:
-                with signals_raise(3600.0):
+                with global_timeout(3600.0):
                     driver.start_all()
                 cluster.write_record(driver, self.profile)
             except BaseException:
                 driver.cleanup()
                 raise
-            driver.release()
+            driver.detach()
             return cluster.print_status(self.state, sys.stdout)
         if verb == "status":
             return cluster.print_status(self.state, sys.stdout)
@@ -256,8 +278,6 @@ class Cli:
             return EXIT_OK
         if verb == "clean":
             cluster.stop(self.state, self.logger, self.environ)
-            import shutil
-
             shutil.rmtree(self.state, ignore_errors=True)
             self.logger.log(f"removed {self.state}")
             return EXIT_OK
@@ -322,10 +342,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     args = parser().parse_args(argv)
     cli = Cli(args, os.environ if environ is None else environ)
     try:
-        return cli.dispatch()
+        with signals_raise():
+            return cli.dispatch()
     except DriverError as exc:
         cli.logger.error(str(exc))
         return exc.exit_code
+    except OSError as exc:
+        cli.logger.error(describe_os_error(exc))
+        return EXIT_INFRA
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def attached(
         try:
             yield driver
         finally:
-            driver.release()
+            driver.detach()
 
 
 def stop(state: Path, logger: Logger, environ: Mapping[str, str], timeout: float = 60.0) -> int:

@@ -46,9 +46,7 @@ def render(topology: Topology, profile: Profile) -> str:
         "|---|---|---|---|---|---|",
     ]
     for service in profile.services:
-        endpoints = ", ".join(
-            f"{e.name} {e.protocol}/{e.port}{e.path}" for e in service.endpoints
-        )
+        endpoints = ", ".join(f"{e.name} {e.protocol}/{e.port}{e.path}" for e in service.endpoints)
         clis = "<br>".join(f"{action}: `{command}`" for action, command in service.cli.items())
         lines.append(
             f"| {service.name} | `services.photoncloud.{service.name}.enable` | "

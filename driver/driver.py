@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from driver.errors import DriverError, TestFailure
+from driver.health import Finding, HealthGate
 from driver.log import Logger
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.machine.qemu import Paths
@@ -26,8 +27,8 @@ from driver.topology import Profile, Topology
 from driver.vlan import VLan
 
 GLOBAL_NAMES = (
-    "machines", "vlans", "driver", "start_all", "join_all", "subtest", "retry",
-    "polling_condition", "serial_stdout_on", "serial_stdout_off", "t", "log", "skip",
+    "machines", "vlans", "driver", "start_all", "join_all", "wait_for_all_booted", "subtest", "retry",
+    "polling_condition", "serial_stdout_on", "serial_stdout_off", "t", "log", "skip", "allow_problem",
     "results", "topology", "profile",
 )  # fmt: skip
 
@@ -99,6 +100,7 @@ class Driver:
         self.results: list[SubtestResult] = []
         self.current_script = ""
         self._vlans_started = False
+        self.health = HealthGate()
         self.test_case = unittest.TestCase()
         self.test_case.maxDiff = None
 
@@ -130,7 +132,15 @@ class Driver:
                 self._parallel(machines, lambda m: m.connect(timeout))
 
     def join_all(self, timeout: float = BOOT_TIMEOUT) -> None:
-        """Wait until every started machine's backdoor shell answers."""
+        """Wait until every machine has shut down (as in the NixOS driver); does not start a
+        shutdown. Fails after ``timeout`` s."""
+        self._parallel(
+            [m for m in self.machines if m.is_running()], lambda m: m.wait_for_shutdown(timeout)
+        )
+
+    def wait_for_all_booted(self, timeout: float = BOOT_TIMEOUT) -> None:
+        """Wait until every started machine's backdoor shell answers (boot finished);
+        fails after ``timeout`` s."""
         self._parallel([m for m in self.machines if m.is_running()], lambda m: m.connect(timeout))
 
     def _parallel(self, machines: list[Machine], action: Callable[[Machine], None]) -> None:
@@ -156,6 +166,7 @@ class Driver:
         with self.logger.capture() as lines, self.logger.nested(f"subtest: {name}"):
             try:
                 yield
+                self.check_health(f"after subtest '{name}'")
             except SkipSubtest as exc:
                 result.status, result.message = "skipped", str(exc)
                 self.logger.warning(f"skipped: {exc}")
@@ -170,6 +181,30 @@ class Driver:
                 result.seconds = time.monotonic() - started
                 result.output = list(lines)
                 self.results.append(result)
+
+    def started_machines(self) -> list[Machine]:
+        """Machines that have been started in this run (running or not)."""
+        return [m for m in self.machines if m.pid is not None]
+
+    def health_findings(self) -> list[Finding]:
+        """New findings of the health gate on every started machine."""
+        return self.health.scan(self.started_machines())
+
+    def check_health(self, when: str) -> None:
+        """Fail (TestFailure naming node and evidence) if the health gate finds a kernel
+        problem or a failed unit the script did not allow."""
+        findings = self.health_findings()
+        if findings:
+            first = findings[0].node
+            raise TestFailure(
+                f"health check {when}: " + "; ".join(str(f) for f in findings), node=first
+            )
+
+    def allow_problem(self, regex: str, node: Machine | str | None = None) -> None:
+        """Declare a health finding expected: findings matching ``regex`` (a failed unit,
+        a kernel line; on ``node`` only, when given) do not fail the run."""
+        name = node.name if isinstance(node, Machine) else node
+        self.health.allow(regex, name)
 
     @staticmethod
     def skip(reason: str) -> None:
@@ -239,6 +274,7 @@ class Driver:
             driver=self,
             start_all=self.start_all,
             join_all=self.join_all,
+            wait_for_all_booted=self.wait_for_all_booted,
             subtest=self.subtest,
             retry=self.retry,
             polling_condition=self.polling_condition,
@@ -247,6 +283,7 @@ class Driver:
             t=self.test_case,
             log=self.logger.log,
             skip=self.skip,
+            allow_problem=self.allow_problem,
             results=self.results,
             topology=self.topology,
             profile=self.profile,
@@ -307,7 +344,7 @@ class Driver:
                     if overlay.suffix == ".qcow2":
                         overlay.unlink(missing_ok=True)
 
-    def release(self) -> None:
+    def detach(self) -> None:
         """Disconnect from detached machines, leaving them running."""
         for machine in self.machines:
-            machine.release()
+            machine.detach()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+
 EXIT_OK = 0
 EXIT_TEST_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INFRA = 3
 EXIT_TIMEOUT = 124
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
 
 
 class DriverError(Exception):
@@ -38,14 +42,20 @@ class TestFailure(DriverError):
         self.node = node
 
 
+class CommandTimeout(TestFailure):
+    """A guest command ran past its timeout; the guest killed its whole process group."""
+
+
 class MachineDied(TestFailure):
     """The guest's QEMU process exited (crash, panic, kill) while it was needed."""
 
 
 class Terminated(DriverError):
-    """The driver received SIGTERM or SIGINT."""
+    """The driver received SIGINT (exit 130) or SIGTERM (exit 143)."""
 
-    exit_code = EXIT_INFRA
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 class GlobalTimeout(DriverError):
@@ -61,3 +71,22 @@ class ToolMissing(InfraError):
         super().__init__(f"{tool} not found on PATH: install the Debian package '{package}'")
         self.tool = tool
         self.package = package
+
+
+_OS_REASONS = {
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOENT: "no such file or directory",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a failed host call: what was being done, the path, why."""
+    reason = _OS_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    path = exc.filename if exc.filename is not None else "(no path)"
+    activity = getattr(exc, "photon_activity", None)
+    line = f"{path}: {reason}"
+    return f"{activity}: {line}" if activity else line

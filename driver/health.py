@@ -1,32 +1,84 @@
-"""A kola-style scan after a run: kernel problems on the consoles and failed units."""
+"""A kola-style health gate: after every subtest and at the end of a run, each running node
+is scanned for kernel panics and oopses, OOM kills, segfaults and core dumps, and failed
+units. Findings fail the run unless the script allowed them (``allow_problem``).
+
+One round trip per node (nodes in parallel); the console log is read on the host. Each
+finding is reported once."""
 
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from driver.errors import DriverError
+from driver.machine.console import KERNEL_PROBLEMS
 from driver.machine.machine import Machine
 
-KERNEL_PROBLEMS = re.compile(
-    r"Kernel panic|Oops:|BUG: |general protection fault|segfault at|Out of memory: Killed"
+TIMESTAMP = re.compile(r"^\[[ 0-9.]+\] ")
+SEPARATOR = "@@photon-health@@"
+SCAN_COMMAND = (
+    "systemctl list-units --state=failed --no-legend --plain --no-pager; "
+    f"echo {SEPARATOR}; dmesg --notime 2>/dev/null || :"
 )
 
 
-def scan_machine(machine: Machine) -> list[str]:
-    """Problems seen on ``machine`` during this boot (console lines, failed units)."""
-    problems = [
-        f"{machine.name}: console: {line.strip()}"
-        for line in machine.get_console_log().splitlines()
-        if KERNEL_PROBLEMS.search(line)
-    ]
+@dataclass(frozen=True)
+class Finding:
+    """One problem on one node, with the line that shows it."""
+
+    node: str
+    evidence: str
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.evidence}"
+
+
+@dataclass
+class HealthGate:
+    """What has been reported and what the script allowed, for one run."""
+
+    allowed: list[tuple[re.Pattern[str], str | None]] = field(default_factory=list)
+    reported: set[Finding] = field(default_factory=set)
+
+    def allow(self, regex: str, node: str | None = None) -> None:
+        """Findings matching ``regex`` (on ``node`` only, when given) do not fail the run."""
+        self.allowed.append((re.compile(regex), node))
+
+    def is_allowed(self, finding: Finding) -> bool:
+        """Whether the script declared ``finding`` expected."""
+        return any(
+            pattern.search(finding.evidence) and node in (None, finding.node)
+            for pattern, node in self.allowed
+        )
+
+    def scan(self, machines: list[Machine]) -> list[Finding]:
+        """New findings on ``machines`` that the script did not allow."""
+        if not machines:
+            return []
+        with ThreadPoolExecutor(max_workers=len(machines), thread_name_prefix="health") as pool:
+            found = [f for fs in pool.map(scan_machine, machines) for f in fs]
+        new = [f for f in dict.fromkeys(found) if f not in self.reported]
+        self.reported.update(new)
+        return [f for f in new if not self.is_allowed(f)]
+
+
+def scan_machine(machine: Machine) -> list[Finding]:
+    """Findings on ``machine`` in this boot: console and kernel log lines, failed units."""
+    lines = [ln.strip() for ln in machine.get_console_log().splitlines()]
+    units: list[str] = []
     if machine.is_up():
         try:
-            problems += [f"{machine.name}: failed unit {u}" for u in machine.failed_units()]
+            result = machine.run(SCAN_COMMAND, timeout=30.0)
+            failed, _, kernel = result.stdout.partition(SEPARATOR)
+            units = [ln.split()[0] for ln in failed.splitlines() if ln.strip()]
+            lines += [ln.strip() for ln in kernel.splitlines()]
         except (DriverError, TimeoutError) as exc:
-            problems.append(f"{machine.name}: could not list failed units: {exc}")
-    return problems
-
-
-def scan(machines: list[Machine]) -> list[str]:
-    """Problems on every machine."""
-    return [problem for machine in machines for problem in scan_machine(machine)]
+            return [Finding(machine.name, f"health scan failed: {exc}")]
+    findings = [Finding(machine.name, f"failed unit {u}") for u in units]
+    findings += [
+        Finding(machine.name, "kernel: " + TIMESTAMP.sub("", ln))
+        for ln in lines
+        if KERNEL_PROBLEMS.search(ln)
+    ]
+    return findings

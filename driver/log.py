@@ -35,9 +35,17 @@ class Logger:
         self.stream = stream if stream is not None else sys.stderr
         self.colour = use_colour(self.stream, os.environ) if colour is None else colour
         self._lock = threading.Lock()
-        self._depth = 0
+        self._local = threading.local()  # per-thread nesting: parallel boots stay readable
         self._capture: list[str] | None = None
         self._node_colour: dict[str, str] = {}
+
+    @property
+    def _depth(self) -> int:
+        return int(getattr(self._local, "depth", 0))
+
+    @_depth.setter
+    def _depth(self, value: int) -> None:
+        self._local.depth = value
 
     def _paint(self, text: str, colour: str) -> str:
         return f"{colour}{text}{Style.RESET_ALL}" if self.colour else text
@@ -91,6 +99,11 @@ class Logger:
         self._depth += 1
         try:
             yield
+        except OSError as exc:
+            # The innermost block names what was being done when a host call failed.
+            if not hasattr(exc, "photon_activity"):
+                exc.photon_activity = message  # type: ignore[attr-defined]
+            raise
         finally:
             self._depth -= 1
             took = time.monotonic() - start

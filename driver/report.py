@@ -28,7 +28,7 @@ def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> No
         case = TestCase(
             result.name,
             classname=f"{suite_name}.{Path(result.script).stem}",
-            elapsed_sec=max(result.seconds, 0.001),
+            elapsed_sec=result.seconds,
             stdout="\n".join(result.output),
         )
         if result.status == "failed":

@@ -12,6 +12,8 @@ from __future__ import annotations
 DEBIAN_PACKAGES = (
     "bash coreutils findutils grep sed mawk systemd iproute2 iputils-ping netcat-openbsd curl "
     "procps util-linux tar gzip kmod busybox-static"
+    # From NixOS's system profile (/run/current-system/sw, last in the unit's path):
+    " hostname"
 )
 NIXLIKE = "/opt/nixlike"
 
@@ -25,10 +27,28 @@ for pkg in {DEBIAN_PACKAGES}; do dpkg -L "$pkg"; done \\
       [ -f "$f" ] && cp -L "$f" {NIXLIKE}/bin/ || :
     done
 cp -L /bin/sh /usr/bin/env {NIXLIKE}/fhs/
+# Names nixpkgs' packages have that Debian gives through alternatives or another package.
+ln -sf bash {NIXLIKE}/bin/sh
+ln -sf nc.openbsd {NIXLIKE}/bin/nc
+ln -sf mawk {NIXLIKE}/bin/awk
 """
 
-DROP_IN = f"""[Service]
-ExecStartPre=+/usr/lib/photon/nixlike-setup
+# The copy runs in its own unit: the backdoor's mount namespace needs its bind sources first.
+SETUP_UNIT = """[Unit]
+Description=NixOS-shaped tool directory for the backdoor (tests)
+DefaultDependencies=no
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/lib/photon/nixlike-setup
+"""
+
+DROP_IN = f"""[Unit]
+Requires=photon-nixlike.service
+After=photon-nixlike.service
+
+[Service]
 Environment=PATH={NIXLIKE}/bin
 TemporaryFileSystem=/usr/bin:ro /usr/sbin:ro /usr/local/bin:ro /usr/local/sbin:ro
 BindReadOnlyPaths={NIXLIKE}/fhs/sh:/usr/bin/sh {NIXLIKE}/fhs/env:/usr/bin/env
@@ -38,5 +58,6 @@ ExecStart={NIXLIKE}/bin/bash /usr/lib/photon/backdoor.sh
 
 FILES: dict[str, tuple[bytes, int]] = {
     "usr/lib/photon/nixlike-setup": (SETUP.encode(), 0o755),
+    "etc/systemd/system/photon-nixlike.service": (SETUP_UNIT.encode(), 0o644),
     "etc/systemd/system/photon-backdoor.service.d/nixos-shape.conf": (DROP_IN.encode(), 0o644),
 }

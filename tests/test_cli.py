@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,7 @@ def test_cleanup_after_outcome(
 
 @pytest.mark.parametrize(
     ("how", "expected"),
-    [("SIGINT", 3), ("SIGTERM", 3), ("SIGKILL", -9), ("global-timeout", 124)],
+    [("SIGINT", 130), ("SIGTERM", 143), ("SIGKILL", -9), ("global-timeout", 124)],
 )
 def test_cleanup_after_signal_or_timeout(
     tmp_path: Path, xdg_cache: Path, minimal_image: tuple[Image, float], how: str, expected: int
@@ -152,3 +153,154 @@ def test_clean_images_removes_the_cache(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "removed 1 cached images" in proc.stderr
     assert not image.exists()
+
+
+@pytest.fixture()
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize("problem", ["read-only file system", "no space left on device"])
+def test_unwritable_state_dir_is_one_line_exit_3(
+    tmp_path: Path,
+    xdg_cache: Path,
+    minimal_image: tuple[Image, float],
+    small_tmpfs: Path,
+    problem: str,
+) -> None:
+    if problem == "read-only file system":
+        subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    script = tmp_path / "one.py"
+    script.write_text("start_all()\nnode01.succeed('true')\n")
+    vm_dir = small_tmpfs / "vm"
+    proc = subprocess.run(
+        driver_cmd("run", "--nodes", "node01", str(script)),
+        env=photon_env(xdg_cache, vm_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and problem in errors[0] and str(small_tmpfs) in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert leftovers(Path(f"{vm_dir}-minimal")) == []
+
+
+def mounts_containing(text: str) -> list[str]:
+    return [ln for ln in Path("/proc/self/mountinfo").read_text().splitlines() if text in ln]
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_interrupted_build_leaves_nothing(tmp_path: Path, signame: str) -> None:
+    cache = tmp_path / "xdg"
+    tmp_before = set(Path("/tmp").glob("mmdebstrap.*"))
+    proc = subprocess.Popen(
+        driver_cmd("build"),
+        env=photon_env(cache, tmp_path / "vm"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 180
+    while not any("mmdebstrap" in line for line in ps_lines(str(cache))):
+        assert time.monotonic() < deadline and proc.poll() is None, "mmdebstrap never started"
+        time.sleep(0.2)
+    time.sleep(4.0)  # into the package downloads, chroot mounts made
+    signum = getattr(signal, signame)
+    os.kill(proc.pid, signum)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 128 + signum, err[-3000:]
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: interrupted by {signame}"]
+    assert ps_lines(str(cache)) == []
+    assert mounts_containing(str(cache)) == []
+    images = cache / "photoncloud-test-driver" / "images"
+    assert list(images.glob(".*tmp*")) == []
+    assert set(Path("/tmp").glob("mmdebstrap.*")) <= tmp_before
+
+
+def ps_lines(text: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if text in ln and "ps -eo" not in ln]
+
+
+def test_stale_build_directories_are_swept(tmp_path: Path) -> None:
+    from driver.images.builder import sweep_stale_builds
+
+    images = tmp_path / "images"
+    stale = images / ".minimal-0123456789abcdef.tmp-999999999"
+    live = images / f".minimal-0123456789abcdef.tmp-{os.getpid()}"
+    for folder in (stale, live):
+        (folder / "rootfs").mkdir(parents=True)
+        (folder / "rootfs" / "big").write_bytes(b"x" * 1000)
+    mounted = os.geteuid() == 0
+    if mounted:
+        (stale / "rootfs" / "proc").mkdir()
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "tmpfs", str(stale / "rootfs" / "proc")], check=True
+        )
+    sweep_stale_builds(images)
+    assert not stale.exists() and live.exists()
+    if mounted:
+        assert mounts_containing(str(stale)) == []
+
+
+OOPS = "node01.succeed(\"echo '<1>Oops: photon deliberate test oops' > /dev/kmsg\")"
+DOOMED = (
+    "node01.succeed('systemd-run --unit=doomed -p Type=oneshot false || true')\n"
+    "    node01.wait_until_succeeds('systemctl is-failed doomed', timeout=60)"
+)
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize(
+    ("name", "source", "expected", "evidence"),
+    [
+        ("oops", f"with subtest('oops'):\n    {OOPS}\n", 1, "node01: kernel: Oops: photon"),
+        ("unit", f"with subtest('unit'):\n    {DOOMED}\n", 1, "node01: failed unit doomed"),
+        (
+            "allowed",
+            "allow_problem('Oops: photon deliberate', node01)\nallow_problem('doomed')\n"
+            f"with subtest('oops'):\n    {OOPS}\nwith subtest('unit'):\n    {DOOMED}\n",
+            0,
+            "",
+        ),
+    ],
+)
+def test_health_gate_fails_the_run_unless_allowed(
+    tmp_path: Path,
+    xdg_cache: Path,
+    minimal_image: tuple[Image, float],
+    name: str,
+    source: str,
+    expected: int,
+    evidence: str,
+) -> None:
+    script = tmp_path / f"{name}.py"
+    script.write_text("start_all()\nnode01.wait_for_unit('multi-user.target')\n" + source)
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.run(
+        driver_cmd("run", "--nodes", "node01", str(script), "--junit-xml", str(junit)),
+        env=photon_env(xdg_cache, tmp_path / "vm"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == expected, proc.stderr[-3000:]
+    report = junit.read_text()
+    if evidence:
+        assert evidence in report and "health check after subtest" in report
+    else:
+        assert "<failure" not in report

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from driver.driver import Driver
-from driver.errors import MachineDied, TestFailure
+from driver.errors import CommandTimeout, MachineDied, TestFailure
 from driver.images.builder import Image
 from driver.machine.machine import Machine
 
@@ -41,13 +41,18 @@ def test_writes_are_per_node_and_base_untouched(
     n1: Machine, n2: Machine, minimal_image: tuple[Image, float]
 ) -> None:
     image = minimal_image[0]
-    before = image.base.stat().st_mtime_ns
+
+    def base_digest() -> str:
+        digest = hashlib.sha256()
+        with image.base.open("rb") as base:
+            while chunk := base.read(1 << 22):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    before = (image.base.stat().st_mtime_ns, base_digest())
     n1.succeed("echo only-on-node01 > /var/tmp/marker && sync")
     n2.fail("test -e /var/tmp/marker")
-    assert image.base.stat().st_mtime_ns == before
-    with image.base.open("rb") as base:
-        head = hashlib.sha256(base.read(1 << 20)).hexdigest()
-    assert head == hashlib.sha256(image.base.open("rb").read(1 << 20)).hexdigest()
+    assert (image.base.stat().st_mtime_ns, base_digest()) == before
 
 
 def test_cached_rebuild_does_no_work(minimal_image: tuple[Image, float], cache_root: Path) -> None:
@@ -73,8 +78,11 @@ def test_execute_run_succeed_fail(n1: Machine) -> None:
     assert n1.fail("echo x; false") == "x\n"
     with pytest.raises(TestFailure, match="unexpectedly succeeded"):
         n1.fail("true")
-    status, _ = n1.execute("sleep 30", check_return=False)
-    assert status == -1
+    assert n1.execute("echo out; exit 3", check_return=False) == (-1, "out\n")
+    assert n1.execute("sleep 30", check_output=False) == (-2, "")
+    # NixOS semantics: every command runs under `set -euo pipefail`.
+    n1.fail("false | true", "echo $UNSET_VARIABLE", "false; true")
+    assert n1.run("false | true").status == 0  # run() adds no options
 
 
 def test_wait_until_succeeds_and_fails(n1: Machine) -> None:
@@ -153,8 +161,13 @@ def test_copy_both_ways_keeps_content_and_mode(n1: Machine, tmp_path: Path) -> N
 
 
 def test_wait_for_file(n1: Machine) -> None:
-    n1.succeed("(sleep 1; touch /tmp/appears) >/dev/null 2>&1 &")
+    n1.succeed("rm -f /tmp/appears; (sleep 2; touch /tmp/appears) >/dev/null 2>&1 &")
+    started = time.monotonic()
     n1.wait_for_file("/tmp/appears", timeout=30)
+    assert time.monotonic() - started >= 1.5  # it waited for the file ...
+    n1.succeed("test -e /tmp/appears")  # ... which is there now
+    with pytest.raises(TestFailure, match="did not appear within 1"):
+        n1.wait_for_file("/tmp/never-appears", timeout=1)
 
 
 def test_console(n1: Machine) -> None:
@@ -252,12 +265,13 @@ def test_lifecycle_shutdown_start_reboot_crash(two_nodes: Driver) -> None:
     node.connect()
     node.crash()
     assert not node.is_running()
+    assert node.exit_status == 0  # QEMU quit through QMP: not killed by a signal
     node.start()
     node.wait_for_unit("multi-user.target", timeout=120)
 
 
 def test_driver_helpers(two_nodes: Driver, n1: Machine) -> None:
-    two_nodes.join_all()
+    two_nodes.wait_for_all_booted()
     lines = iter(["hostname", "exit"])
     n1.shell_interact(read_line=lambda prompt: next(lines))
     calls: list[bool] = []
@@ -286,3 +300,51 @@ def test_backdoor_runs_with_only_its_units_path(n1: Machine) -> None:
     ]
     assert sorted(n1.succeed("ls /usr/bin").split()) == ["env", "sh"]
     n1.fail("test -e /usr/sbin/sshd")
+
+
+def test_output_is_byte_exact(n1: Machine) -> None:
+    assert n1.execute("printf 'a\\0b'") == (0, "a\x00b")
+    assert n1.execute_bytes("printf '\\0\\377x\\0\\0'") == (0, b"\x00\xffx\x00\x00")
+    result = n1.run("printf 'e\\0\\n' >&2; printf 'tail\\n\\n'")
+    assert (result.stdout, result.stderr_bytes) == ("tail\n\n", b"e\x00\n")
+    big = n1.execute_bytes(
+        "head -c 3000000 /dev/urandom | tee /tmp/big | sha256sum >&2; cat /tmp/big"
+    )
+    digest = n1.succeed("sha256sum < /tmp/big").split()[0]
+    assert hashlib.sha256(big[1]).hexdigest() == digest and len(big[1]) == 3_000_000
+
+
+def test_background_child_does_not_hold_the_reply(n1: Machine) -> None:
+    started = time.monotonic()
+    # The classic mistake: a daemon started in the background without redirecting output.
+    n1.succeed("nc -l 9931 & sleep 1001 &", timeout=30)
+    assert time.monotonic() - started < 5.0
+    n1.wait_for_open_port(9931, timeout=30)
+    n1.succeed("pkill -f 'sleep 1001'; pkill -f 'nc -l 9931'")
+
+
+def test_timed_out_command_is_killed_and_the_node_answers(n1: Machine) -> None:
+    with pytest.raises(
+        CommandTimeout, match=r"node01: `sleep 1002 & sleep 1003` timed out after 3s"
+    ):
+        n1.succeed("sleep 1002 & sleep 1003", timeout=3)
+    started = time.monotonic()
+    n1.succeed("true")
+    assert time.monotonic() - started < 1.0
+    n1.fail("pgrep -f 'sleep 100[23]'")  # the whole process group is gone
+
+
+def test_exec_and_exit_in_a_command(n1: Machine) -> None:
+    started = time.monotonic()
+    assert n1.execute("exec true") == (0, "")
+    assert n1.execute("echo x; exit 7") == (7, "x\n")
+    assert time.monotonic() - started < 3.0
+
+
+def test_fork_bomb_times_out_and_the_node_answers(n2: Machine) -> None:
+    n2.connect()
+    with pytest.raises(CommandTimeout, match="node02: .* timed out after 5s"):
+        n2.execute("bomb() { bomb | bomb & }; bomb; wait", timeout=5)
+    started = time.monotonic()
+    n2.succeed("true")
+    assert time.monotonic() - started < 1.0

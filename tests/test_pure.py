@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -150,11 +151,40 @@ def test_script_check(tmp_path: Path) -> None:
                      KNOWN)  # fmt: skip
 
 
-def test_cpio_roundtrip_header() -> None:
-    data = cpio.archive([cpio.Entry.directory("a"), cpio.Entry.file("a/b", b"hi", 0o600),
-                         cpio.Entry.symlink("a/c", "b")])  # fmt: skip
-    assert data.startswith(b"070701") and b"TRAILER!!!" in data and len(data) % 4 == 0
-    assert b"a/b\x00" in data and b"hi" in data
+def parse_newc(data: bytes) -> dict[str, tuple[int, bytes]]:
+    """An independent reader of the newc format: name -> (mode, content)."""
+    entries: dict[str, tuple[int, bytes]] = {}
+    offset = 0
+    while True:
+        header = data[offset : offset + 110]
+        assert header[:6] == b"070701", f"bad magic at {offset}"
+        fields = [int(header[6 + 8 * i : 14 + 8 * i], 16) for i in range(13)]
+        mode, filesize, namesize = fields[1], fields[6], fields[11]
+        name_start = offset + 110
+        name = data[name_start : name_start + namesize - 1].decode()
+        body_start = (name_start + namesize + 3) & ~3
+        body = data[body_start : body_start + filesize]
+        offset = (body_start + filesize + 3) & ~3
+        if name == "TRAILER!!!":
+            return entries
+        entries[name] = (mode, body)
+
+
+def test_cpio_roundtrip() -> None:
+    data = cpio.archive(
+        [
+            cpio.Entry.directory("a"),
+            cpio.Entry.file("a/b", b"hi", 0o600),
+            cpio.Entry.symlink("a/c", "b"),
+            cpio.Entry.file("a/odd-length-name", b"xyz" * 7, 0o755),
+        ]
+    )
+    assert len(data) % 4 == 0
+    entries = parse_newc(data)
+    assert entries["a"][0] == stat.S_IFDIR | 0o755
+    assert entries["a/b"] == (stat.S_IFREG | 0o600, b"hi")
+    assert entries["a/c"] == (stat.S_IFLNK | 0o777, b"b")
+    assert entries["a/odd-length-name"] == (stat.S_IFREG | 0o755, b"xyz" * 7)
 
 
 def test_cache_key_covers_files_and_packages() -> None:
@@ -176,7 +206,8 @@ def test_junit_parses_back(tmp_path: Path) -> None:
     root = ET.parse(path).getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
     assert list(cases) == ["boot", "broken", "nested"]
-    assert all(float(c.get("time", "0")) > 0 for c in cases.values())
+    times = {name: float(c.get("time", "-1")) for name, c in cases.items()}
+    assert times == {"boot": 1.5, "broken": 0.2, "nested": 0.01}
     assert cases["broken"].find("failure").get("message") == "TestFailure: x"  # type: ignore[union-attr]
     assert cases["nested"].find("skipped").get("message") == "no /dev/kvm"  # type: ignore[union-attr]
     assert "line" in (cases["boot"].findtext("system-out") or "")

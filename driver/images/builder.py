@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from driver.errors import InfraError
-from driver.hosttools import require
+from driver.hosttools import remove_tree, require, run_tool
 from driver.images import cpio
 from driver.images.kernel import extract_vmlinux, load_order
 from driver.images.recipe import GUEST_DIR, ImageRecipe
@@ -115,12 +115,20 @@ def make_base_disk(tarball: Path, dest: Path, size_mib: int, work: Path) -> None
         f"-E lazy_itable_init=1,lazy_journal_init=1 '{dest}'"
     )
     argv = ["sh", "-c", script] if os.geteuid() == 0 else [require("fakeroot"), "sh", "-c", script]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = run_tool(argv)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
         if "No space left" in proc.stderr:
             raise InfraError(f"{dest}: disk full while writing the base disk")
         raise InfraError(f"{dest}: base disk creation failed: {' '.join(detail)}")
+
+
+def sweep_stale_builds(images: Path) -> None:
+    """Remove the temporary folders of builds whose process is gone (killed mid-build)."""
+    for stale in images.glob(".*.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+            remove_tree(stale)
 
 
 def build_image(
@@ -136,8 +144,9 @@ def build_image(
             logger.log(f"image '{recipe.name}' was built meanwhile at {final}")
             return _load(final, cached=True)
         started = time.monotonic()
+        sweep_stale_builds(final.parent)
         work = final.parent / f".{final.name}.tmp-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
         work.mkdir(parents=True)
         try:
             with logger.nested(f"building image '{recipe.name}' ({recipe.cache_key()[:16]})"):
@@ -166,7 +175,7 @@ def build_image(
                     shutil.rmtree(final)
                 result.rename(final)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_tree(work)
         return _load(final, cached=False)
 
 

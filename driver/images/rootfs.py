@@ -8,13 +8,14 @@ modules and busybox out for the initramfs. No loop mounts, no host kernel.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
 from pathlib import Path
 
 from driver.errors import InfraError, UsageError
-from driver.hosttools import require
+from driver.hosttools import require, run_tool
 from driver.images.recipe import GUEST_DIR, MASKED_UNITS, ImageRecipe
 
 JOURNALD_CONF = """[Journal]
@@ -149,8 +150,12 @@ def build_rootfs(recipe: ImageRecipe, work: Path, timeout: float = 1800.0) -> Pa
         str(tarball),
         recipe.mirror,
     ]
+    # mmdebstrap's temporary chroot goes inside our work directory, so that whatever an
+    # interrupted build leaves is removed with it (hosttools.remove_tree unmounts first).
+    tmp = work / "tmp"
+    tmp.mkdir()
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = run_tool(argv, timeout=timeout, env={**os.environ, "TMPDIR": str(tmp)})
     except subprocess.TimeoutExpired:
         raise InfraError(f"image '{recipe.name}': mmdebstrap timed out after {timeout}s") from None
     if proc.returncode != 0:

@@ -1,14 +1,17 @@
 """Host side of the backdoor shell protocol (see images/guest/backdoor.sh).
 
-One round trip per command: send ``"<nonce> <len>\\n<source>"``, read back
-``"<nonce> <status> <outlen> <errlen>\\n<stdout><stderr>"``. Data before a header with the
-expected nonce is discarded, which resynchronises a client that reconnected or gave up
-waiting on an earlier command.
+One round trip per command: send ``"<nonce> <len> <timeout>\\n<source>"``, read back
+``"<nonce> <status> <timed-out>\\n"`` and then stdout and stderr as records
+``"<tag><n>\\n<n bytes>"`` (tag ``o``/``e``: a piece followed by a NUL byte; ``O``/``E``: the
+stream's last piece). Data before a header with the expected nonce is discarded, which
+resynchronises a client that reconnected or gave up waiting on an earlier command.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import select
 import socket
 import time
@@ -19,16 +22,30 @@ from driver.errors import InfraError
 
 READY_MARKER = b"PHOTON-BACKDOOR-READY\n"
 POLL_SECONDS = 0.25
+# How long past a command's own deadline the host waits for the guest's answer.
+REPLY_GRACE_SECONDS = 15.0
+RECORD = re.compile(rb"([oOeE])(\d+)\n")
 
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What a guest command produced."""
+    """What a guest command produced: exit status and byte-exact output."""
 
     status: int
-    stdout: str
-    stderr: str
+    stdout_bytes: bytes
+    stderr_bytes: bytes
     duration: float
+    timed_out: bool = False
+
+    @property
+    def stdout(self) -> str:
+        """stdout as text (undecodable bytes become U+FFFD; ``stdout_bytes`` is exact)."""
+        return self.stdout_bytes.decode(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        """stderr as text (undecodable bytes become U+FFFD; ``stderr_bytes`` is exact)."""
+        return self.stderr_bytes.decode(errors="replace")
 
     @property
     def ok(self) -> bool:
@@ -104,33 +121,50 @@ class BackdoorClient:
             self._fill(deadline)
         self._buffer = self._buffer.split(READY_MARKER, 1)[1]
 
-    def run(self, command: str, timeout: float = 900.0) -> CommandResult:
-        """Run ``command`` with bash in the guest; raises TimeoutError after ``timeout`` s."""
+    def run(self, command: str, timeout: float | None = 900.0) -> CommandResult:
+        """Run ``command`` with bash in the guest. The guest kills the command's process
+        group after ``timeout`` s (the result says ``timed_out``; None: no limit); raises
+        TimeoutError when no answer comes ``REPLY_GRACE_SECONDS`` after that."""
         if self._sock is None:
             raise InfraError(f"backdoor {self.path} is not connected")
         self._counter += 1
         nonce = f"ph{os.getpid():x}x{self._counter:x}x{os.urandom(4).hex()}".encode()
         body = command.encode()
+        limit = 0 if timeout is None else max(1, math.ceil(timeout))
         started = time.monotonic()
-        self._sock.sendall(nonce + b" %d\n" % len(body) + body)
-        deadline = started + timeout
+        self._sock.sendall(nonce + b" %d %d\n" % (len(body), limit) + body)
+        deadline = started + (limit + REPLY_GRACE_SECONDS if limit else math.inf)
         marker = nonce + b" "
         while True:
             at = self._buffer.find(marker)
             if at != -1 and (at == 0 or self._buffer[at - 1 : at] == b"\n"):
                 newline = self._buffer.find(b"\n", at)
                 if newline != -1:
-                    fields = self._buffer[at + len(marker) : newline].split()
-                    status, out_len, err_len = (int(f) for f in fields)
-                    end = newline + 1 + out_len + err_len
-                    if len(self._buffer) >= end:
-                        out = self._buffer[newline + 1 : newline + 1 + out_len]
-                        err = self._buffer[newline + 1 + out_len : end]
-                        self._buffer = self._buffer[end:]
-                        return CommandResult(
-                            status,
-                            out.decode(errors="replace"),
-                            err.decode(errors="replace"),
-                            time.monotonic() - started,
-                        )
+                    status, timed_out = (
+                        int(f) for f in self._buffer[at + len(marker) : newline].split()
+                    )
+                    self._buffer = self._buffer[newline + 1 :]
+                    out = self._read_stream(b"O", deadline)
+                    err = self._read_stream(b"E", deadline)
+                    return CommandResult(
+                        status, out, err, time.monotonic() - started, bool(timed_out)
+                    )
             self._fill(deadline)
+
+    def _read_stream(self, last_tag: bytes, deadline: float) -> bytes:
+        """Records up to and including the one tagged ``last_tag``, joined by NUL bytes."""
+        pieces: list[bytes] = []
+        while True:
+            match = RECORD.match(self._buffer)
+            if match is None:
+                if len(self._buffer) > 32 or b"\n" in self._buffer:
+                    raise InfraError(f"backdoor {self.path}: bad record {self._buffer[:40]!r}")
+                self._fill(deadline)
+                continue
+            end = match.end() + int(match[2])
+            while len(self._buffer) < end:
+                self._fill(deadline)
+            pieces.append(self._buffer[match.end() : end])
+            self._buffer = self._buffer[end:]
+            if match[1] == last_tag:
+                return b"\0".join(pieces)

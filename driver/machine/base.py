@@ -11,6 +11,9 @@ from driver.log import Logger
 from driver.machine.backdoor import CommandResult
 
 DEFAULT_TIMEOUT = 900.0
+# Prepended to test-author commands (execute, succeed, fail, wait_until_*), as the NixOS
+# driver does: `succeed("false | true")` fails.
+STRICT = "set -euo pipefail\n"
 
 
 class ShellBase(ABC):
@@ -21,7 +24,7 @@ class ShellBase(ABC):
     out_dir: Path
 
     @abstractmethod
-    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+    def run(self, command: str, timeout: float | None = DEFAULT_TIMEOUT) -> CommandResult:
         """Run ``command`` in the guest and return the full result."""
 
     @abstractmethod
@@ -47,16 +50,20 @@ class ShellBase(ABC):
         want_success: bool = True,
         attempt_timeout: float | None = 60.0,
         interval: float = 0.1,
+        strict: bool = False,
     ) -> tuple[bool, str]:
         """Poll ``check`` inside the guest (one round trip) until it succeeds (or fails).
 
         Returns (reached, output of the last attempt). Each attempt is bounded by
         ``attempt_timeout`` seconds; between attempts the guest sleeps ``interval``
-        seconds without spawning a process."""
+        seconds without spawning a process. ``strict`` runs ``check`` under
+        ``set -euo pipefail`` (test-author commands)."""
+        if strict:
+            check = STRICT + check
         attempt = (
             f"timeout -k 2 {attempt_timeout:g} bash -c {shlex.quote(check)}"
             if attempt_timeout
-            else f"eval {shlex.quote(check)}"
+            else f"(eval {shlex.quote(check)})"
         )
         goal = "-eq" if want_success else "-ne"
         script = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -9,6 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from driver.log import Logger
+
+# Kernel lines that mean something went wrong in the guest: one list for Machine.alive
+# (why QEMU died) and the health gate (driver/health.py).
+KERNEL_PROBLEMS = re.compile(
+    r"Kernel panic|Oops:|BUG: |general protection fault|segfault at|"
+    r"Out of memory: Killed|invoked oom-killer|core dumped"
+)
 
 
 class ConsoleLog:
@@ -45,11 +53,12 @@ class ConsoleLog:
         return "\n".join(self.read().replace("\r", "").splitlines()[-lines:])
 
     def wait_for_text(
-        self, regex: str, timeout: float, alive: Callable[[], None], poll: float = 0.1
+        self, regex: str, timeout: float | None, alive: Callable[[], None], poll: float = 0.1
     ) -> str:
-        """Wait until ``regex`` matches console text not yet consumed; returns the match."""
+        """Wait until ``regex`` matches console text not yet consumed; returns the match.
+        ``timeout`` None waits without limit."""
         pattern = re.compile(regex, re.MULTILINE)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (math.inf if timeout is None else timeout)
         while True:
             text = self.read(self._cursor)
             match = pattern.search(text)

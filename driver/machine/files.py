@@ -33,6 +33,10 @@ class FilesMixin(ShellBase):
             raise self.failure(f"copy_from_host to {target} failed: {result.stderr.strip()}")
 
     def copy_from_vm(self, source: str, target_dir: str = "") -> Path:
+        """The NixOS driver's older name of ``copy_from_machine``."""
+        return self.copy_from_machine(source, target_dir)
+
+    def copy_from_machine(self, source: str, target_dir: str = "") -> Path:
         """Copy a guest file or directory into the output directory (``-o``), below
         ``target_dir``; returns the host path."""
         src = PurePosixPath(source)

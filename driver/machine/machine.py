@@ -6,8 +6,8 @@ systemd, files, networking and the QEMU monitor live in sibling mixin modules.
 
 from __future__ import annotations
 
-import os
-import shlex
+import contextlib
+import dataclasses
 import subprocess
 import threading
 import time
@@ -15,24 +15,25 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from driver.errors import InfraError, MachineDied
-from driver.images.identity import ssh_keypair
+from driver.errors import CommandTimeout, InfraError, MachineDied
 from driver.log import Logger
 from driver.machine import process
 from driver.machine.backdoor import BackdoorClient, CommandResult
-from driver.machine.base import DEFAULT_TIMEOUT
-from driver.machine.console import ConsoleLog
+from driver.machine.base import DEFAULT_TIMEOUT, STRICT
+from driver.machine.console import KERNEL_PROBLEMS, ConsoleLog
 from driver.machine.files import FilesMixin
 from driver.machine.monitor import MonitorMixin
 from driver.machine.network import NetworkMixin
+from driver.machine.nixos_compat import NixosCompatMixin
 from driver.machine.qemu import Accel, Paths, choose_accel, qemu_argv
+from driver.machine.ssh import SshMixin
 from driver.machine.systemd import SystemdMixin
 from driver.spec import NodeSpec
 
 BOOT_TIMEOUT = 300.0
 
 
-class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
+class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin, NixosCompatMixin, SshMixin):
     """A test node. Create through the Driver; use in scripts as ``node01``."""
 
     def __init__(
@@ -63,6 +64,7 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
         self.console = ConsoleLog(paths.console_log, self.name, logger)
         self.process: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
+        self.exit_status: int | None = None  # of the last QEMU this Machine started
         self.booted = False
         self.boot_seconds: float | None = None
         self.started_wall: float | None = None  # time.time() at QEMU spawn
@@ -158,7 +160,7 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
         panic = [
             line.strip()
             for line in self.console.read().splitlines()
-            if "Kernel panic" in line or "Oops:" in line or "BUG:" in line
+            if KERNEL_PROBLEMS.search(line)
         ][:1]
         raise MachineDied(
             f"{self.name}: QEMU exited (status {status})"
@@ -214,7 +216,7 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
         self._shell.close()
         self._close_qmp()
         if self.process is not None:
-            self.process.wait()
+            self.exit_status = self.process.wait()
 
     def shutdown(self, timeout: float = 60.0) -> None:
         """Power the guest off cleanly (``poweroff``) and wait for QEMU to exit."""
@@ -227,18 +229,20 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
                 process.kill_pid(self.pid or 0)
             self.wait_for_shutdown(timeout)
 
-    def crash(self) -> None:
-        """Simulate a power loss: QEMU is told to quit immediately."""
+    def crash(self, timeout: float = 5.0) -> None:
+        """Simulate a power loss: QEMU is told to quit at once (QMP ``quit``; no guest
+        shutdown, unsynced guest writes are lost). If QEMU is still running after
+        ``timeout`` s it is killed, with a warning."""
         if not self.is_running():
             return
         self.logger.log(f"{self.name}: crashing")
-        try:
+        with contextlib.suppress(Exception):
             self.send_qmp_command("quit")
-        except Exception:
-            pass
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + timeout
         while self.is_running() and time.monotonic() < deadline:
             time.sleep(0.02)
+        if self.is_running():
+            self.logger.warning(f"{self.name}: QMP quit did not stop QEMU; killing it")
         self.kill()
 
     def reboot(self, timeout: float = BOOT_TIMEOUT) -> None:
@@ -256,6 +260,12 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
         self._after_exit()
 
     def release(self) -> None:
+        """Kill the machine's QEMU at once (the NixOS driver's ``release``); no guest
+        shutdown."""
+        self.logger.log(f"{self.name}: release (kill QEMU)")
+        self.kill()
+
+    def detach(self) -> None:
         """Disconnect from a detached node, leaving it running."""
         self.console.stop_streaming()
         self._shell.close()
@@ -263,36 +273,76 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
 
     # --- commands ------------------------------------------------------------------
 
-    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
-        """Run ``command`` with bash as root in the guest; returns status, stdout, stderr
-        and duration. Waits for the boot first. Raises TimeoutError after ``timeout`` s."""
+    def run(self, command: str, timeout: float | None = DEFAULT_TIMEOUT) -> CommandResult:
+        """Run ``command`` with bash as root in the guest, as it is (no shell options added);
+        returns status, byte-exact stdout and stderr (``stdout_bytes``; ``stdout`` as text),
+        duration and ``timed_out``. Waits for the boot first. The reply comes when the
+        command's shell exits, even if background children keep running. After ``timeout``
+        s the guest kills the command's whole process group: status 124, ``timed_out`` set,
+        and the node stays usable. Raises CommandTimeout only if the guest does not answer
+        at all."""
         self.connect()
         with self._lock:
-            result = self._shell.run(command, timeout)
+            try:
+                result = self._shell.run(command, timeout)
+            except TimeoutError:
+                raise CommandTimeout(
+                    f"{self.name}: no answer to `{command}` within {timeout}s "
+                    "(the guest shell did not reply)",
+                    node=self.name,
+                ) from None
+        if result.timed_out:
+            self.logger.warning(
+                f"{self.name}: `{command}` timed out after {timeout}s; the guest killed its "
+                "process group (status 124, as `timeout` gives)"
+            )
+            result = dataclasses.replace(result, status=124)
         if result.stderr:
             for line in result.stderr.rstrip("\n").splitlines():
                 self.logger.node_line(self.name, line)
         return result
 
     def execute(
-        self, command: str, check_return: bool = True, timeout: float = DEFAULT_TIMEOUT
+        self,
+        command: str,
+        check_return: bool = True,
+        check_output: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> tuple[int, str]:
-        """Run ``command``; returns ``(status, stdout)`` like the NixOS driver.
+        """Run ``command`` under ``set -euo pipefail``; returns ``(status, stdout)``, as the
+        NixOS driver does. A command still running after ``timeout`` s is killed with its
+        whole process group: status 124.
 
-        ``check_return=False`` sends the command without waiting for its status
-        (status is then -1)."""
-        if not check_return:
-            self.run(f"( {command} ) >/dev/null 2>&1 &", timeout)
-            return -1, ""
-        result = self.run(command, timeout)
-        return result.status, result.stdout
+        ``check_return=False`` returns ``(-1, stdout)``. ``check_output=False`` starts the
+        command in the background with its output discarded and returns ``(-2, "")`` at
+        once."""
+        if not check_output:
+            self.run(f"( {STRICT}{command} ) >/dev/null 2>&1 &", timeout)
+            return -2, ""
+        result = self.run(STRICT + command, timeout)
+        return (result.status if check_return else -1), result.stdout
 
-    def succeed(self, *commands: str, timeout: float = DEFAULT_TIMEOUT) -> str:
-        """Run each command; fail the test if any exits non-zero. Returns all stdout."""
+    def execute_bytes(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, bytes]:
+        """Like ``execute``, with stdout as exact bytes (binary output: NUL bytes and
+        non-UTF-8 data intact)."""
+        result = self.run(STRICT + command, timeout)
+        return result.status, result.stdout_bytes
+
+    def succeed(self, *commands: str, timeout: float | None = None) -> str:
+        """Run each command under ``set -euo pipefail``; returns all stdout. Fails the test
+        (TestFailure naming the node, command and status) if one exits non-zero, and with
+        CommandTimeout if one runs longer than ``timeout`` s (its process group is
+        killed). As in the NixOS driver, no timeout by default (``None``)."""
         output = ""
         for command in commands:
             with self.logger.nested(f"{self.name}: must succeed: {command}"):
-                result = self.run(command, timeout)
+                result = self.run(STRICT + command, timeout)
+                if result.timed_out:
+                    raise CommandTimeout(
+                        f"{self.name}: `{command}` timed out after {timeout}s; the guest "
+                        "killed its process group",
+                        node=self.name,
+                    )
                 if result.status != 0:
                     raise self.failure(
                         f"command `{command}` failed (exit {result.status})"
@@ -301,25 +351,29 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
                 output += result.stdout
         return output
 
-    def fail(self, *commands: str, timeout: float = DEFAULT_TIMEOUT) -> str:
-        """Run each command; fail the test if any exits 0. Returns all stdout."""
+    def fail(self, *commands: str, timeout: float | None = None) -> str:
+        """Run each command under ``set -euo pipefail``; fails the test if one exits 0.
+        Returns all stdout. As in the NixOS driver, no timeout by default, and a command
+        killed at ``timeout`` s (status 124) counts as failed."""
         output = ""
         for command in commands:
             with self.logger.nested(f"{self.name}: must fail: {command}"):
-                result = self.run(command, timeout)
+                result = self.run(STRICT + command, timeout)
                 if result.status == 0:
                     raise self.failure(f"command `{command}` unexpectedly succeeded")
                 output += result.stdout
         return output
 
     def wait_until_succeeds(
-        self, command: str, timeout: float = DEFAULT_TIMEOUT, attempt_timeout: float = 60.0
+        self, command: str, timeout: float = DEFAULT_TIMEOUT, attempt_timeout: float | None = None
     ) -> str:
-        """Repeat ``command`` inside the guest until it exits 0; returns its stdout.
-
-        ``timeout`` bounds the whole wait, ``attempt_timeout`` each attempt."""
+        """Repeat ``command`` (under ``set -euo pipefail``) inside the guest until it exits
+        0; returns its stdout. Fails after ``timeout`` s; ``attempt_timeout`` bounds each
+        attempt (default: ``timeout``, as in the NixOS driver)."""
         with self.logger.nested(f"{self.name}: waiting for success: {command}"):
-            ok, output = self.guest_loop(command, timeout, True, attempt_timeout)
+            ok, output = self.guest_loop(
+                command, timeout, True, attempt_timeout or timeout, strict=True
+            )
             if not ok:
                 raise self.failure(
                     f"`{command}` did not succeed within {timeout}s; last output:\n{output}"
@@ -327,25 +381,28 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
             return output
 
     def wait_until_fails(
-        self, command: str, timeout: float = DEFAULT_TIMEOUT, attempt_timeout: float = 60.0
+        self, command: str, timeout: float = DEFAULT_TIMEOUT, attempt_timeout: float | None = None
     ) -> str:
-        """Repeat ``command`` inside the guest until it exits non-zero; returns its stdout."""
+        """Repeat ``command`` (under ``set -euo pipefail``) inside the guest until it exits
+        non-zero; returns its stdout. Fails after ``timeout`` s; ``attempt_timeout`` bounds
+        each attempt (default: ``timeout``)."""
         with self.logger.nested(f"{self.name}: waiting for failure: {command}"):
-            ok, output = self.guest_loop(command, timeout, False, attempt_timeout)
+            ok, output = self.guest_loop(
+                command, timeout, False, attempt_timeout or timeout, strict=True
+            )
             if not ok:
                 raise self.failure(f"`{command}` did not fail within {timeout}s")
             return output
 
-    def sleep(self, seconds: float) -> None:
-        """Sleep on the host for ``seconds`` (checking the guest stays alive)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.alive()
-            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+    def sleep(self, secs: float) -> None:
+        """Sleep ``secs`` seconds of guest time (as the NixOS driver does), without
+        spawning a process in the guest."""
+        self.run(f"photon_sleep {float(secs):g}", timeout=secs + 30.0)
 
-    def wait_for_console_text(self, regex: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+    def wait_for_console_text(self, regex: str, timeout: float | None = None) -> str:
         """Wait until the serial console shows text matching ``regex`` (not yet consumed
-        by an earlier wait); returns the matched text."""
+        by an earlier wait); returns the matched text. Fails after ``timeout`` s (default
+        ``None``: no limit, as in the NixOS driver)."""
         with self.logger.nested(f"{self.name}: waiting for console text {regex!r}"):
             try:
                 return self.console.wait_for_text(regex, timeout, self.alive)
@@ -371,34 +428,3 @@ class Machine(SystemdMixin, FilesMixin, NetworkMixin, MonitorMixin):
                 return
             result = self.run(line)
             print(result.stdout + result.stderr, end="")
-
-    def _ssh_key(self) -> Path:
-        return self.paths.state.parent / "ssh" / "id_ed25519"
-
-    def _install_ssh_key(self) -> None:
-        """Authorise the driver's SSH key for root (images that do not bake it in, e.g.
-        Nix-built nodes: spec meta ``provision_ssh_key``)."""
-        _, public = ssh_keypair(self._ssh_key(), "photon-driver")
-        key = shlex.quote(public.decode().strip())
-        self.succeed(
-            "f=/root/.ssh/authorized_keys; install -d -m 700 /root/.ssh; "
-            f"grep -qxF {key} $f 2>/dev/null || echo {key} >> $f; chmod 600 $f",
-            timeout=30.0,
-        )
-
-    def ssh_command(self, user: str = "root") -> list[str]:
-        """The ssh command line that reaches this node through its forwarded SSH port."""
-        port = self.host_port(22)
-        key = self._ssh_key()
-        return ["ssh", "-p", str(port), "-i", str(key), "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                f"{user}@127.0.0.1"]  # fmt: skip
-
-    def ssh(self, command: str = "", timeout: float = 60.0) -> str:
-        """Run ``command`` on the node over real SSH (not the backdoor); returns stdout."""
-        argv = self.ssh_command() + ([command] if command else [])
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                              env={**os.environ, "LC_ALL": "C"})  # fmt: skip
-        if proc.returncode != 0:
-            raise self.failure(f"ssh `{command}` failed ({proc.returncode}): {proc.stderr}")
-        return proc.stdout

@@ -48,23 +48,26 @@ class NetworkMixin(ShellBase):
     def wait_for_open_port(
         self,
         port: int,
-        address: str | None = None,
+        addr: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         protocol: str = "tcp",
     ) -> None:
-        """Wait until something listens on ``port`` (TCP or UDP, any address; with
-        ``address``, until a TCP connect to it succeeds)."""
-        self._wait_port(port, address, timeout, protocol, want_open=True)
+        """Wait until something listens on ``port`` (TCP or UDP, on any address; with
+        ``addr``, until a TCP connect to ``addr`` succeeds); fails after ``timeout`` s.
+        (The NixOS driver's default ``addr`` is localhost; ours, any address, also
+        accepts a service bound only to a cluster address.)"""
+        self._wait_port(port, addr, timeout, protocol, want_open=True)
 
     def wait_for_closed_port(
         self,
         port: int,
-        address: str | None = None,
+        addr: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         protocol: str = "tcp",
     ) -> None:
-        """Wait until nothing listens on ``port`` any more."""
-        self._wait_port(port, address, timeout, protocol, want_open=False)
+        """Wait until nothing listens on ``port`` any more (with ``addr``: until a TCP
+        connect to it fails); fails after ``timeout`` s."""
+        self._wait_port(port, addr, timeout, protocol, want_open=False)
 
     def wait_for_open_unix_socket(
         self, path: str, is_datagram: bool = False, timeout: float = DEFAULT_TIMEOUT
@@ -95,7 +98,9 @@ class NetworkMixin(ShellBase):
         for nic in self._nic_ids(vlan):
             self.send_qmp_command("set_link", name=nic, up=True)
 
-    def forward_port(self, host_port: int, guest_port: int, protocol: str = "tcp") -> None:
+    def forward_port(
+        self, host_port: int = 8080, guest_port: int = 80, protocol: str = "tcp"
+    ) -> None:
         """Forward 127.0.0.1:``host_port`` on the host to ``guest_port`` in the guest."""
         rule = f"{protocol}:127.0.0.1:{host_port}-:{guest_port}"
         reply = self.send_qmp_command(

@@ -1,18 +1,29 @@
 #!/bin/bash
 # photon-driver backdoor: a root shell on a flow-controlled virtio serial port.
 # Protocol, one round trip per command:
-#   host -> guest  "<nonce> <length>\n" then <length> bytes of bash source
-#   guest -> host  "<nonce> <status> <stdout-bytes> <stderr-bytes>\n" then stdout, stderr
+#   host -> guest  "<nonce> <length> <timeout-seconds>\n" then <length> bytes of bash source
+#   guest -> host  "<nonce> <status> <timed-out 0|1>\n" then stdout, then stderr, each as
+#                  records "<tag><n>\n<n bytes>": tag o/e is a piece followed by a NUL byte,
+#                  O/E the last piece of stdout/stderr. Output is byte-exact, NULs included.
 # Lines that do not start with the expected nonce are skipped by the host, so a client
 # that reconnects resynchronises on its next command.
+#
+# Each command runs in a background subshell with its own process group (job control),
+# stdout/stderr going to files: the reply comes when the command's shell exits, whatever
+# its background children hold open. The guest enforces the deadline: when it passes, the
+# whole process group is killed and the reply says so. Builtins only on the hot path (every
+# fork+exec costs ~14 ms under TCG): one fork per command, no exec.
 export LC_ALL=C HOME=/root TERM=dumb SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=0
 # Keep the unit's PATH: on NixOS it is the only one (no FHS /usr/bin); Debian units get
 # systemd's default. The FHS list is a fallback for a shell started without any PATH.
 export PATH=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
 cd /root 2>/dev/null || cd /
-photon_sleep_fifo=/run/photon-backdoor.sleep
+run=/run/photon-backdoor
+[[ -d $run ]] || mkdir -p "$run"
+photon_sleep_fifo=$run/sleep done_fifo=$run/done out_file=$run/stdout err_file=$run/stderr
 [[ -p $photon_sleep_fifo ]] || mkfifo "$photon_sleep_fifo"
-# Sleep without spawning a process (every fork+exec costs ~14 ms under TCG).
+[[ -p $done_fifo ]] || mkfifo "$done_fifo"
+# Sleep without spawning a process.
 photon_sleep() { read -r -t "$1" <>"$photon_sleep_fifo" || :; }
 port=""
 while [[ -z $port ]]; do
@@ -23,24 +34,69 @@ while [[ -z $port ]]; do
   done
   [[ -n $port ]] || photon_sleep 0.02
 done
-exec 3<>"$port"
-errf=/run/photon-backdoor.stderr
+exec 3<>"$port" 5<>"$done_fifo"
+set -m
+
+# send_file TAG FILE: FILE's bytes as records split at NUL bytes (see the protocol above).
+send_file() {
+  local piece tag=${1,,}
+  exec 6<"$2"
+  while IFS= read -r -d '' -u 6 piece; do
+    printf '%s%d\n%s' "$tag" "${#piece}" "$piece" >&3
+  done
+  printf '%s%d\n%s' "$1" "${#piece}" "$piece" >&3
+  exec 6<&-
+}
+
+# run_command SOURCE TIMEOUT: sets status and timed_out (TIMEOUT 0: no limit).
+run_command() {
+  local pid word stat deadline=0
+  (
+    exec 3>&- 5>&-
+    trap 'printf "%d\n" "$BASHPID" >"$done_fifo"' EXIT
+    eval "$1"
+  ) </dev/null >"$out_file" 2>"$err_file" &
+  pid=$!
+  timed_out=0
+  (($2 > 0)) && deadline=$((${EPOCHREALTIME/./} + $2 * 1000000))
+  while :; do
+    word=""
+    IFS= read -r -t 0.1 -u 5 word
+    [[ $word == "$pid" ]] && break
+    # No word (yet): the shell may have exec'd a program that has exited, or the word was
+    # lost to a signal; bash itself may already have reaped the child.
+    read -r stat 2>/dev/null <"/proc/$pid/stat" || break
+    stat=${stat##*) }
+    [[ ${stat%% *} == Z ]] && break
+    if ((deadline > 0 && ${EPOCHREALTIME/./} >= deadline)); then
+      timed_out=1
+      kill -KILL -- "-$pid" 2>/dev/null
+      break
+    fi
+  done
+  wait "$pid" 2>/dev/null
+  status=$?
+  if ((timed_out)); then
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      kill -KILL -- "-$pid" 2>/dev/null || break
+      photon_sleep 0.01
+    done
+  fi
+}
+
 echo "photon-backdoor: ready on $port" >&2
 printf 'PHOTON-BACKDOOR-READY\n' >&3
 while :; do
-  if ! IFS=' ' read -r nonce len <&3; then
+  if ! IFS=' ' read -r nonce len limit <&3; then
     photon_sleep 0.1
     continue
   fi
   [[ $len =~ ^[0-9]+$ ]] || continue
+  [[ $limit =~ ^[0-9]+$ ]] || limit=900
   cmd=""
   ((len > 0)) && IFS= read -r -N "$len" cmd <&3
-  # The EXIT trap appends a sentinel even when the command calls `exit`, so trailing
-  # newlines survive the command substitution.
-  out=$(trap 'printf x' EXIT; eval "$cmd" </dev/null 2>"$errf")
-  status=$?
-  out=${out%x}
-  err=""
-  [[ -s $errf ]] && IFS= read -r -d '' err <"$errf"
-  printf '%s %d %d %d\n%s%s' "$nonce" "$status" "${#out}" "${#err}" "$out" "$err" >&3
+  run_command "$cmd" "$limit"
+  printf '%s %d %d\n' "$nonce" "$status" "$timed_out" >&3
+  send_file O "$out_file"
+  send_file E "$err_file"
 done

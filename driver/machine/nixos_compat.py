@@ -1,0 +1,129 @@
+"""NixOS test-driver methods for headless nodes that have no other home: TTY text, the
+serial console as input, QMP events, nested log blocks, copying over the shell. The
+graphical ones (OCR, X11 windows) fail with one line: our nodes have no display."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import math
+import re
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
+from driver.machine.qemu import Paths
+
+
+class NixosCompatMixin(ShellBase):
+    """DSL methods kept under their NixOS driver names and meanings."""
+
+    paths: Paths
+    _lock: threading.RLock
+    _monitor: Callable[[], Any]  # MonitorMixin
+
+    @contextlib.contextmanager
+    def nested(self, msg: str) -> Iterator[None]:
+        """A timed, indented block in the log, prefixed with this node's name."""
+        with self.logger.nested(f"{self.name}: {msg}"):
+            yield
+
+    def send_console(self, chars: str) -> None:
+        """Type ``chars`` on the node's serial console (ttyS0), as bytes on its input."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10.0)
+            sock.connect(str(self.paths.serial))
+            sock.sendall(chars.encode())
+
+    def wait_for_qmp_event(
+        self, event_filter: Callable[[dict[str, Any]], bool], timeout: float = 600.0
+    ) -> dict[str, Any]:
+        """Wait for a QMP event (a dict with ``event``, ``data``, ``timestamp``) for which
+        ``event_filter`` returns True, skipping others; fails after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.alive()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self.failure(f"no matching QMP event within {timeout:g}s")
+            with self._lock:
+                event = self._monitor().pull_event(wait=min(remaining, 0.5))
+            if event is not None and event_filter(event):
+                return dict(event)
+
+    def get_tty_text(self, tty: str) -> str:
+        """The text on virtual terminal ``tty`` (``/dev/vcs<tty>``), folded to its width."""
+        result = self.run(
+            f"fold -w$(stty -F /dev/tty{tty} size | awk '{{print $2}}') /dev/vcs{tty}"
+        )
+        return result.stdout
+
+    def wait_until_tty_matches(
+        self, tty: str, regexp: str, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        """Wait until the text on virtual terminal ``tty`` matches ``regexp``; fails after
+        ``timeout`` s, showing the terminal's last text."""
+        matcher = re.compile(regexp)
+        deadline = time.monotonic() + timeout
+        with self.nested(f"waiting for {regexp} to appear on tty {tty}"):
+            while True:
+                text = self.get_tty_text(tty)
+                if matcher.search(text):
+                    return
+                if time.monotonic() > deadline:
+                    raise self.failure(
+                        f"tty{tty} did not match /{regexp}/ within {timeout:g}s; it shows:\n" + text
+                    )
+                self.alive()
+                time.sleep(0.5)
+
+    def dump_tty_contents(self, tty: str) -> None:
+        """Debugging: write the text of virtual terminal ``tty`` to the guest journal."""
+        self.run(f"fold -w 80 /dev/vcs{tty} | systemd-cat")
+
+    def copy_from_host_via_shell(self, source: str | Path, target: str) -> None:
+        """Copy the host file ``source`` to ``target`` in the guest through the shell
+        (base64 over the backdoor); fails the test if the guest cannot write it."""
+        content = base64.b64encode(Path(source).read_bytes()).decode()
+        result = self.run(
+            f"mkdir -p $(dirname {shlex.quote(target)}) && "
+            f"echo -n {content} | base64 -d > {shlex.quote(target)}",
+            timeout=max(60.0, math.ceil(len(content) / 1e6) * 30.0),
+        )
+        if result.status != 0:
+            raise self.failure(f"copy to {target} failed: {result.stderr.strip()}")
+
+    def _no_display(self, method: str) -> NoReturn:
+        raise self.failure(
+            f"{method} needs a graphical display (OCR / X11); photon-driver nodes are headless"
+        )
+
+    def get_screen_text(self) -> str:
+        """Not available: nodes have no display (fails with one line)."""
+        self._no_display("get_screen_text")
+
+    def get_screen_text_variants(self) -> list[str]:
+        """Not available: nodes have no display (fails with one line)."""
+        self._no_display("get_screen_text_variants")
+
+    def wait_for_text(self, regex: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Not available: nodes have no display (fails with one line); for the serial
+        console use ``wait_for_console_text``."""
+        self._no_display("wait_for_text")
+
+    def wait_for_x(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Not available: nodes have no display (fails with one line)."""
+        self._no_display("wait_for_x")
+
+    def wait_for_window(self, regexp: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Not available: nodes have no display (fails with one line)."""
+        self._no_display("wait_for_window")
+
+    def get_window_names(self) -> list[str]:
+        """Not available: nodes have no display (fails with one line)."""
+        self._no_display("get_window_names")

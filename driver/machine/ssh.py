@@ -1,0 +1,60 @@
+"""Real SSH to a node through its forwarded port (not the backdoor), and the driver's key."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from driver.images.identity import ssh_keypair
+from driver.machine.base import ShellBase
+from driver.machine.qemu import Paths
+
+
+class SshMixin(ShellBase):
+    """SSH-facing DSL methods."""
+
+    paths: Paths
+    host_port: Callable[[int], int]  # NetworkMixin
+    succeed: Callable[..., str]  # Machine
+
+    def _ssh_key(self) -> Path:
+        return self.paths.state.parent / "ssh" / "id_ed25519"
+
+    def _install_ssh_key(self) -> None:
+        """Authorise the driver's SSH key for root (images that do not bake it in, e.g.
+        Nix-built nodes: spec meta ``provision_ssh_key``)."""
+        _, public = ssh_keypair(self._ssh_key(), "photon-driver")
+        key = shlex.quote(public.decode().strip())
+        self.succeed(
+            "f=/root/.ssh/authorized_keys; install -d -m 700 /root/.ssh; "
+            f"grep -qxF {key} $f 2>/dev/null || echo {key} >> $f; chmod 600 $f",
+            timeout=30.0,
+        )
+
+    def ssh_command(self, user: str = "root") -> list[str]:
+        """The ssh command line that reaches this node through its forwarded SSH port."""
+        port = self.host_port(22)
+        key = self._ssh_key()
+        options = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"]
+        argv = ["ssh", "-p", str(port), "-i", str(key)]
+        for option in options:
+            argv += ["-o", option]
+        return [*argv, f"{user}@127.0.0.1"]
+
+    def ssh(self, command: str = "", timeout: float = 60.0) -> str:
+        """Run ``command`` on the node over real SSH (not the backdoor); returns stdout."""
+        argv = self.ssh_command() + ([command] if command else [])
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+        if proc.returncode != 0:
+            raise self.failure(f"ssh `{command}` failed ({proc.returncode}): {proc.stderr}")
+        return proc.stdout
