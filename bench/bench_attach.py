@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from driver import cluster
+from driver.health import HealthGate
 from driver.log import Logger
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     state = cluster.state_dir(os.environ, args.profile)
     logger = Logger(open(os.devnull, "w"))
-    attach, first_command = [], []
+    attach, first_command, health = [], [], []
     for _ in range(5):
         started = time.monotonic()
         with cluster.attached(state, logger, os.environ) as driver:
@@ -36,19 +37,31 @@ def main() -> None:
             for machine in driver.machines:
                 machine.succeed("true")
             first_command.append(time.monotonic() - started)
+            started = time.monotonic()
+            HealthGate().scan(driver.machines)
+            health.append(time.monotonic() - started)
     script = Path(tempfile.mkdtemp()) / "noop.py"
     script.write_text("pass\n")
     cli = []
-    for _ in range(3):
+    for _ in range(5):
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "driver", "--profile", args.profile, "run",
-                        "--reuse", str(script)], check=True, capture_output=True)  # fmt: skip
+        argv = [sys.executable, "-m", "driver", "--profile", args.profile, "run", "--reuse"]
+        subprocess.run(
+            [*argv, str(script)],
+            check=True,
+            capture_output=True,
+        )
         cli.append(time.monotonic() - started)
+
+    def summary(values: list[float]) -> dict[str, object]:
+        return {"median": statistics.median(values), "max": max(values), "runs": values}
+
     result = {
         "nodes": len(json.loads((state / "cluster.json").read_text())["nodes"]),
-        "attach_s_median": statistics.median(attach),
-        "one_command_on_every_node_s_median": statistics.median(first_command),
-        "cli_run_reuse_noop_script_s_median": statistics.median(cli),
+        "attach_s": summary(attach),
+        "one_command_on_every_node_s": summary(first_command),
+        "health_scan_six_s": summary(health),
+        "cli_run_reuse_noop_script_s": summary(cli),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

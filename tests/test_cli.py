@@ -58,6 +58,7 @@ def test_usage_errors_fail_fast(tmp_path: Path, xdg_cache: Path) -> None:
     )
 
 
+@pytest.mark.vm
 @pytest.mark.parametrize(
     ("name", "source", "expected"),
     [
@@ -85,6 +86,7 @@ def test_cleanup_after_outcome(
         assert "last console lines of node01" in err
 
 
+@pytest.mark.vm
 @pytest.mark.parametrize(
     ("how", "expected"),
     [("SIGINT", 130), ("SIGTERM", 143), ("SIGKILL", -9), ("global-timeout", 124)],
@@ -116,31 +118,41 @@ def test_cleanup_after_signal_or_timeout(
     assert leftovers(state) == []
 
 
+@pytest.mark.vm
 def test_two_drivers_concurrently(
     tmp_path: Path, xdg_cache: Path, minimal_image: tuple[Image, float]
 ) -> None:
-    script = tmp_path / "pair.py"
-    script.write_text(
-        "start_all()\n"
-        "node02.wait_for_unit('multi-user.target', timeout=120)\n"
-        "node02.succeed('(exec nc -l 9999 > /tmp/got) >/dev/null 2>&1 &')\n"
-        "node02.wait_for_open_port(9999, timeout=60)\n"
-        "node01.wait_until_succeeds('echo ping-$(hostname) | nc -N node02 9999', timeout=60)\n"
-        "node02.wait_until_succeeds('grep -q ping-node01 /tmp/got', timeout=30)\n"
-    )
-    procs = [
-        subprocess.Popen(
-            driver_cmd("run", "--nodes", "node01,node02", str(script)),
-            env=photon_env(xdg_cache, tmp_path / f"vm{i}"),
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        for i in (1, 2)
-    ]
-    for i, proc in enumerate(procs, start=1):
+    procs = []
+    for run in (1, 2):
+        # Distinct payloads: crosstalk between the runs' VLANs would show up as the other
+        # run's text arriving on node02.
+        script = tmp_path / f"pair{run}.py"
+        script.write_text(
+            "import time\n"
+            "started = time.time()\n"
+            "start_all()\n"
+            "node02.wait_for_unit('multi-user.target', timeout=120)\n"
+            "node02.succeed('(exec nc -l 9999 > /tmp/got) >/dev/null 2>&1 &')\n"
+            "node02.wait_for_open_port(9999, timeout=60)\n"
+            f"node01.wait_until_succeeds('echo run{run}-$(hostname) | nc -N node02 9999', 60)\n"
+            "node02.wait_until_succeeds('test -s /tmp/got', timeout=30)\n"
+            f"t.assertEqual(node02.succeed('cat /tmp/got'), 'run{run}-node01\\n')\n"
+            f"open({str(tmp_path / f'times{run}')!r}, 'w').write(f'{{started}} {{time.time()}}')\n"
+        )
+        procs.append(
+            subprocess.Popen(
+                driver_cmd("run", "--nodes", "node01,node02", str(script)),
+                env=photon_env(xdg_cache, tmp_path / f"vm{run}"),
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for run, proc in enumerate(procs, start=1):
         _, err = proc.communicate(timeout=400)
         assert proc.returncode == 0, err[-3000:]
-        assert leftovers(run_state(tmp_path / f"vm{i}", proc.pid)) == []
+        assert leftovers(run_state(tmp_path / f"vm{run}", proc.pid)) == []
+    spans = [[float(x) for x in (tmp_path / f"times{run}").read_text().split()] for run in (1, 2)]
+    assert max(s[0] for s in spans) < min(s[1] for s in spans), f"runs did not overlap: {spans}"
 
 
 def test_clean_images_removes_the_cache(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ def photon(
     )  # fmt: skip
 
 
+@pytest.mark.vm
 @pytest.mark.cluster
 def test_reference_cluster_lifecycle(
     tmp_path: Path, xdg_cache: Path, installed_driver: Path

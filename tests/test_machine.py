@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import threading
@@ -15,6 +16,8 @@ from driver.driver import Driver
 from driver.errors import CommandTimeout, MachineDied, TestFailure
 from driver.images.builder import Image
 from driver.machine.machine import Machine
+
+pytestmark = pytest.mark.vm
 
 
 @pytest.fixture()
@@ -270,10 +273,12 @@ def test_lifecycle_shutdown_start_reboot_crash(two_nodes: Driver) -> None:
     node.wait_for_unit("multi-user.target", timeout=120)
 
 
-def test_driver_helpers(two_nodes: Driver, n1: Machine) -> None:
+def test_driver_helpers(two_nodes: Driver, n1: Machine, capsys: pytest.CaptureFixture[str]) -> None:
     two_nodes.wait_for_all_booted()
-    lines = iter(["hostname", "exit"])
+    lines = iter(["hostname", "echo interact-$((6 * 7))", "exit"])
+    capsys.readouterr()
     n1.shell_interact(read_line=lambda prompt: next(lines))
+    assert capsys.readouterr().out == "node01\ninteract-42\n"
     calls: list[bool] = []
     two_nodes.retry(lambda last: calls.append(last) or len(calls) == 2, timeout_seconds=30)
     assert calls == [False, False]
@@ -282,12 +287,28 @@ def test_driver_helpers(two_nodes: Driver, n1: Machine) -> None:
     with pytest.raises(TestFailure, match="polling condition 'never' failed"):
         with two_nodes.polling_condition(lambda: False, 0.1, description="never"):
             n1.sleep(0.5)
-    two_nodes.serial_stdout_off()
-    assert not n1.console.stream_to_log
-    two_nodes.serial_stdout_on()
-    assert n1.console.stream_to_log
     with pytest.raises(TestFailure):
         two_nodes.retry(lambda last: False, timeout_seconds=1)
+
+
+def test_serial_stdout_off_and_on(two_nodes: Driver, n1: Machine) -> None:
+    stream = io.StringIO()
+    original, two_nodes.logger.stream = two_nodes.logger.stream, stream
+    try:
+        two_nodes.serial_stdout_off()
+        n1.succeed("echo serial-marker-off > /dev/ttyS0")
+        n1.wait_for_console_text("serial-marker-off", timeout=30)
+        time.sleep(0.5)  # the streamer polls the console log
+        two_nodes.serial_stdout_on()
+        n1.succeed("echo serial-marker-on > /dev/ttyS0")
+        n1.wait_for_console_text("serial-marker-on", timeout=30)
+        deadline = time.monotonic() + 10
+        while "serial-marker-on" not in stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        two_nodes.logger.stream = original
+    assert "node01 # serial-marker-on" in stream.getvalue()
+    assert "node01 # serial-marker-off" not in stream.getvalue()
 
 
 def test_backdoor_runs_with_only_its_units_path(n1: Machine) -> None:
@@ -348,3 +369,12 @@ def test_fork_bomb_times_out_and_the_node_answers(n2: Machine) -> None:
     started = time.monotonic()
     n2.succeed("true")
     assert time.monotonic() - started < 1.0
+
+
+def test_join_all_waits_for_every_machine_to_shut_down(two_nodes: Driver) -> None:
+    for machine in two_nodes.machines:
+        machine.start()
+        machine.connect()
+        machine.execute("systemctl poweroff --no-block", check_output=False)
+    two_nodes.join_all(timeout=120)
+    assert not any(m.is_running() for m in two_nodes.machines)

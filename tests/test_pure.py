@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+import sys
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -251,3 +252,17 @@ def test_photoncloud_contract_page_is_current() -> None:
     page = render(topology, topology.profile("photoncloud"))
     assert "`services.photoncloud.node.peers`" in page and "`chainfire.service`" in page
     assert (REPO / "docs" / "photoncloud-contract.md").read_text() == page
+
+
+def test_readme_table_is_generated_from_the_bench_results() -> None:
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_table", REPO / "bench" / "table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    sys.modules["bench_table"] = table  # dataclasses look their module up
+    spec.loader.exec_module(table)
+    readme = REPO / "README.md"
+    assert table.replace_in(readme, table.render()) == readme.read_text()

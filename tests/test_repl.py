@@ -6,9 +6,12 @@ import sys
 from pathlib import Path
 
 import pexpect
+import pytest
 
 from conftest import photon_env
 from driver.images.builder import Image
+
+pytestmark = pytest.mark.vm
 
 
 def test_repl_runs_commands_and_the_loaded_script(

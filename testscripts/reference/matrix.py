@@ -10,7 +10,7 @@ with subtest("network + DNS + load balancer (prismnet + flashdns + fiberlb shape
     seen = {node05.succeed(f"curl -fsS http://{lb}:8080/").strip() for _ in range(4)}
     t.assertEqual(seen, {"backend node04", "backend node05"})
 
-with subtest("VM hosting over a block export (plasmavmc + coronafs shape)"):
+with subtest("block export attached on a worker (coronafs shape)"):
     node04.wait_for_unit("photon-nbd-export.service", timeout=300)
     node01.wait_for_unit("photon-nbd-export.service", timeout=300)
     node04.succeed("modprobe nbd nbds_max=4; nbd-client -d /dev/nbd3 >/dev/null 2>&1 || true")
