@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nixeval import NIXPKGS_LIB, REPO, Workspace
 
 from driver.spec import spec_from_dict
 from driver.topology import load_topology
+from nixeval import NIXPKGS_LIB, REPO, Workspace
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("nix") is None, reason="nix missing (Debian nix-bin)"),

@@ -363,12 +363,15 @@ def test_exec_and_exit_in_a_command(n1: Machine) -> None:
 
 
 def test_fork_bomb_times_out_and_the_node_answers(n2: Machine) -> None:
+    n2.start()
     n2.connect()
     with pytest.raises(CommandTimeout, match="node02: .* timed out after 5s"):
-        n2.execute("bomb() { bomb | bomb & }; bomb; wait", timeout=5)
+        n2.succeed("bomb() { bomb | bomb & }; bomb; wait", timeout=5)
     started = time.monotonic()
     n2.succeed("true")
     assert time.monotonic() - started < 1.0
+    # execute() keeps the NixOS meaning: status 124, no exception.
+    assert n2.execute("sleep 1004", timeout=2)[0] == 124
 
 
 def test_join_all_waits_for_every_machine_to_shut_down(two_nodes: Driver) -> None:
