@@ -16,9 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from driver import cluster
-from driver.health import HealthGate
 from driver.log import Logger
+from driver.runner import cluster
+from driver.runner.driver import RunContext
+from driver.runner.health import HealthGate
 
 
 def main() -> None:
@@ -31,7 +32,8 @@ def main() -> None:
     attach, first_command, health = [], [], []
     for _ in range(5):
         started = time.monotonic()
-        with cluster.attached(state, logger, os.environ) as driver:
+        context = RunContext(state, logger, os.environ, state / "out", state)
+        with cluster.attach(state, context) as driver:
             attach.append(time.monotonic() - started)
             started = time.monotonic()
             for machine in driver.machines:

@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from driver.driver import Driver
+from driver.config.profile_specs import debian_specs, image_recipe
+from driver.config.topology import load_topology
 from driver.images.builder import build_image, default_cache_root
 from driver.log import Logger
 from driver.machine.process import create_overlay
-from driver.realise import debian_specs, image_recipe
-from driver.topology import load_topology
+from driver.runner.driver import Driver, RunContext
 
 
 def pct(values: list[float], q: float) -> float:
@@ -118,7 +118,7 @@ def main() -> None:
     specs["node01"] = dataclasses.replace(
         spec, extra_args=(*spec.extra_args, *plain_shell_args(sockets))
     )
-    driver = Driver(specs, state, logger, os.environ, cache_dir=cache)
+    driver = Driver(specs, RunContext(state, logger, os.environ, state / "out", cache))
     result: dict[str, object] = {}
     try:
         node = driver.machine("node01")

@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from driver.driver import Driver
+from driver.config.profile_specs import debian_specs, image_recipe
+from driver.config.topology import load_topology
 from driver.images.builder import build_image, default_cache_root
 from driver.log import Logger
-from driver.realise import debian_specs, image_recipe
-from driver.topology import load_topology
+from driver.runner.driver import Driver, RunContext
 
 
 def pss_mib(pid: int) -> float:
@@ -40,7 +40,8 @@ def boot(names: list[str], cache: Path, logger: Logger) -> tuple[float, list[flo
     specs = debian_specs(topology, topology.profile("minimal"), state, cache, logger, names)
     # The targets are stated for 512 MiB nodes.
     specs = {n: dataclasses.replace(s, memory_mib=512) for n, s in specs.items()}
-    driver = Driver(specs, state, logger, os.environ, boot_groups=[names], cache_dir=cache)
+    context = RunContext(state, logger, os.environ, state / "out", cache)
+    driver = Driver(specs, context, boot_groups=[names])
     try:
         started = time.monotonic()
         driver.start_all()
@@ -48,7 +49,7 @@ def boot(names: list[str], cache: Path, logger: Logger) -> tuple[float, list[flo
         for machine in driver.machines:
             machine.wait_for_unit("multi-user.target")
         pss = [pss_mib(m.pid or 0) for m in driver.machines]
-        overlays = sum(p.stat().st_blocks * 512 for m in driver.machines for p in m.overlays)
+        overlays = sum(p.stat().st_blocks * 512 for m in driver.machines for p in m.qemu.overlays)
         return wall, pss, overlays / 2**20
     finally:
         driver.cleanup()

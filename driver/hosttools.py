@@ -10,11 +10,11 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from driver.errors import ToolMissing
+from driver.wait import wait_until
 
 PR_SET_PDEATHSIG = 1
 PACKAGES: dict[str, str] = {
@@ -46,6 +46,15 @@ def _own_group_dying_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
+def _group_gone(proc: subprocess.Popen[str]) -> bool:
+    proc.poll()
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def stop_group(proc: subprocess.Popen[str], grace: float = 30.0) -> None:
     """SIGTERM ``proc``'s process group (mmdebstrap then removes its chroot and mounts),
     SIGKILL what is left after ``grace`` s; returns when the group is gone. SIGINT and
@@ -55,14 +64,9 @@ def stop_group(proc: subprocess.Popen[str], grace: float = 30.0) -> None:
         for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signum)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                proc.poll()
-                try:
-                    os.killpg(proc.pid, 0)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.05)
+            with contextlib.suppress(TimeoutError):
+                wait_until(lambda: _group_gone(proc), wait)
+                return
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 

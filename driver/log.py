@@ -57,29 +57,24 @@ class Logger:
             if self._capture is not None:
                 self._capture.append(plain)
 
-    def log(self, message: str) -> None:
-        """Log a line at the current nesting depth."""
-        text = "  " * self._depth + message
+    @staticmethod
+    def _about(message: str, node: str | None) -> str:
+        return f"{node}: {message}" if node else message
+
+    def log(self, message: str, node: str | None = None) -> None:
+        """Log a line at this thread's nesting depth, about ``node`` when given."""
+        text = "  " * self._depth + self._about(message, node)
         self._emit(text, text)
 
-    def info(self, message: str) -> None:
-        """Alias of ``log``."""
-        self.log(message)
-
-    def warning(self, message: str) -> None:
+    def warning(self, message: str, node: str | None = None) -> None:
         """Log a warning in yellow."""
-        text = "  " * self._depth + "warning: " + message
+        text = "  " * self._depth + "warning: " + self._about(message, node)
         self._emit(self._paint(text, Fore.YELLOW), text)
 
     def error(self, message: str) -> None:
         """Log an error in red. Never exits the process."""
         text = "  " * self._depth + "error: " + message
         self._emit(self._paint(text, Fore.RED + Style.BRIGHT), text)
-
-    def success(self, message: str) -> None:
-        """Log a success line in green."""
-        text = "  " * self._depth + message
-        self._emit(self._paint(text, Fore.GREEN), text)
 
     def node_line(self, node: str, line: str) -> None:
         """Log one console line of ``node`` with its colour prefix."""
@@ -90,8 +85,10 @@ class Logger:
         self._emit(self._paint(f"{node} #", colour) + f" {line}", plain)
 
     @contextlib.contextmanager
-    def nested(self, message: str) -> Iterator[None]:
-        """A timed block: logs ``message``, indents what happens inside, then the duration."""
+    def nested(self, message: str, node: str | None = None) -> Iterator[None]:
+        """A timed block: logs ``message`` (about ``node`` when given), indents what this
+        thread logs inside, then the duration. Each thread nests on its own."""
+        message = self._about(message, node)
         self._emit(
             self._paint("  " * self._depth + message, Style.BRIGHT), "  " * self._depth + message
         )

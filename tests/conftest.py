@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 import nixos_shape
-from driver.driver import Driver, socket_prefix
+from driver.config.profile_specs import debian_specs, image_recipe
+from driver.config.topology import load_topology
 from driver.images.builder import Image, build_image
 from driver.log import Logger
-from driver.realise import debian_specs, image_recipe
-from driver.topology import load_topology
+from driver.runner.driver import Driver, RunContext, socket_prefix
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,14 +74,12 @@ def two_nodes(
         ["node01", "node02"],
         extra_files=nixos_shape.FILES,
     )
-    driver = Driver(specs, state, logger, os.environ, out_dir=state / "out", cache_dir=cache_root)
-    try:
+    context = RunContext(state, logger, os.environ, state / "out", cache_root)
+    with Driver(specs, context) as driver:
         driver.start_all()
         for machine in driver.machines:
             machine.wait_for_unit("multi-user.target", timeout=120)
         yield driver
-    finally:
-        driver.cleanup()
     assert leftovers(state) == []
 
 

@@ -42,16 +42,31 @@ def test_usage_errors_fail_fast(tmp_path: Path, xdg_cache: Path) -> None:
     for source, message in cases.items():
         bad.write_text(source)
         started = time.monotonic()
-        proc = subprocess.run(driver_cmd("run", "--nodes", "node01,node02", str(bad)),
-                              capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+        proc = subprocess.run(
+            driver_cmd("run", "--nodes", "node01,node02", str(bad)),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr
         assert time.monotonic() - started < 5
-    proc = subprocess.run(driver_cmd("run", str(tmp_path / "missing.py")), capture_output=True,
-                          text=True, env=env, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        driver_cmd("run", str(tmp_path / "missing.py")),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "missing.py: test script not found" in proc.stderr
-    proc = subprocess.run(driver_cmd("run", "--nodes", "node77", str(bad)), capture_output=True,
-                          text=True, env=env, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        driver_cmd("run", "--nodes", "node77", str(bad)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "unknown node 'node77'" in proc.stderr
     assert not (tmp_path / "vm-minimal" / "runs").exists() or not any(
         (tmp_path / "vm-minimal" / "runs").iterdir()
@@ -68,16 +83,23 @@ def test_usage_errors_fail_fast(tmp_path: Path, xdg_cache: Path) -> None:
     ],
 )
 def test_cleanup_after_outcome(
-    tmp_path: Path, xdg_cache: Path, minimal_image: tuple[Image, float], name: str, source: str,
+    tmp_path: Path,
+    xdg_cache: Path,
+    minimal_image: tuple[Image, float],
+    name: str,
+    source: str,
     expected: int,
-) -> None:  # fmt: skip
+) -> None:
     script = tmp_path / f"{name}.py"
     script.write_text(source)
     junit = tmp_path / "junit.xml"
     vm_dir = tmp_path / "vm"
-    proc = subprocess.Popen(driver_cmd("run", "--nodes", "node01", str(script), "--junit-xml",
-                                       str(junit)), env=photon_env(xdg_cache, vm_dir),
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        driver_cmd("run", "--nodes", "node01", str(script), "--junit-xml", str(junit)),
+        env=photon_env(xdg_cache, vm_dir),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == expected, err[-3000:]
     assert leftovers(run_state(vm_dir, proc.pid)) == []
@@ -98,9 +120,12 @@ def test_cleanup_after_signal_or_timeout(
     script.write_text(SLEEPER)
     vm_dir = tmp_path / "vm"
     extra = ["--global-timeout", "40"] if how == "global-timeout" else []
-    proc = subprocess.Popen(driver_cmd("run", "--nodes", "node01", *extra, str(script)),
-                            env=photon_env(xdg_cache, vm_dir), stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        driver_cmd("run", "--nodes", "node01", *extra, str(script)),
+        env=photon_env(xdg_cache, vm_dir),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None
     deadline = time.monotonic() + 200
     for line in proc.stderr:
@@ -160,8 +185,13 @@ def test_clean_images_removes_the_cache(tmp_path: Path) -> None:
     image = xdg / "photoncloud-test-driver" / "images" / "minimal-0123456789abcdef"
     image.mkdir(parents=True)
     (image / "manifest.json").write_text("{}")
-    proc = subprocess.run(driver_cmd("clean", "--images"), capture_output=True, text=True,
-                          env=photon_env(xdg, tmp_path / "vm"), timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        driver_cmd("clean", "--images"),
+        capture_output=True,
+        text=True,
+        env=photon_env(xdg, tmp_path / "vm"),
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "removed 1 cached images" in proc.stderr
     assert not image.exists()

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from driver.spec import spec_from_dict
-from driver.topology import load_topology
+from driver.config.spec import spec_from_dict
+from driver.config.topology import load_topology
 from nixeval import NIXPKGS_LIB, REPO, Workspace
 
 pytestmark = [
@@ -130,10 +130,13 @@ def test_node_modules_give_the_backdoor_and_checks_what_they_need(ws: Workspace)
     assert filesystems["/"]["autoFormat"] is True
 
 
-@pytest.mark.parametrize(("check", "profile", "script"), [
-    ("smoke", "photoncloud", "smoke.py"),
-    ("minimal", "minimal", "minimal.py"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("check", "profile", "script"),
+    [
+        ("smoke", "photoncloud", "smoke.py"),
+        ("minimal", "minimal", "minimal.py"),
+    ],
+)
 def test_checks_run_the_driver_in_the_sandbox(
     ws: Workspace, check: str, profile: str, script: str
 ) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import leftovers, photon_env
+from driver.config.profile_specs import debian_specs
+from driver.config.topology import load_topology
 from driver.images.builder import Image
 from driver.log import Logger
-from driver.realise import debian_specs
-from driver.topology import load_topology
 
 SCRIPT = """start_all()
 with subtest("identity"):

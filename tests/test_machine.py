@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from driver.driver import Driver
 from driver.errors import CommandTimeout, MachineDied, TestFailure
 from driver.images.builder import Image
 from driver.machine.machine import Machine
+from driver.runner.driver import Driver
 
 pytestmark = pytest.mark.vm
 
@@ -59,10 +59,10 @@ def test_writes_are_per_node_and_base_untouched(
 
 
 def test_cached_rebuild_does_no_work(minimal_image: tuple[Image, float], cache_root: Path) -> None:
+    from driver.config.profile_specs import image_recipe
+    from driver.config.topology import load_topology
     from driver.images.builder import build_image
     from driver.log import Logger
-    from driver.realise import image_recipe
-    from driver.topology import load_topology
 
     started = time.monotonic()
     image = build_image(image_recipe(load_topology(), "minimal"), cache_root, Logger())
@@ -220,7 +220,7 @@ def test_http_metrics_and_forward_port(n1: Machine, n2: Machine) -> None:
     metrics = n1.scrape_metrics("http://node02:8000/metrics")
     assert metrics.get("up", job="x") == 1.0 and metrics.get("reqs_total") == 42.0
     assert n1.http_get("http://node02:8000/nothing", expect_status=404).status == 404
-    from driver.driver import free_port
+    from driver.runner.driver import free_port
 
     port = free_port()
     n2.forward_port(port, 8000)

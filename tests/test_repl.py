@@ -24,8 +24,11 @@ def test_repl_runs_commands_and_the_loaded_script(
     child = pexpect.spawn(
         sys.executable,
         ["-m", "driver", "--profile", "minimal", "run", "--nodes", "node01", "-I", str(script)],
-        env=env, encoding="utf-8", timeout=240, dimensions=(40, 200),
-    )  # fmt: skip
+        env=env,
+        encoding="utf-8",
+        timeout=240,
+        dimensions=(40, 200),
+    )
     try:
         child.expect(">>>")
         child.sendline("test_script()")

@@ -7,17 +7,31 @@ from pathlib import Path
 
 import pytest
 
-from driver.storagebench import Measurement, fio_command, parse_fio, strongest, write_report
+from driver.scripting.storagebench import (
+    Measurement,
+    fio_command,
+    parse_fio,
+    strongest,
+    write_report,
+)
 
-FIO = json.dumps({
-    "fio version": "fio-3.33",
-    "jobs": [{
-        "jobname": "photon",
-        "read": {"io_bytes": 0, "bw": 0, "iops": 0.0, "clat_ns": {"mean": 0.0}},
-        "write": {"io_bytes": 1 << 20, "bw": 20480, "iops": 5120.5,
-                  "clat_ns": {"mean": 780000.0}},
-    }],
-})  # fmt: skip
+FIO = json.dumps(
+    {
+        "fio version": "fio-3.33",
+        "jobs": [
+            {
+                "jobname": "photon",
+                "read": {"io_bytes": 0, "bw": 0, "iops": 0.0, "clat_ns": {"mean": 0.0}},
+                "write": {
+                    "io_bytes": 1 << 20,
+                    "bw": 20480,
+                    "iops": 5120.5,
+                    "clat_ns": {"mean": 780000.0},
+                },
+            }
+        ],
+    }
+)
 
 
 def test_parse_fio_picks_the_active_side() -> None:
@@ -28,8 +42,10 @@ def test_parse_fio_picks_the_active_side() -> None:
 
 def test_report_has_table_units_chart_and_raw(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    rows = [Measurement("controller", "seq-read", 50.0, 50, 1.0),
-            Measurement("local", "seq-read", 80.0, 80, 0.5)]  # fmt: skip
+    rows = [
+        Measurement("controller", "seq-read", 50.0, 50, 1.0),
+        Measurement("local", "seq-read", 80.0, 80, 0.5),
+    ]
     written = write_report(rows, {"attach (s)": 0.5}, "Bench", "tcg", tmp_path / "r.md")
     text = (tmp_path / "r.md").read_text()
     assert "| controller | seq-read | 50.0 |" in text and "bandwidth (MiB/s)" in text
@@ -39,6 +55,10 @@ def test_report_has_table_units_chart_and_raw(tmp_path: Path) -> None:
 
 
 def test_strongest_sums_iops() -> None:
-    rows = [Measurement("a", "r", 1, 100, 1), Measurement("a", "w", 1, 100, 1),
-            Measurement("b", "r", 1, 150, 1), Measurement("b", "w", 1, 10, 1)]  # fmt: skip
+    rows = [
+        Measurement("a", "r", 1, 100, 1),
+        Measurement("a", "w", 1, 100, 1),
+        Measurement("b", "r", 1, 150, 1),
+        Measurement("b", "w", 1, 10, 1),
+    ]
     assert strongest(rows) == "a"

@@ -3,12 +3,16 @@
 # through the coronafs unit's environment (CORONAFS_CACHE / CORONAFS_AIO drop-in).
 from pathlib import Path
 
-from driver.storagebench import fio_command, parse_fio, strongest, write_report
+from driver.scripting.storagebench import fio_command, parse_fio, strongest, write_report
 
 export = profile.service("coronafs").endpoint("export")
 unit = profile.service("coronafs").unit
-COMBINATIONS = [("none", "threads"), ("none", "native"), ("writeback", "threads"),
-                ("directsync", "native")]  # fmt: skip
+COMBINATIONS = [
+    ("none", "threads"),
+    ("none", "native"),
+    ("writeback", "threads"),
+    ("directsync", "native"),
+]
 measurements = []
 
 with subtest("matrix"):

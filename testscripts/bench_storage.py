@@ -4,12 +4,14 @@
 import time
 from pathlib import Path
 
-from driver.storagebench import FIO_JOBS, fio_command, parse_fio, write_report
+from driver.scripting.storagebench import FIO_JOBS, fio_command, parse_fio, write_report
 
 export = profile.service("coronafs").endpoint("export")
 s3 = profile.service("lightningstor").endpoint("s3")
-targets = {"CoronaFS controller export (node01)": ("node01", "/dev/nbd0"),
-           "CoronaFS local export (node04)": ("127.0.0.1", "/dev/nbd1")}  # fmt: skip
+targets = {
+    "CoronaFS controller export (node01)": ("node01", "/dev/nbd0"),
+    "CoronaFS local export (node04)": ("127.0.0.1", "/dev/nbd1"),
+}
 measurements = []
 extra = {}
 
@@ -23,8 +25,10 @@ with subtest("exports up"):
 with subtest("worker-side materialisation latency"):
     for label, (host, device) in targets.items():
         started = time.monotonic()
-        node04.succeed(f"nbd-client {host} {export.port} {device} -b 4096 && "
-                       f"dd if={device} of=/dev/null bs=4k count=1 iflag=direct status=none")  # fmt: skip
+        node04.succeed(
+            f"nbd-client {host} {export.port} {device} -b 4096 && "
+            f"dd if={device} of=/dev/null bs=4k count=1 iflag=direct status=none"
+        )
         extra[f"attach + first read, {label} (s)"] = round(time.monotonic() - started, 3)
 
 with subtest("fio: controller export vs local export"):

@@ -1,6 +1,6 @@
 # PhotonCloud composed scenarios (the seed's `matrix`). Ports and CLIs from nodes/cluster.toml.
-from driver.photoncloud import cli
-from driver.testlib import probe_endpoint
+from driver.scripting.endpoints import probe_endpoint
+from driver.scripting.photoncloud import cli
 
 start_all()
 for node in machines:

@@ -1,7 +1,11 @@
 # PhotonCloud smoke: the validation layers against PhotonCloud's own services (profile
 # "photoncloud", built by the flake). Ports, paths and CLIs come from nodes/cluster.toml.
-from driver.photoncloud import cli, members_seen, put_then_read_everywhere
-from driver.testlib import boot_and_wait_for_units, check_service_endpoints, nested_guest_script
+from driver.scripting.endpoints import (
+    boot_and_wait_for_units,
+    check_service_endpoints,
+    nested_guest_script,
+)
+from driver.scripting.photoncloud import cli, members_seen, put_then_read_everywhere
 
 nodes = {m.name: m for m in machines}
 control = [node01, node02, node03]

@@ -11,6 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from driver.atomic import write_atomic
 from driver.hosttools import require
 from driver.images import cpio
 
@@ -94,11 +95,7 @@ def identity_archive(identity: NodeIdentity) -> bytes:
 def write_node_initrd(base_initrd: Path, identity: NodeIdentity, dest: Path) -> None:
     """The shared initramfs with the node's identity archive appended (the kernel unpacks
     concatenated cpio archives in order)."""
-    tmp = dest.with_suffix(".tmp")
-    with tmp.open("wb") as out:
-        out.write(base_initrd.read_bytes())
-        out.write(identity_archive(identity))
-    tmp.replace(dest)
+    write_atomic(dest, base_initrd.read_bytes() + identity_archive(identity))
 
 
 def ssh_keypair(path: Path, comment: str) -> tuple[bytes, bytes]:
@@ -106,8 +103,19 @@ def ssh_keypair(path: Path, comment: str) -> tuple[bytes, bytes]:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f",
-             str(path)],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                require("ssh-keygen"),
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                comment,
+                "-f",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return path.read_bytes(), path.with_suffix(".pub").read_bytes()

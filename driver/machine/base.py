@@ -1,14 +1,22 @@
-"""The interface the Machine's helper mixins build on: run a shell command in the guest."""
+"""The interface every DSL helper builds on: run a command in the guest (``run``), poll
+inside the guest (``_guest_loop``), log about this node. Helpers read no other part's state.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from driver.config.spec import NodeSpec
 from driver.errors import TestFailure
 from driver.log import Logger
-from driver.machine.backdoor import CommandResult
+from driver.machine.process import QemuProcess
+from driver.machine.shell import CommandResult
 
 DEFAULT_TIMEOUT = 900.0
 # Prepended to test-author commands (execute, succeed, fail, wait_until_*), as the NixOS
@@ -16,19 +24,31 @@ DEFAULT_TIMEOUT = 900.0
 STRICT = "set -euo pipefail\n"
 
 
+@dataclass(frozen=True)
+class Polled:
+    """How an in-guest poll ended: ``reached`` the goal, or not (timeout or a stop status);
+    the last attempt's exit status and output."""
+
+    reached: bool
+    status: int
+    output: str
+
+
 class ShellBase(ABC):
-    """What every mixin may call."""
+    """What every DSL helper may use."""
 
     name: str
+    spec: NodeSpec
     logger: Logger
     out_dir: Path
+    qemu: QemuProcess
 
     @abstractmethod
     def run(self, command: str, timeout: float | None = DEFAULT_TIMEOUT) -> CommandResult:
         """Run ``command`` in the guest and return the full result."""
 
     @abstractmethod
-    def alive(self) -> None:
+    def _check_alive(self) -> None:
         """Raise MachineDied when the guest's QEMU is gone."""
 
     @abstractmethod
@@ -36,14 +56,23 @@ class ShellBase(ABC):
         """Send a QMP command; returns its ``return`` value."""
 
     @abstractmethod
-    def console_tail(self, lines: int = 20) -> str:
-        """The last console lines of this boot."""
+    def _next_qmp_event(self, wait: float) -> dict[str, Any] | None:
+        """The next QMP event within ``wait`` s, or None."""
 
-    def failure(self, message: str) -> TestFailure:
-        """A TestFailure that names this node."""
+    def log(self, message: str) -> None:
+        """Write a line about this node to the run log."""
+        self.logger.log(message, node=self.name)
+
+    @contextlib.contextmanager
+    def nested(self, msg: str) -> Iterator[None]:
+        """A timed, indented block about this node in the run log."""
+        with self.logger.nested(msg, node=self.name):
+            yield
+
+    def _failure(self, message: str) -> TestFailure:
         return TestFailure(f"{self.name}: {message}", node=self.name)
 
-    def guest_loop(
+    def _guest_loop(
         self,
         check: str,
         timeout: float,
@@ -51,12 +80,13 @@ class ShellBase(ABC):
         attempt_timeout: float | None = 60.0,
         interval: float = 0.1,
         strict: bool = False,
-    ) -> tuple[bool, str]:
-        """Poll ``check`` inside the guest (one round trip) until it succeeds (or fails).
-
-        Returns (reached, output of the last attempt). Each attempt is bounded by
-        ``attempt_timeout`` seconds; between attempts the guest sleeps ``interval``
-        seconds without spawning a process. ``strict`` runs ``check`` under
+        stop_status: int | None = None,
+    ) -> Polled:
+        """The one in-guest wait: run ``check`` in the guest until it succeeds (or, with
+        ``want_success`` False, fails), in one round trip; the guest sleeps ``interval`` s
+        between attempts without spawning a process. Each attempt is bounded by
+        ``attempt_timeout`` s (None: a subshell, no ``timeout`` process); an attempt that
+        exits with ``stop_status`` ends the wait at once. ``strict`` runs ``check`` under
         ``set -euo pipefail`` (test-author commands)."""
         if strict:
             check = STRICT + check
@@ -66,15 +96,18 @@ class ShellBase(ABC):
             else f"(eval {shlex.quote(check)})"
         )
         goal = "-eq" if want_success else "-ne"
+        stop = "" if stop_status is None else f'  if [ "$r" -eq {stop_status} ]; then break; fi\n'
         script = (
             f"d=$(( ${{EPOCHREALTIME/./}} + {int(timeout * 1e6)} ))\n"
             "while :; do\n"
             f"  o=$({attempt} 2>&1); r=$?\n"
-            f'  if [ "$r" {goal} 0 ]; then printf %s "$o"; exit 0; fi\n'
-            f'  if (( ${{EPOCHREALTIME/./}} >= d )); then printf %s "$o"; exit 97; fi\n'
+            f'  if [ "$r" {goal} 0 ]; then printf "%s\\n%s" "$r" "$o"; exit 0; fi\n'
+            f"{stop}"
+            "  if (( ${EPOCHREALTIME/./} >= d )); then break; fi\n"
             f"  photon_sleep {interval:g}\n"
-            "done"
+            "done\n"
+            'printf "%s\\n%s" "$r" "$o"; exit 97'
         )
-        grace = (attempt_timeout or 0) + 30.0
-        result = self.run(script, timeout=timeout + grace)
-        return result.status == 0, result.stdout
+        result = self.run(script, timeout=timeout + (attempt_timeout or 0) + 30.0)
+        status, _, output = result.stdout.partition("\n")
+        return Polled(result.status == 0, int(status or -1), output)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from driver.log import Logger
+from driver.wait import wait_until
 
 # Kernel lines that mean something went wrong in the guest: one list for Machine.alive
 # (why QEMU died) and the health gate (driver/health.py).
@@ -58,17 +57,19 @@ class ConsoleLog:
         """Wait until ``regex`` matches console text not yet consumed; returns the match.
         ``timeout`` None waits without limit."""
         pattern = re.compile(regex, re.MULTILINE)
-        deadline = time.monotonic() + (math.inf if timeout is None else timeout)
-        while True:
+
+        def found() -> str | None:
             text = self.read(self._cursor)
             match = pattern.search(text)
-            if match:
-                self._cursor += len(text[: match.end()].encode(errors="replace"))
-                return match.group(0)
-            alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"console text {regex!r} did not appear within {timeout}s")
-            time.sleep(poll)
+            if match is None:
+                return None
+            self._cursor += len(text[: match.end()].encode(errors="replace"))
+            return match.group(0)
+
+        try:
+            return str(wait_until(found, timeout, poll, alive))
+        except TimeoutError:
+            raise TimeoutError(f"console text {regex!r} did not appear within {timeout}s") from None
 
     def start_streaming(self) -> None:
         """Copy new console lines into the run log (per-node prefix) from a thread."""

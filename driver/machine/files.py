@@ -18,7 +18,7 @@ class FilesMixin(ShellBase):
         """Copy a host file or directory to ``target`` in the guest (mode kept, owner root)."""
         source = Path(source)
         if not source.exists():
-            raise self.failure(f"copy_from_host: {source} does not exist on the host")
+            raise self._failure(f"copy_from_host: {source} does not exist on the host")
         dest = PurePosixPath(target)
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:
@@ -30,7 +30,7 @@ class FilesMixin(ShellBase):
             f"{payload}\nPHOTON_EOF"
         )
         if result.status != 0:
-            raise self.failure(f"copy_from_host to {target} failed: {result.stderr.strip()}")
+            raise self._failure(f"copy_from_host to {target} failed: {result.stderr.strip()}")
 
     def copy_from_vm(self, source: str, target_dir: str = "") -> Path:
         """The NixOS driver's older name of ``copy_from_machine``."""
@@ -44,7 +44,7 @@ class FilesMixin(ShellBase):
             f"tar -C {shlex.quote(str(src.parent))} -cf - {shlex.quote(src.name)} | base64 -w0"
         )
         if result.status != 0 or not result.stdout:
-            raise self.failure(f"copy_from_vm: cannot read {source}: {result.stderr.strip()}")
+            raise self._failure(f"copy_from_vm: cannot read {source}: {result.stderr.strip()}")
         dest_dir = self.out_dir / target_dir
         dest_dir.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(base64.b64decode(result.stdout))) as archive:
@@ -53,7 +53,7 @@ class FilesMixin(ShellBase):
 
     def wait_for_file(self, path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Wait until ``path`` exists in the guest."""
-        with self.logger.nested(f"{self.name}: waiting for file {path}"):
-            ok, _ = self.guest_loop(f"test -e {shlex.quote(path)}", timeout, attempt_timeout=None)
-            if not ok:
-                raise self.failure(f"file {path} did not appear within {timeout}s")
+        with self.nested(f"waiting for file {path}"):
+            polled = self._guest_loop(f"test -e {shlex.quote(path)}", timeout, attempt_timeout=None)
+            if not polled.reached:
+                raise self._failure(f"file {path} did not appear within {timeout}s")

@@ -3,27 +3,49 @@ screenshots."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
-from typing import Any
-
-from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from driver.machine.base import ShellBase
-from driver.machine.qemu import Paths
 
 # Characters that need a named QEMU key (sendkey syntax) when typed with send_chars.
 _CHAR_KEYS = {
-    " ": "spc", "\n": "ret", "\t": "tab", "-": "minus", "=": "equal", ",": "comma",
-    ".": "dot", "/": "slash", ";": "semicolon", "'": "apostrophe", "\\": "backslash",
-    "[": "bracket_left", "]": "bracket_right", "`": "grave_accent",
-    "!": "shift-1", "@": "shift-2", "#": "shift-3", "$": "shift-4", "%": "shift-5",
-    "^": "shift-6", "&": "shift-7", "*": "shift-8", "(": "shift-9", ")": "shift-0",
-    "_": "shift-minus", "+": "shift-equal", ":": "shift-semicolon", '"': "shift-apostrophe",
-    "<": "shift-comma", ">": "shift-dot", "?": "shift-slash", "|": "shift-backslash",
-    "{": "shift-bracket_left", "}": "shift-bracket_right", "~": "shift-grave_accent",
-}  # fmt: skip
+    " ": "spc",
+    "\n": "ret",
+    "\t": "tab",
+    "-": "minus",
+    "=": "equal",
+    ",": "comma",
+    ".": "dot",
+    "/": "slash",
+    ";": "semicolon",
+    "'": "apostrophe",
+    "\\": "backslash",
+    "[": "bracket_left",
+    "]": "bracket_right",
+    "`": "grave_accent",
+    "!": "shift-1",
+    "@": "shift-2",
+    "#": "shift-3",
+    "$": "shift-4",
+    "%": "shift-5",
+    "^": "shift-6",
+    "&": "shift-7",
+    "*": "shift-8",
+    "(": "shift-9",
+    ")": "shift-0",
+    "_": "shift-minus",
+    "+": "shift-equal",
+    ":": "shift-semicolon",
+    '"': "shift-apostrophe",
+    "<": "shift-comma",
+    ">": "shift-dot",
+    "?": "shift-slash",
+    "|": "shift-backslash",
+    "{": "shift-bracket_left",
+    "}": "shift-bracket_right",
+    "~": "shift-grave_accent",
+}
 
 
 def char_to_key(char: str) -> str:
@@ -36,38 +58,7 @@ def char_to_key(char: str) -> str:
 
 
 class MonitorMixin(ShellBase):
-    """Monitor-facing DSL methods."""
-
-    paths: Paths
-    _qmp: Any
-    _lock: threading.RLock
-
-    def _monitor(self) -> Any:
-        if self._qmp is None:
-            deadline = time.monotonic() + 10.0
-            while not self.paths.qmp.exists():
-                self.alive()
-                if time.monotonic() > deadline:
-                    raise self.failure("QMP socket did not appear")
-                time.sleep(0.02)
-            qmp = QEMUMonitorProtocol(str(self.paths.qmp))
-            qmp.connect()
-            self._qmp = qmp
-        return self._qmp
-
-    def _close_qmp(self) -> None:
-        if self._qmp is not None:
-            try:
-                self._qmp.close()
-            except Exception:
-                pass
-            self._qmp = None
-
-    def send_qmp_command(self, command: str, **arguments: object) -> object:
-        """Send a QMP command; returns its ``return`` value (raises on a QMP error)."""
-        self.alive()
-        with self._lock:
-            return self._monitor().cmd(command, **arguments)
+    """Monitor-facing DSL methods (through ``send_qmp_command``)."""
 
     def send_monitor_command(self, command: str) -> str:
         """Send an HMP command (e.g. ``info status``) through QMP; returns its text."""
@@ -113,7 +104,7 @@ class MonitorMixin(ShellBase):
             "  if not d: break\n"
             "  os.write(1,d)\n"
         )
-        child = pexpect.spawn(sys.executable, ["-c", bridge, str(self.paths.serial)])
+        child = pexpect.spawn(sys.executable, ["-c", bridge, str(self.qemu.paths.serial)])
         try:
             child.interact()
         finally:

@@ -7,9 +7,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from driver.config.spec import NodeSpec
 from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
-from driver.metrics import Metrics, parse_metrics
-from driver.spec import NodeSpec
+from driver.scripting.metrics import Metrics, parse_metrics
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,11 @@ class NetworkMixin(ShellBase):
         self, port: int, address: str | None, timeout: float, protocol: str, want_open: bool
     ) -> None:
         state = "open" if want_open else "closed"
-        with self.logger.nested(f"{self.name}: waiting for {protocol} port {port} ({state})"):
+        with self.nested(f"waiting for {protocol} port {port} ({state})"):
             check = self._port_check(port, address, protocol)
-            ok, _ = self.guest_loop(check, timeout, want_success=want_open, attempt_timeout=10.0)
-            if not ok:
-                raise self.failure(f"{protocol} port {port} not {state} within {timeout}s")
+            polled = self._guest_loop(check, timeout, want_success=want_open, attempt_timeout=10.0)
+            if not polled.reached:
+                raise self._failure(f"{protocol} port {port} not {state} within {timeout}s")
 
     def wait_for_open_port(
         self,
@@ -75,17 +75,17 @@ class NetworkMixin(ShellBase):
         """Wait until a process listens on the unix socket ``path``."""
         kind = "u_dgr" if is_datagram else "u_str"
         check = f"ss -Hlx | grep -E '^{kind}' | grep -qF -- ' {path} '"
-        with self.logger.nested(f"{self.name}: waiting for unix socket {path}"):
-            ok, _ = self.guest_loop(check, timeout, attempt_timeout=10.0)
-            if not ok:
-                raise self.failure(f"unix socket {path} did not open within {timeout}s")
+        with self.nested(f"waiting for unix socket {path}"):
+            polled = self._guest_loop(check, timeout, attempt_timeout=10.0)
+            if not polled.reached:
+                raise self._failure(f"unix socket {path} did not open within {timeout}s")
 
     # --- links and forwards --------------------------------------------------------
 
     def _nic_ids(self, vlan: int | None) -> list[str]:
         ids = [f"nic{i}" for i, nic in enumerate(self.spec.nics) if vlan in (None, nic.vlan)]
         if not ids:
-            raise self.failure(f"no NIC on VLAN {vlan}")
+            raise self._failure(f"no NIC on VLAN {vlan}")
         return ids
 
     def block(self, vlan: int | None = None) -> None:
@@ -107,14 +107,14 @@ class NetworkMixin(ShellBase):
             "human-monitor-command", **{"command-line": f"hostfwd_add user0 {rule}"}
         )
         if isinstance(reply, str) and reply.strip():
-            raise self.failure(f"forward_port {rule}: {reply.strip()}")
+            raise self._failure(f"forward_port {rule}: {reply.strip()}")
 
     def host_port(self, guest_port: int, protocol: str = "tcp") -> int:
         """The 127.0.0.1 host port forwarded to ``guest_port`` by the spec."""
-        for fwd, port in zip(self.spec.forwards, self.host_ports, strict=True):
+        for fwd, port in zip(self.spec.forwards, self.qemu.host_ports, strict=True):
             if fwd.guest_port == guest_port and fwd.protocol == protocol:
                 return port
-        raise self.failure(f"no host forward for guest {protocol} port {guest_port}")
+        raise self._failure(f"no host forward for guest {protocol} port {guest_port}")
 
     # --- probes --------------------------------------------------------------------
 
@@ -127,17 +127,20 @@ class NetworkMixin(ShellBase):
             f"curl -sS -m {timeout:g} -o - -w '{fmt}' {shlex.quote(url)}", timeout=timeout + 10
         )
         if result.status != 0:
-            raise self.failure(f"GET {url} failed: {result.stderr.strip()}")
+            raise self._failure(f"GET {url} failed: {result.stderr.strip()}")
         body, _, code = result.stdout.rpartition("\n")
         response = HttpResponse(int(code), body)
         if expect_status is not None and response.status != expect_status:
-            raise self.failure(f"GET {url}: status {response.status}, expected {expect_status}")
+            raise self._failure(f"GET {url}: status {response.status}, expected {expect_status}")
         return response
 
     def host_http_get(
-        self, guest_port: int, path: str = "/", timeout: float = 10.0,
+        self,
+        guest_port: int,
+        path: str = "/",
+        timeout: float = 10.0,
         expect_status: int | None = 200,
-    ) -> HttpResponse:  # fmt: skip
+    ) -> HttpResponse:
         """GET ``path`` from the host through this node's forward of ``guest_port``."""
         url = f"http://127.0.0.1:{self.host_port(guest_port)}{path}"
         try:
@@ -146,9 +149,9 @@ class NetworkMixin(ShellBase):
         except urllib.error.HTTPError as exc:
             response = HttpResponse(exc.code, exc.read().decode(errors="replace"))
         except OSError as exc:
-            raise self.failure(f"host GET {url} failed: {exc}") from None
+            raise self._failure(f"host GET {url} failed: {exc}") from None
         if expect_status is not None and response.status != expect_status:
-            raise self.failure(f"host GET {url}: status {response.status}, want {expect_status}")
+            raise self._failure(f"host GET {url}: status {response.status}, want {expect_status}")
         return response
 
     def scrape_metrics(self, url: str, timeout: float = 10.0) -> Metrics:
@@ -157,4 +160,4 @@ class NetworkMixin(ShellBase):
         try:
             return parse_metrics(body)
         except ValueError as exc:
-            raise self.failure(f"{url}: not Prometheus text: {exc}") from None
+            raise self._failure(f"{url}: not Prometheus text: {exc}") from None

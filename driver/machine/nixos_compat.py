@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+from driver.machine.argv import Paths
 from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
-from driver.machine.qemu import Paths
+from driver.wait import wait_until
 
 
 class NixosCompatMixin(ShellBase):
@@ -30,14 +31,14 @@ class NixosCompatMixin(ShellBase):
     @contextlib.contextmanager
     def nested(self, msg: str) -> Iterator[None]:
         """A timed, indented block in the log, prefixed with this node's name."""
-        with self.logger.nested(f"{self.name}: {msg}"):
+        with self.nested(f"{msg}"):
             yield
 
     def send_console(self, chars: str) -> None:
         """Type ``chars`` on the node's serial console (ttyS0), as bytes on its input."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(10.0)
-            sock.connect(str(self.paths.serial))
+            sock.connect(str(self.qemu.paths.serial))
             sock.sendall(chars.encode())
 
     def wait_for_qmp_event(
@@ -47,14 +48,13 @@ class NixosCompatMixin(ShellBase):
         ``event_filter`` returns True, skipping others; fails after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while True:
-            self.alive()
+            self._check_alive()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self.failure(f"no matching QMP event within {timeout:g}s")
-            with self._lock:
-                event = self._monitor().pull_event(wait=min(remaining, 0.5))
+                raise self._failure(f"no matching QMP event within {timeout:g}s")
+            event = self._next_qmp_event(min(remaining, 0.5))
             if event is not None and event_filter(event):
-                return dict(event)
+                return event
 
     def get_tty_text(self, tty: str) -> str:
         """The text on virtual terminal ``tty`` (``/dev/vcs<tty>``), folded to its width."""
@@ -69,18 +69,20 @@ class NixosCompatMixin(ShellBase):
         """Wait until the text on virtual terminal ``tty`` matches ``regexp``; fails after
         ``timeout`` s, showing the terminal's last text."""
         matcher = re.compile(regexp)
-        deadline = time.monotonic() + timeout
+        last = ""
+
+        def matches() -> bool:
+            nonlocal last
+            last = self.get_tty_text(tty)
+            return matcher.search(last) is not None
+
         with self.nested(f"waiting for {regexp} to appear on tty {tty}"):
-            while True:
-                text = self.get_tty_text(tty)
-                if matcher.search(text):
-                    return
-                if time.monotonic() > deadline:
-                    raise self.failure(
-                        f"tty{tty} did not match /{regexp}/ within {timeout:g}s; it shows:\n" + text
-                    )
-                self.alive()
-                time.sleep(0.5)
+            try:
+                wait_until(matches, timeout, 0.5, self._check_alive)
+            except TimeoutError:
+                raise self._failure(
+                    f"tty{tty} did not match /{regexp}/ within {timeout:g}s; it shows:\n{last}"
+                ) from None
 
     def dump_tty_contents(self, tty: str) -> None:
         """Debugging: write the text of virtual terminal ``tty`` to the guest journal."""
@@ -96,10 +98,10 @@ class NixosCompatMixin(ShellBase):
             timeout=max(60.0, math.ceil(len(content) / 1e6) * 30.0),
         )
         if result.status != 0:
-            raise self.failure(f"copy to {target} failed: {result.stderr.strip()}")
+            raise self._failure(f"copy to {target} failed: {result.stderr.strip()}")
 
     def _no_display(self, method: str) -> NoReturn:
-        raise self.failure(
+        raise self._failure(
             f"{method} needs a graphical display (OCR / X11); photon-driver nodes are headless"
         )
 

@@ -1,16 +1,23 @@
-"""Starting and stopping one QEMU process, with a parent-death signal for fresh runs."""
+"""One node's QEMU process: disks, command line, spawn with a parent-death signal for fresh
+runs, adopt, kill."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+from driver.config.spec import NodeSpec
 from driver.errors import InfraError
 from driver.hosttools import require
+from driver.machine.accel import Accel, choose_accel
+from driver.machine.argv import Paths, qemu_argv
+from driver.wait import wait_until
 
 PR_SET_PDEATHSIG = 1
 
@@ -41,8 +48,9 @@ def spawn(argv: list[str], log: Path, detached: bool) -> subprocess.Popen[bytes]
                 close_fds=True,
             )
         except FileNotFoundError:
-            raise InfraError(f"{argv[0]} not found: install the Debian package "
-                             "'qemu-system-x86'") from None  # fmt: skip
+            raise InfraError(
+                f"{argv[0]} not found: install the Debian package 'qemu-system-x86'"
+            ) from None
 
 
 def pid_alive(pid: int) -> bool:
@@ -56,9 +64,9 @@ def pid_alive(pid: int) -> bool:
 
 def kill_pid(pid: int, grace: float = 0.0) -> None:
     """SIGTERM (after ``grace`` seconds of waiting) then SIGKILL."""
-    deadline = time.monotonic() + grace
-    while grace and pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    with contextlib.suppress(TimeoutError):
+        if grace:
+            wait_until(lambda: not pid_alive(pid), grace)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         if not pid_alive(pid):
             return
@@ -66,9 +74,8 @@ def kill_pid(pid: int, grace: float = 0.0) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             return
-        end = time.monotonic() + 2.0
-        while pid_alive(pid) and time.monotonic() < end:
-            time.sleep(0.02)
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda: not pid_alive(pid), 2.0, 0.02)
 
 
 def create_overlay(base: Path | None, overlay: Path, size_mib: int = 0) -> None:
@@ -79,8 +86,124 @@ def create_overlay(base: Path | None, overlay: Path, size_mib: int = 0) -> None:
     if base is None:
         argv = [qemu_img, "create", "-q", "-f", "qcow2", str(overlay), f"{size_mib}M"]
     else:
-        argv = [qemu_img, "create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", "raw",
-                str(overlay)]  # fmt: skip
+        argv = [
+            qemu_img,
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            str(base.resolve()),
+            "-F",
+            "raw",
+            str(overlay),
+        ]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise InfraError(f"{overlay}: qemu-img create failed: {proc.stderr.strip()}")
+
+
+class QemuProcess:
+    """One node's QEMU: its disks (overlays), accelerator, command line and process. Starts
+    it, adopts a running one (a detached cluster node), reports whether it runs, kills it."""
+
+    def __init__(
+        self,
+        spec: NodeSpec,
+        paths: Paths,
+        vlan_sockets: Mapping[int, Path],
+        host_ports: list[int],
+        environ: Mapping[str, str],
+        cache_dir: Path,
+        detached: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.paths = paths
+        self.vlan_sockets = dict(vlan_sockets)
+        self.host_ports = list(host_ports)
+        self.environ = environ
+        self.cache_dir = cache_dir
+        self.detached = detached
+        self.accel: Accel | None = None
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+        self.exit_status: int | None = None  # of the last QEMU started here
+        self.started_wall: float | None = None  # time.time() at spawn
+        self.started_monotonic = 0.0
+        paths.state.mkdir(parents=True, exist_ok=True)
+        paths.sockets.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def overlays(self) -> list[Path]:
+        """The files QEMU opens for the spec's disks (qcow2 overlays or the disks)."""
+        return [
+            self.paths.state / f"disk{i}.qcow2" if d.overlay else Path(d.base)
+            for i, d in enumerate(self.spec.disks)
+        ]
+
+    def create_overlays(self) -> None:
+        """Fresh copy-on-write overlays over the (read-only) base disks, or blank disks."""
+        for disk, overlay in zip(self.spec.disks, self.overlays, strict=True):
+            if disk.overlay:
+                base = Path(disk.base) if disk.base else None
+                create_overlay(base, overlay, disk.size_mib)
+
+    def choose_accel(self) -> Accel:
+        """The accelerator (probing KVM once per host boot, see accel.py)."""
+        if self.accel is None:
+            self.accel = choose_accel(
+                self.spec.accel, self.spec.qemu, self.spec.kernel, self.environ, self.cache_dir
+            )
+        return self.accel
+
+    def argv(self, accel: Accel, allow_reboot: bool = False) -> list[str]:
+        """The QEMU command line for ``accel``."""
+        argv = qemu_argv(
+            self.spec,
+            accel,
+            self.paths,
+            self.overlays,
+            self.vlan_sockets,
+            self.host_ports,
+            Path(self.spec.initrd),
+        )
+        return [a for a in argv if a != "-no-reboot"] if allow_reboot else argv
+
+    def start(self, fresh_disks: bool = False, allow_reboot: bool = False) -> None:
+        """Spawn QEMU (overlays recreated with ``fresh_disks`` or when missing)."""
+        if fresh_disks or not all(p.exists() for p in self.overlays):
+            self.create_overlays()
+        argv = self.argv(self.choose_accel(), allow_reboot)
+        for sock in (self.paths.qmp, self.paths.backdoor, self.paths.serial):
+            sock.unlink(missing_ok=True)
+        self.started_monotonic = time.monotonic()
+        self.started_wall = time.time()
+        self.popen = spawn(argv, self.paths.state / "qemu.log", self.detached)
+        self.pid = self.popen.pid
+        self.exit_status = None
+        (self.paths.state / "argv").write_text("\0".join(argv))
+
+    def adopt(self, pid: int) -> bool:
+        """Take over an already running QEMU; False when ``pid`` is not running."""
+        if not pid_alive(pid):
+            return False
+        self.pid, self.popen = pid, None
+        return True
+
+    def is_running(self) -> bool:
+        """Whether the QEMU process exists."""
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return self.pid is not None and pid_alive(self.pid)
+
+    def reap(self) -> int | None:
+        """Collect the exit status of a QEMU this object started (None for adopted ones)."""
+        if self.popen is not None:
+            self.exit_status = self.popen.wait()
+        return self.exit_status
+
+    def kill(self) -> None:
+        """SIGTERM then SIGKILL; returns when QEMU is gone."""
+        if self.pid is not None:
+            kill_pid(self.pid)
+        self.reap()

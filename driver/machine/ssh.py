@@ -10,18 +10,16 @@ from pathlib import Path
 
 from driver.images.identity import ssh_keypair
 from driver.machine.base import ShellBase
-from driver.machine.qemu import Paths
 
 
 class SshMixin(ShellBase):
     """SSH-facing DSL methods."""
 
-    paths: Paths
     host_port: Callable[[int], int]  # NetworkMixin
     succeed: Callable[..., str]  # Machine
 
     def _ssh_key(self) -> Path:
-        return self.paths.state.parent / "ssh" / "id_ed25519"
+        return self.qemu.paths.state.parent / "ssh" / "id_ed25519"
 
     def _install_ssh_key(self) -> None:
         """Authorise the driver's SSH key for root (images that do not bake it in, e.g.
@@ -56,5 +54,5 @@ class SshMixin(ShellBase):
             env={**os.environ, "LC_ALL": "C"},
         )
         if proc.returncode != 0:
-            raise self.failure(f"ssh `{command}` failed ({proc.returncode}): {proc.stderr}")
+            raise self._failure(f"ssh `{command}` failed ({proc.returncode}): {proc.stderr}")
         return proc.stdout

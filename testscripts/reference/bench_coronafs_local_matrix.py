@@ -2,10 +2,14 @@
 # `bench-coronafs-local-matrix`, reference profile), marking the strongest profile.
 from pathlib import Path
 
-from driver.storagebench import fio_command, parse_fio, strongest, write_report
+from driver.scripting.storagebench import fio_command, parse_fio, strongest, write_report
 
-COMBINATIONS = [("none", "threads"), ("none", "native"), ("writeback", "threads"),
-                ("directsync", "native")]  # fmt: skip
+COMBINATIONS = [
+    ("none", "threads"),
+    ("none", "native"),
+    ("writeback", "threads"),
+    ("directsync", "native"),
+]
 measurements = []
 
 with subtest("matrix"):
@@ -40,5 +44,10 @@ with subtest("report"):
     log(f"strongest local export profile: {best}")
     accel = node04.accel.name if node04.accel else "unknown"
     report = Path(__file__).resolve().parents[2] / "docs" / "coronafs-local-matrix.md"
-    write_report(measurements, {"strongest profile (sum of IOPS)": best},
-                 "Local export cache/aio matrix", accel, report)  # fmt: skip
+    write_report(
+        measurements,
+        {"strongest profile (sum of IOPS)": best},
+        "Local export cache/aio matrix",
+        accel,
+        report,
+    )

@@ -5,11 +5,13 @@
 import time
 from pathlib import Path
 
-from driver.storagebench import FIO_JOBS, fio_command, parse_fio, write_report
+from driver.scripting.storagebench import FIO_JOBS, fio_command, parse_fio, write_report
 
 nbd = profile.service("qemu-nbd-export").endpoint("nbd")
-targets = {"controller export (node01)": ("node01", "/dev/nbd0"),
-           "local export (node04)": ("127.0.0.1", "/dev/nbd1")}  # fmt: skip
+targets = {
+    "controller export (node01)": ("node01", "/dev/nbd0"),
+    "local export (node04)": ("127.0.0.1", "/dev/nbd1"),
+}
 measurements = []
 extra = {}
 
@@ -24,8 +26,10 @@ with subtest("worker-side materialisation latency"):
     for label, (host, device) in targets.items():
         node04.execute(f"nbd-client -d {device}")
         started = time.monotonic()
-        node04.succeed(f"nbd-client {host} {nbd.port} {device} -N photon -b 4096 && "
-                       f"dd if={device} of=/dev/null bs=4k count=1 iflag=direct status=none")  # fmt: skip
+        node04.succeed(
+            f"nbd-client {host} {nbd.port} {device} -N photon -b 4096 && "
+            f"dd if={device} of=/dev/null bs=4k count=1 iflag=direct status=none"
+        )
         extra[f"attach + first read, {label} (s)"] = round(time.monotonic() - started, 3)
 
 with subtest("fio: controller export vs local export"):

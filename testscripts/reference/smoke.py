@@ -3,7 +3,11 @@
 # nodes/cluster.toml. Runs against a fresh cluster or, with --reuse, a running one.
 import json
 
-from driver.testlib import boot_and_wait_for_units, check_service_endpoints, nested_guest_script
+from driver.scripting.endpoints import (
+    boot_and_wait_for_units,
+    check_service_endpoints,
+    nested_guest_script,
+)
 
 nodes = {m.name: m for m in machines}
 control = [nodes[n] for n in ("node01", "node02", "node03")]

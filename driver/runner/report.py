@@ -7,6 +7,8 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from driver.atomic import write_atomic
+
 
 @dataclass
 class SubtestResult:
@@ -40,6 +42,4 @@ def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> No
         cases.append(case)
     suite = TestSuite(suite_name, cases)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(to_xml_report_string([suite], encoding="utf-8"))
-    tmp.replace(path)
+    write_atomic(path, to_xml_report_string([suite], encoding="utf-8"))

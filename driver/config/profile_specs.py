@@ -6,15 +6,15 @@ import string
 from collections.abc import Mapping
 from pathlib import Path
 
+from driver.config.macs import user_mac, vlan_mac
+from driver.config.spec import Nic, NodeSpec, load_spec
+from driver.config.topology import Node, Profile, Topology
 from driver.errors import UsageError
 from driver.images.builder import Image, build_image
+from driver.images.debian_spec import debian_node_spec
 from driver.images.identity import NodeIdentity, ssh_keypair
 from driver.images.recipe import ImageRecipe
-from driver.images.specs import debian_node_spec
 from driver.log import Logger
-from driver.machine.qemu import user_mac
-from driver.spec import Forward, Nic, NodeSpec, load_spec
-from driver.topology import Node, Profile, Topology
 
 
 def image_recipe(topology: Topology, image: str) -> ImageRecipe:
@@ -31,8 +31,7 @@ def image_recipe(topology: Topology, image: str) -> ImageRecipe:
 
 def node_mac(topology: Topology, node: str, vlan: int) -> str:
     """Stable MAC for ``node``'s NIC on ``vlan``."""
-    index = sorted(topology.nodes).index(node) + 1
-    return f"52:54:00:64:{vlan:02x}:{index:02x}"
+    return vlan_mac(sorted(topology.nodes).index(node) + 1, vlan)
 
 
 def template_vars(topology: Topology, node: Node) -> dict[str, str]:
@@ -59,8 +58,9 @@ def render_files(topology: Topology, profile: Profile, node: Node) -> dict[str, 
             try:
                 text = string.Template(path.read_text()).substitute(values)
             except FileNotFoundError:
-                raise UsageError(f"{topology.path}: service {service.name}: "
-                                 f"file {source} not found") from None  # fmt: skip
+                raise UsageError(
+                    f"{topology.path}: service {service.name}: file {source} not found"
+                ) from None
             except (KeyError, ValueError) as exc:
                 raise UsageError(f"{path}: bad template variable {exc}") from None
             mode = 0o755 if text.startswith("#!") else 0o644
@@ -92,7 +92,7 @@ def node_identity(
         addresses={
             node_mac(topology, node.name, topology.vlans[v]): cidr
             for v, cidr in node.addresses.items()
-        },  # fmt: skip
+        },
         user_mac=user_mac(node.name),
         hosts=hosts,
         enable_units=tuple(dict.fromkeys(units)),
@@ -120,18 +120,24 @@ def debian_specs(
             continue
         identity = node_identity(topology, profile, node, state, extra_files)
         nics = tuple(
-            Nic(vlan=topology.vlans[v], mac=node_mac(topology, node.name, topology.vlans[v]),
-                address=cidr)
+            Nic(
+                vlan=topology.vlans[v],
+                mac=node_mac(topology, node.name, topology.vlans[v]),
+                address=cidr,
+            )
             for v, cidr in node.addresses.items()
-        )  # fmt: skip
-        forwards = tuple(
-            Forward(f.guest_port, f.protocol, f.host_port, f.name) for f in node.forwards
         )
+        forwards = node.forwards
         spec = debian_node_spec(
-            image, identity, state / node.name, nics=nics, forwards=forwards,
-            vcpus=node.vcpus, memory_mib=node.memory_mib,
+            image,
+            identity,
+            state / node.name,
+            nics=nics,
+            forwards=forwards,
+            vcpus=node.vcpus,
+            memory_mib=node.memory_mib,
             cpu_tcg="qemu64" if node.nested_virtualisation else "qemu64,-svm",
-        )  # fmt: skip
+        )
         spec.write(state / node.name / "spec.json")
         specs[node.name] = spec
     return specs

@@ -78,8 +78,17 @@ def write_report(
     lines += ["", f"![chart]({chart.name})", ""]
     markdown.parent.mkdir(parents=True, exist_ok=True)
     markdown.write_text("\n".join(lines))
-    raw.write_text(json.dumps({"accel": accel, "date": stamp, "extra": extra,
-                               "measurements": [asdict(m) for m in measurements]}, indent=2))  # fmt: skip
+    raw.write_text(
+        json.dumps(
+            {
+                "accel": accel,
+                "date": stamp,
+                "extra": extra,
+                "measurements": [asdict(m) for m in measurements],
+            },
+            indent=2,
+        )
+    )
     written = [markdown, raw]
     if draw_chart(measurements, title, accel, chart):
         written.append(chart)
@@ -100,8 +109,13 @@ def draw_chart(measurements: list[Measurement], title: str, accel: str, path: Pa
     width = 0.8 / max(len(targets), 1)
     figure, axes = plt.subplots(figsize=(9, 5), dpi=110)
     for index, target in enumerate(targets):
-        values = [next((m.bandwidth_mib_s for m in measurements
-                        if m.target == target and m.job == job), 0.0) for job in jobs]  # fmt: skip
+        values = [
+            next(
+                (m.bandwidth_mib_s for m in measurements if m.target == target and m.job == job),
+                0.0,
+            )
+            for job in jobs
+        ]
         positions = [j + (index - (len(targets) - 1) / 2) * width for j in range(len(jobs))]
         bars = axes.bar(positions, values, width, label=target)
         axes.bar_label(bars, fmt="%.1f", fontsize=8)

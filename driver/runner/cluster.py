@@ -12,17 +12,19 @@ import fcntl
 import json
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from driver.driver import Driver
+from driver.atomic import write_atomic
+from driver.config.spec import load_spec
 from driver.errors import InfraError, UsageError
 from driver.log import Logger
 from driver.machine import process
-from driver.machine.qemu import Accel
-from driver.spec import load_spec
-from driver.topology import Topology
+from driver.machine.accel import Accel
+from driver.machine.machine import Machine
+from driver.runner.driver import Driver, RunContext
+from driver.wait import wait_until
 
 RECORD = "cluster.json"
 
@@ -66,24 +68,26 @@ def write_record(driver: Driver, profile: str) -> None:
         "nodes": {
             m.name: {
                 "pid": m.pid,
-                "host_ports": m.host_ports,
+                "host_ports": m.qemu.host_ports,
                 "forwards": [
-                    {"name": f.name, "guest_port": f.guest_port, "protocol": f.protocol,
-                     "host_port": port}
+                    {
+                        "name": f.name,
+                        "guest_port": f.guest_port,
+                        "protocol": f.protocol,
+                        "host_port": port,
+                    }
                     for f, port in zip(m.spec.forwards, m.host_ports, strict=True)
                 ],
                 "boot_seconds": m.boot_seconds,
-                "started_wall": m.started_wall,
+                "started_wall": m.qemu.started_wall,
                 "ready_wall": m.ready_wall,
                 "accel": m.accel.name if m.accel else "",
                 "addresses": [n.address for n in m.spec.nics],
             }
             for m in driver.machines
         },
-    }  # fmt: skip
-    tmp = driver.state / f"{RECORD}.tmp"
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(driver.state / RECORD)
+    }
+    write_atomic(driver.state / RECORD, json.dumps(doc, indent=2) + "\n")
 
 
 def check_record(state: Path, doc: dict[str, Any]) -> list[str]:
@@ -103,46 +107,48 @@ def check_record(state: Path, doc: dict[str, Any]) -> list[str]:
     return problems
 
 
-@contextlib.contextmanager
-def attached(
-    state: Path,
-    logger: Logger,
-    environ: Mapping[str, str],
-    out_dir: Path | None = None,
-    topology: Topology | None = None,
-) -> Iterator[Driver]:
-    """A Driver bound to the running cluster in ``state``; exclusive while the block runs.
-    Leaves the cluster running afterwards."""
+def attach(state: Path, context: RunContext) -> Driver:
+    """A Driver bound to the running cluster recorded in ``state``, held exclusively until
+    the Driver's ``with`` block ends; leaving the block only disconnects."""
     doc = read_record(state)
     if doc is None:
         raise UsageError(f"no cluster is running in {state} (start one with `cluster start`)")
     problems = check_record(state, doc)
     if problems:
         raise InfraError(f"cannot attach to {state}: " + "; ".join(problems))
-    with (state / "attach.lock").open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InfraError(f"the cluster in {state} is in use by another run") from None
+    lock = (state / "attach.lock").open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise InfraError(f"the cluster in {state} is in use by another run") from None
+    try:
         specs = {name: load_spec(state / name / "spec.json") for name in doc["nodes"]}
         driver = Driver(
-            specs, state, logger, environ, out_dir=out_dir, boot_groups=doc["boot_groups"],
-            detached=True, socket_dir=Path(doc["socket_dir"]),
+            specs,
+            context,
+            boot_groups=doc["boot_groups"],
+            detached=True,
+            socket_dir=Path(doc["socket_dir"]),
             host_ports={n: d["host_ports"] for n, d in doc["nodes"].items()},
-            topology=topology, profile=topology.profile(doc["profile"]) if topology else None,
-        )  # fmt: skip
-        for vlan in driver.vlans:
-            vlan.attach(int(doc["vlans"][str(vlan.number)]))
-        driver._vlans_started = True
+        )
+        driver.owns_processes = False
+        driver.exit_hooks.append(lock.close)
+        driver.adopt_vlans({int(n): int(pid) for n, pid in doc["vlans"].items()})
         for machine in driver.machines:
             node = doc["nodes"][machine.name]
-            machine.attach(int(node["pid"]), node.get("boot_seconds"))
+            machine._attach(int(node["pid"]), node.get("boot_seconds"))
             if node.get("accel"):
-                machine.accel = Accel(node["accel"], "recorded when the cluster started")
-        try:
-            yield driver
-        finally:
-            driver.detach()
+                machine.qemu.accel = Accel(node["accel"], "recorded when the cluster started")
+    except BaseException:
+        lock.close()
+        raise
+    return driver
+
+
+def _power_off(machine: Machine) -> None:
+    with contextlib.suppress(Exception):
+        machine.run("systemctl --check-inhibitors=no poweroff --no-block", timeout=10.0)
 
 
 def stop(state: Path, logger: Logger, environ: Mapping[str, str], timeout: float = 60.0) -> int:
@@ -150,15 +156,12 @@ def stop(state: Path, logger: Logger, environ: Mapping[str, str], timeout: float
     doc = read_record(state)
     if doc is None:
         return 0
-    alive = not check_record(state, doc)
-    if alive:
-        with contextlib.suppress(Exception), attached(state, logger, environ) as driver:
-            for machine in driver.machines:
-                with contextlib.suppress(Exception):
-                    machine.run("systemctl poweroff --no-block", timeout=10.0)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and any(m.is_running() for m in driver.machines):
-                time.sleep(0.2)
+    if not check_record(state, doc):
+        context = RunContext(state, logger, environ, state / "out", state)
+        with contextlib.suppress(Exception), attach(state, context) as driver:
+            driver.parallel(driver.machines, _power_off)
+            with contextlib.suppress(TimeoutError):
+                wait_until(lambda: not any(m.is_running() for m in driver.machines), timeout, 0.2)
     if doc.get("boot_id") == boot_id():
         for node in doc["nodes"].values():
             process.kill_pid(int(node["pid"]))
@@ -176,15 +179,21 @@ def print_status(state: Path, out: TextIO) -> int:
         out.write(f"no cluster in {state}\n")
         return 1
     stale = doc.get("boot_id") != boot_id()
-    out.write(f"cluster {state} (profile {doc['profile']})"
-              + (" STALE: started before the last host boot\n" if stale else "\n"))  # fmt: skip
+    out.write(
+        f"cluster {state} (profile {doc['profile']})"
+        + (" STALE: started before the last host boot\n" if stale else "\n")
+    )
     healthy = not stale
     for name, node in doc["nodes"].items():
         up = not stale and process.pid_alive(int(node["pid"]))
         healthy = healthy and up
         boot = f"{node['boot_seconds']:.1f}s" if node.get("boot_seconds") else "-"
-        fwds = " ".join(f"{f['name']}=127.0.0.1:{f['host_port']}->{f['guest_port']}/"
-                        f"{f['protocol']}" for f in node["forwards"])  # fmt: skip
-        out.write(f"  {name:8} {'up' if up else 'DOWN':5} boot {boot:7} accel {node['accel']:4} "
-                  f"addr {','.join(node['addresses'])}  {fwds}\n")  # fmt: skip
+        fwds = " ".join(
+            f"{f['name']}=127.0.0.1:{f['host_port']}->{f['guest_port']}/{f['protocol']}"
+            for f in node["forwards"]
+        )
+        out.write(
+            f"  {name:8} {'up' if up else 'DOWN':5} boot {boot:7} accel {node['accel']:4} "
+            f"addr {','.join(node['addresses'])}  {fwds}\n"
+        )
     return 0 if healthy else 1

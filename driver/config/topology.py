@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driver.config import fields
+from driver.config.spec import Forward
 from driver.errors import UsageError
 
 PROTOCOLS = ("tcp", "udp", "http", "metrics")
@@ -35,7 +37,6 @@ class Service:
     unit: str
     nodes: tuple[str, ...]
     endpoints: tuple[Endpoint, ...]
-    replicated: bool = False
     files: dict[str, str] = field(default_factory=dict)
     cli: dict[str, str] = field(default_factory=dict)
 
@@ -48,16 +49,6 @@ class Service:
 
 
 @dataclass(frozen=True)
-class HostForward:
-    """A host forward declared for a node."""
-
-    name: str
-    guest_port: int
-    protocol: str = "tcp"
-    host_port: int = 0
-
-
-@dataclass(frozen=True)
 class Node:
     """One node of the cluster."""
 
@@ -66,7 +57,7 @@ class Node:
     vcpus: int
     memory_mib: int
     addresses: dict[str, str]
-    forwards: tuple[HostForward, ...]
+    forwards: tuple[Forward, ...]
     boot_group: int
     nested_virtualisation: bool = False
 
@@ -108,7 +99,6 @@ class Topology:
     nodes: dict[str, Node]
     profiles: dict[str, Profile]
     images: dict[str, dict[str, Any]]
-    raw: dict[str, Any]
 
     def profile(self, name: str) -> Profile:
         """The profile ``name`` or a UsageError listing the known ones."""
@@ -125,6 +115,8 @@ class Topology:
 
 
 class _Reader:
+    """Field access that prefixes every error with the topology file's path."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
@@ -132,18 +124,16 @@ class _Reader:
         return UsageError(f"{self.path}: {where}: {message}")
 
     def get(self, table: dict[str, Any], key: str, kind: type, where: str) -> Any:
-        if key not in table:
-            raise self.fail(f"{where}.{key}" if where else key, "missing field")
-        value = table[key]
-        bad_bool = kind is int and isinstance(value, bool)
-        if bad_bool or not isinstance(value, kind):
-            raise self.fail(f"{where}.{key}", f"must be {kind.__name__}, got {value!r}")
-        return value
+        try:
+            return fields.field(table, key, kind, where)
+        except UsageError as exc:
+            raise UsageError(f"{self.path}: {exc}") from None
 
     def port(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-            raise self.fail(where, f"bad port {value!r} (1-65535)")
-        return value
+        try:
+            return fields.port(value, where)
+        except UsageError as exc:
+            raise UsageError(f"{self.path}: {exc}") from None
 
 
 def _load_nodes(r: _Reader, raw: dict[str, Any], roles: dict[str, Any]) -> dict[str, Node]:
@@ -161,8 +151,10 @@ def _load_nodes(r: _Reader, raw: dict[str, Any], roles: dict[str, Any]) -> dict[
             except ValueError:
                 raise r.fail(f"{where}.addresses.{vlan}", f"bad address {cidr!r}") from None
             if ip in seen_addresses:
-                raise r.fail(f"{where}.addresses.{vlan}",
-                             f"duplicate address {ip} (also {seen_addresses[ip]})")  # fmt: skip
+                raise r.fail(
+                    f"{where}.addresses.{vlan}",
+                    f"duplicate address {ip} (also {seen_addresses[ip]})",
+                )
             seen_addresses[ip] = name
         forwards = []
         for i, fwd in enumerate(table.get("forwards", [])):
@@ -170,13 +162,18 @@ def _load_nodes(r: _Reader, raw: dict[str, Any], roles: dict[str, Any]) -> dict[
             protocol = fwd.get("protocol", "tcp")
             if protocol not in ("tcp", "udp"):
                 raise r.fail(f"{fwhere}.protocol", f"must be tcp or udp, got {protocol!r}")
-            forwards.append(HostForward(
-                name=r.get(fwd, "name", str, fwhere),
-                guest_port=r.port(r.get(fwd, "guest_port", int, fwhere), f"{fwhere}.guest_port"),
-                protocol=protocol,
-                host_port=r.port(fwd["host_port"], f"{fwhere}.host_port") if "host_port" in fwd
-                else 0,
-            ))  # fmt: skip
+            forwards.append(
+                Forward(
+                    name=r.get(fwd, "name", str, fwhere),
+                    guest_port=r.port(
+                        r.get(fwd, "guest_port", int, fwhere), f"{fwhere}.guest_port"
+                    ),
+                    protocol=protocol,
+                    host_port=r.port(fwd["host_port"], f"{fwhere}.host_port")
+                    if "host_port" in fwd
+                    else 0,
+                )
+            )
         nodes[name] = Node(
             name=name,
             role=role,
@@ -211,18 +208,19 @@ def _load_service(r: _Reader, table: dict[str, Any], where: str, nodes: dict[str
         protocol = r.get(ep, "protocol", str, ewhere)
         if protocol not in PROTOCOLS:
             raise r.fail(f"{ewhere}.protocol", f"must be one of {', '.join(PROTOCOLS)}")
-        endpoints.append(Endpoint(
-            name=r.get(ep, "name", str, ewhere),
-            port=r.port(r.get(ep, "port", int, ewhere), f"{ewhere}.port"),
-            protocol=protocol,
-            path=ep.get("path", ""),
-        ))  # fmt: skip
+        endpoints.append(
+            Endpoint(
+                name=r.get(ep, "name", str, ewhere),
+                port=r.port(r.get(ep, "port", int, ewhere), f"{ewhere}.port"),
+                protocol=protocol,
+                path=ep.get("path", ""),
+            )
+        )
     return Service(
         name=name,
         unit=r.get(table, "unit", str, where),
         nodes=placed,
         endpoints=tuple(endpoints),
-        replicated=bool(table.get("replicated", False)),
         files=dict(table.get("files", {})),
         cli=dict(table.get("cli", {})),
     )
@@ -243,8 +241,10 @@ def load_topology(path: Path | None = None) -> Topology:
     r = _Reader(path)
     cluster = r.get(raw, "cluster", dict, "")
     roles = r.get(raw, "roles", dict, "")
-    vlans = {r.get(v, "name", str, f"vlans[{i}]"): r.get(v, "id", int, f"vlans[{i}]")
-             for i, v in enumerate(r.get(raw, "vlans", list, ""))}  # fmt: skip
+    vlans = {
+        r.get(v, "name", str, f"vlans[{i}]"): r.get(v, "id", int, f"vlans[{i}]")
+        for i, v in enumerate(r.get(raw, "vlans", list, ""))
+    }
     nodes = _load_nodes(r, raw, roles)
     for node in nodes.values():
         for vlan in node.addresses:
@@ -272,5 +272,4 @@ def load_topology(path: Path | None = None) -> Topology:
         nodes=nodes,
         profiles=profiles,
         images=dict(raw.get("images", {})),
-        raw=raw,
     )

@@ -31,20 +31,12 @@ class Metrics:
     samples: list[Sample] = field(default_factory=list)
     types: dict[str, str] = field(default_factory=dict)
 
-    def names(self) -> set[str]:
-        """Every metric name seen."""
-        return {s.name for s in self.samples}
-
     def get(self, name: str, **labels: str) -> float:
         """The value of the first sample of ``name`` whose labels include ``labels``."""
         for sample in self.samples:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return sample.value
         raise KeyError(f"no sample {name}{labels or ''}")
-
-    def all(self, name: str) -> list[Sample]:
-        """Every sample of ``name``."""
-        return [s for s in self.samples if s.name == name]
 
 
 def parse_metrics(text: str) -> Metrics:

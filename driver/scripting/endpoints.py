@@ -6,8 +6,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Sequence
 
+from driver.config.topology import Endpoint, Profile, Service
 from driver.machine.machine import Machine
-from driver.topology import Endpoint, Profile, Service
 
 
 def units_by_node(profile: Profile, nodes: Sequence[str]) -> dict[str, list[str]]:
@@ -16,9 +16,11 @@ def units_by_node(profile: Profile, nodes: Sequence[str]) -> dict[str, list[str]
 
 
 def boot_and_wait_for_units(
-    start_all: Callable[[], None], machines: Sequence[Machine], profile: Profile,
+    start_all: Callable[[], None],
+    machines: Sequence[Machine],
+    profile: Profile,
     timeout: float = 300.0,
-) -> None:  # fmt: skip
+) -> None:
     """Boot in dependency order, then wait for multi-user and every unit the profile declares
     on each node."""
     start_all()

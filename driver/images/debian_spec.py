@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from driver.config.spec import Disk, Forward, Nic, NodeSpec
 from driver.images.builder import Image
 from driver.images.identity import NodeIdentity, write_node_initrd
-from driver.spec import Disk, Forward, Nic, NodeSpec
 
 # Measured under TCG (DESIGN.md section 5): init_on_alloc=0 saves ~1.7 s per boot.
 BASE_CMDLINE = (

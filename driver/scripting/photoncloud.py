@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import shlex
 
+from driver.config.topology import Profile
 from driver.machine.machine import Machine
-from driver.topology import Profile
 
 
 def cli(profile: Profile, service: str, action: str, *args: str) -> str:
@@ -23,9 +23,14 @@ def members_seen(node: Machine, profile: Profile, service: str) -> int:
 
 
 def put_then_read_everywhere(
-    writer: Machine, readers: list[Machine], profile: Profile, service: str, key: str,
-    value: str, timeout: float = 60.0,
-) -> None:  # fmt: skip
+    writer: Machine,
+    readers: list[Machine],
+    profile: Profile,
+    service: str,
+    key: str,
+    value: str,
+    timeout: float = 60.0,
+) -> None:
     """Write ``key`` on ``writer``; wait until every reader returns ``value``."""
     writer.succeed(cli(profile, service, "put", key, value))
     for reader in readers:

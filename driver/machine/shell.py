@@ -9,6 +9,7 @@ resynchronises a client that reconnected or gave up waiting on an earlier comman
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from driver.errors import InfraError
+from driver.wait import wait_until
 
 READY_MARKER = b"PHOTON-BACKDOOR-READY\n"
 POLL_SECONDS = 0.25
@@ -53,7 +55,7 @@ class CommandResult:
         return self.status == 0
 
 
-class BackdoorClient:
+class GuestShell:
     """A connection to one guest's backdoor socket (QEMU is the server)."""
 
     def __init__(self, path: str, alive: Callable[[], None]) -> None:
@@ -65,22 +67,22 @@ class BackdoorClient:
         self._counter = 0
 
     def connect(self, timeout: float = 30.0) -> None:
-        """Connect to the socket, waiting for QEMU to create it."""
-        deadline = time.monotonic() + timeout
-        while True:
+        """Connect to the socket, waiting up to ``timeout`` s for QEMU to create it."""
+
+        def attempt() -> socket.socket | None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(self.path)
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
-                self._alive()
-                if time.monotonic() > deadline:
-                    raise InfraError(f"backdoor socket {self.path} did not appear") from None
-                time.sleep(0.02)
-                continue
-            self._sock = sock
-            self._buffer = b""
-            return
+                return None
+            return sock
+
+        try:
+            self._sock = wait_until(attempt, timeout, 0.02, self._alive)
+        except TimeoutError:
+            raise InfraError(f"backdoor socket {self.path} did not appear") from None
+        self._buffer = b""
 
     def close(self) -> None:
         """Drop the connection (the guest side keeps running)."""
@@ -106,10 +108,8 @@ class BackdoorClient:
                 chunk = self._sock.recv(1 << 16)
                 if not chunk:
                     # QEMU closes the socket as it dies; give the exit a moment to show.
-                    gone = time.monotonic() + 2.0
-                    while time.monotonic() < gone:
-                        self._alive()
-                        time.sleep(0.05)
+                    with contextlib.suppress(TimeoutError):
+                        wait_until(lambda: False, 2.0, 0.05, self._alive)
                     raise InfraError(f"backdoor {self.path} closed by QEMU")
                 self._buffer += chunk
                 return

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from driver.errors import InfraError
 from driver.hosttools import require
 from driver.machine import process
+from driver.wait import wait_until
 
 
 class VLan:
@@ -32,12 +32,15 @@ class VLan:
         if detached:
             argv += ["--daemon", "--pidfile", str(self.pid_file)]
             subprocess.run(argv, check=True, capture_output=True, timeout=timeout)
-            deadline = time.monotonic() + timeout
-            while not self.pid_file.exists() or not self.pid_file.read_text().strip():
-                if time.monotonic() > deadline:
-                    raise InfraError(f"vde_switch for VLAN {self.number} wrote no pid file")
-                time.sleep(0.01)
-            self.pid = int(self.pid_file.read_text().strip())
+            try:
+                text = wait_until(
+                    lambda: self.pid_file.exists() and self.pid_file.read_text().strip(),
+                    timeout,
+                    0.01,
+                )
+            except TimeoutError:
+                raise InfraError(f"vde_switch for VLAN {self.number} wrote no pid file") from None
+            self.pid = int(text)
         else:
             self.process = subprocess.Popen(
                 argv,
@@ -47,21 +50,21 @@ class VLan:
                 preexec_fn=process._die_with_parent,
             )
             self.pid = self.process.pid
-        deadline = time.monotonic() + timeout
-        while not (self.socket / "ctl").exists():
+
+        def switch_alive() -> None:
             if self.pid is None or not process.pid_alive(self.pid):
                 raise InfraError(f"vde_switch for VLAN {self.number} exited at start")
-            if time.monotonic() > deadline:
-                raise InfraError(f"vde_switch for VLAN {self.number} did not create its socket")
-            time.sleep(0.01)
+
+        try:
+            wait_until((self.socket / "ctl").exists, timeout, 0.01, switch_alive)
+        except TimeoutError:
+            raise InfraError(
+                f"vde_switch for VLAN {self.number} did not create its socket"
+            ) from None
 
     def attach(self, pid: int) -> None:
         """Adopt a running detached switch."""
         self.pid = pid
-
-    def is_running(self) -> bool:
-        """Whether the switch process exists."""
-        return self.pid is not None and process.pid_alive(self.pid)
 
     def stop(self) -> None:
         """Terminate the switch."""

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driver.atomic import write_atomic
+from driver.config import fields as typed
 from driver.errors import UsageError
 
 SPEC_VERSION = 1
@@ -88,20 +90,7 @@ class NodeSpec:
 
     def write(self, path: Path) -> None:
         """Write atomically to ``path``."""
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
-
-
-def _need(doc: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    if key not in doc:
-        raise UsageError(f"{where}: missing field '{key}'")
-    value = doc[key]
-    if kind is int and isinstance(value, bool):
-        raise UsageError(f"{where}: field '{key}' must be {kind.__name__}")
-    if not isinstance(value, kind):
-        raise UsageError(f"{where}: field '{key}' must be {kind.__name__}, got {value!r}")
-    return value
+        write_atomic(path, self.to_json() + "\n")
 
 
 def _items(doc: dict[str, Any], key: str, cls: type, where: str) -> tuple[Any, ...]:
@@ -123,12 +112,12 @@ def spec_from_dict(doc: Any, where: str) -> NodeSpec:
     """Validate a decoded JSON document; errors name ``where`` and the field."""
     if not isinstance(doc, dict):
         raise UsageError(f"{where}: a node spec must be a JSON object")
-    name = _need(doc, "name", str, where)
+    name = typed.field(doc, "name", str, where)
     where = f"{where} (node {name})"
     for key in ("kernel", "initrd", "cmdline"):
-        _need(doc, key, str, where)
+        typed.field(doc, key, str, where)
     for key in ("vcpus", "memory_mib"):
-        if key in doc and (_need(doc, key, int, where) < 1):
+        if key in doc and (typed.field(doc, key, int, where) < 1):
             raise UsageError(f"{where}: field '{key}' must be positive")
     if doc.get("accel", "auto") not in ("auto", "kvm", "tcg"):
         raise UsageError(f"{where}: field 'accel' must be auto, kvm or tcg")
@@ -140,8 +129,8 @@ def spec_from_dict(doc: Any, where: str) -> NodeSpec:
     for fwd in forwards:
         if fwd.protocol not in ("tcp", "udp"):
             raise UsageError(f"{where}: forward protocol must be tcp or udp, got {fwd.protocol!r}")
-        if not 0 < fwd.guest_port < 65536 or not 0 <= fwd.host_port < 65536:
-            raise UsageError(f"{where}: forward port out of range: {fwd}")
+        typed.port(fwd.guest_port, f"{where}: forward guest_port")
+        typed.port(fwd.host_port, f"{where}: forward host_port", allow_zero=True)
     disks = _items(doc, "disks", Disk, where)
     for i, disk in enumerate(disks):
         if not disk.base and (disk.size_mib <= 0 or not disk.overlay):

@@ -1,5 +1,5 @@
 """The PhotonCloud contract as a page for PhotonCloud's engineers to review:
-``python3 -m driver.contract > docs/photoncloud-contract.md``.
+``python3 -m driver.config.contract > docs/photoncloud-contract.md``.
 
 Everything comes from the topology's ``photoncloud`` profile (nodes/cluster.toml), the one
 place where this project declares what it assumes of PhotonCloud's flake."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from driver.topology import Profile, Topology, load_topology
+from driver.config.topology import Profile, Topology, load_topology
 
 
 def render(topology: Topology, profile: Profile) -> str:
@@ -19,7 +19,7 @@ def render(topology: Topology, profile: Profile) -> str:
         "# What photoncloud-test-driver assumes of PhotonCloud's flake",
         "",
         f"Generated from `{topology.path.name}` (profile `{profile.name}`) by "
-        "`python3 -m driver.contract`; correct an entry there, in one line, and regenerate.",
+        "`python3 -m driver.config.contract`; correct an entry there, in one line, and regenerate.",
         "",
         f"The flake input `photoncloud` exposes `{contract.get('flake_output', '?')}`, a NixOS "
         "module that declares the options below. nodes/photoncloud.nix sets them on each node; "

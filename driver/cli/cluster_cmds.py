@@ -1,0 +1,90 @@
+"""The persistent cluster's verbs: start, status, ssh, stop, clean; and build / clean."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+
+from driver.cli.invocation import Invocation
+from driver.cli.signals import global_timeout
+from driver.config.profile_specs import profile_specs
+from driver.errors import EXIT_OK, UsageError
+from driver.images.builder import clean_images
+from driver.runner import cluster
+
+
+def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
+    """Start the profile's nodes detached (boot groups in order) and record them."""
+    record = cluster.read_record(inv.state)
+    if record and not cluster.check_record(inv.state, record):
+        inv.logger.log(f"cluster already running in {inv.state}")
+        return cluster.print_status(inv.state, sys.stdout)
+    cluster.stop(inv.state, inv.logger, inv.environ)
+    driver = inv.fresh_driver(inv.state, detached=True)
+    for machine in driver.machines:
+        machine.qemu.create_overlays()
+    with driver, global_timeout(3600.0):
+        driver.start_all()
+        cluster.write_record(driver, inv.profile)
+    return cluster.print_status(inv.state, sys.stdout)
+
+
+def cmd_status(inv: Invocation, args: argparse.Namespace) -> int:
+    """One line per node: up or not, boot time, forwarded ports."""
+    return cluster.print_status(inv.state, sys.stdout)
+
+
+def cmd_stop(inv: Invocation, args: argparse.Namespace) -> int:
+    """Power the nodes off (then kill what is left) and stop the switches."""
+    count = cluster.stop(inv.state, inv.logger, inv.environ)
+    inv.logger.log(f"stopped {count} nodes")
+    return EXIT_OK
+
+
+def cmd_clean(inv: Invocation, args: argparse.Namespace) -> int:
+    """Stop the cluster and remove its state (with --images also the image cache)."""
+    if getattr(args, "images", False):
+        inv.logger.log(f"removed {clean_images(inv.cache)} cached images")
+    cluster.stop(inv.state, inv.logger, inv.environ)
+    shutil.rmtree(inv.state, ignore_errors=True)
+    inv.logger.log(f"removed {inv.state}")
+    return EXIT_OK
+
+
+def cmd_ssh(inv: Invocation, args: argparse.Namespace) -> int:
+    """``ssh NODE [-- CMD]``: real SSH through the node's forwarded port."""
+    rest = [a for a in args.rest if a != "--"]
+    if not rest:
+        raise UsageError("ssh: name a node, e.g. `photon-driver ssh node04`")
+    node, command = rest[0], rest[1:]
+    with cluster.attach(inv.state, inv.context(inv.state)) as driver:
+        try:
+            argv = driver.machine(node).ssh_command()
+        except KeyError:
+            raise UsageError(f"ssh: unknown node '{node}'") from None
+    return subprocess.call(argv + command)
+
+
+def cmd_cluster(inv: Invocation, args: argparse.Namespace) -> int:
+    """``cluster VERB``: the verbs above under one word."""
+    verbs = {"start": cmd_start, "status": cmd_status, "stop": cmd_stop, "clean": cmd_clean}
+    if args.verb == "ssh":
+        return cmd_ssh(inv, args)
+    return verbs[args.verb](inv, args)
+
+
+def cmd_build(inv: Invocation, args: argparse.Namespace) -> int:
+    """Build (or find cached) the profile's images and write its node specs."""
+    args.nodes = ",".join(args.node_names)
+    profile_specs(
+        inv.topology(),
+        inv.profile,
+        inv.state / "build",
+        inv.cache,
+        inv.logger,
+        inv.nodes_subset(),
+        inv.args.specs,
+    )
+    return EXIT_OK

@@ -1,0 +1,70 @@
+"""What every command needs: the profile, its state directory, the image cache, the log,
+the topology, and fresh Drivers built from the profile's node specs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+
+from driver.config.profile_specs import profile_specs
+from driver.config.topology import Topology, load_topology
+from driver.errors import UsageError
+from driver.images.builder import default_cache_root
+from driver.log import Logger
+from driver.runner.cluster import state_dir
+from driver.runner.driver import Driver, RunContext
+
+
+class Invocation:
+    """One ``photon-driver`` command line."""
+
+    def __init__(self, args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+        self.args = args
+        self.environ = environ
+        self.logger = Logger()
+        self.profile: str = args.profile or environ.get("PHOTON_PROFILE", "reference")
+        self.state = state_dir(environ, self.profile)
+        self.cache = default_cache_root(environ)
+        self._topology: Topology | None = None
+
+    def topology(self) -> Topology:
+        """The validated topology (read once)."""
+        if self._topology is None:
+            self._topology = load_topology(self.args.topology)
+        return self._topology
+
+    def nodes_subset(self) -> list[str] | None:
+        """The ``--nodes`` selection, validated (None: every node)."""
+        raw = getattr(self.args, "nodes", None)
+        if not raw:
+            return None
+        names = [n.strip() for n in raw.split(",") if n.strip()] if isinstance(raw, str) else raw
+        known = self.topology().nodes
+        for name in names:
+            if name not in known:
+                raise UsageError(f"--nodes: unknown node '{name}' (known: {', '.join(known)})")
+        return list(names)
+
+    def context(self, state: Path) -> RunContext:
+        """The run context for a run whose state lives in ``state``."""
+        topology = self.topology()
+        out = getattr(self.args, "output_dir", None) or state / "out"
+        return RunContext(
+            state,
+            self.logger,
+            self.environ,
+            out,
+            self.cache,
+            topology,
+            topology.profile(self.profile),
+        )
+
+    def fresh_driver(self, state: Path, detached: bool = False) -> Driver:
+        """Build (or reuse) the node specs and a Driver for a fresh set of nodes."""
+        names = self.nodes_subset()
+        specs = profile_specs(
+            self.topology(), self.profile, state, self.cache, self.logger, names, self.args.specs
+        )
+        boot_groups = self.topology().boot_groups(names)
+        return Driver(specs, self.context(state), boot_groups=boot_groups, detached=detached)

@@ -1,0 +1,122 @@
+"""``run`` and the seed's script verbs (``smoke``, ``fresh-smoke``, ...): pre-check the
+scripts, get a Driver (fresh or attached), run, report, clean up."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+from driver.bundled import testscripts_dir
+from driver.cli.invocation import Invocation
+from driver.cli.signals import global_timeout
+from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
+from driver.runner import cluster
+from driver.runner.driver import Driver
+from driver.runner.report import SubtestResult, write_junit
+from driver.runner.script import ScriptRun
+from driver.runner.script_check import check_script
+
+# The seed harness's script verbs -> script file (testscripts/ or testscripts/reference/).
+SEED_SCRIPTS = {
+    "smoke": "smoke.py",
+    "matrix": "matrix.py",
+    "validate": "validate.py",
+    "bench-storage": "bench_storage.py",
+    "bench-coronafs-local-matrix": "bench_coronafs_local_matrix.py",
+}
+# Other spellings the seed's users type.
+SEED_ALIASES = {"storage-bench": "bench-storage"}
+
+
+def seed_script(profile: str, verb: str) -> Path:
+    """The test script a seed verb runs for ``profile``."""
+    folder = testscripts_dir() / ("reference" if profile == "reference" else "")
+    return folder / SEED_SCRIPTS[SEED_ALIASES.get(verb, verb)]
+
+
+def read_and_check(inv: Invocation, scripts: list[Path]) -> dict[Path, str]:
+    """Each script's source, pre-checked against the topology (unless --skip-check)."""
+    names = inv.nodes_subset() or list(inv.topology().nodes)
+    sources: dict[Path, str] = {}
+    for script in scripts:
+        if not script.exists():
+            raise UsageError(f"{script}: test script not found")
+        sources[script] = script.read_text()
+        if not getattr(inv.args, "skip_check", False):
+            check_script(script, sources[script], names, inv.topology(), inv.profile)
+    return sources
+
+
+def run_scripts(
+    inv: Invocation, driver: Driver, scripts: list[Path], sources: dict[Path, str]
+) -> int:
+    """Run the pre-checked scripts (or the REPL), then the final health check and the
+    JUnit report. Returns the exit code."""
+    session = ScriptRun(driver)
+    code = EXIT_OK
+    try:
+        if getattr(inv.args, "interactive", False):
+            from driver.runner.repl import run_repl
+
+            run_repl(session, scripts)
+        else:
+            for script in scripts:
+                session.run_script(script, sources[script])
+    except Exception as exc:
+        inv.logger.error(session.describe_failure(exc))
+        code = exc.exit_code if isinstance(exc, DriverError) else EXIT_TEST_FAILURE
+    finally:
+        findings = driver.health_findings()
+        if findings:
+            message = "; ".join(str(f) for f in findings)
+            inv.logger.error(f"health check at the end of the run: {message}")
+            session.results.append(
+                SubtestResult("health", "", 0.0, "failed", message, message[:200])
+            )
+            code = code or EXIT_TEST_FAILURE
+        junit = getattr(inv.args, "junit_xml", None)
+        if junit is not None:
+            write_junit(session.results, f"photon-driver.{inv.profile}", junit)
+    counts = {s: sum(r.status == s for r in session.results) for s in ("passed", "skipped")}
+    failed = len(session.results) - counts["passed"] - counts["skipped"]
+    line = f"{counts['passed']} passed, {failed} failed"
+    inv.logger.log(
+        "subtests: " + line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
+    )
+    return code
+
+
+def run(inv: Invocation, scripts: list[Path], reuse: bool) -> int:
+    """Fresh nodes (or the running cluster with ``reuse``), the scripts, cleanup."""
+    sources = read_and_check(inv, scripts)
+    timeout = getattr(inv.args, "global_timeout", 3600.0)
+    if reuse:
+        with global_timeout(timeout), cluster.attach(inv.state, inv.context(inv.state)) as driver:
+            return run_scripts(inv, driver, scripts, sources)
+    state = inv.state / "runs" / str(os.getpid())
+    try:
+        with global_timeout(timeout):
+            driver = inv.fresh_driver(state)
+            with driver:
+                return run_scripts(inv, driver, scripts, sources)
+    except BaseException:
+        if not (state / "out").exists() and not any(state.glob("*/vm.log")):
+            shutil.rmtree(state, ignore_errors=True)  # nothing booted: leave nothing behind
+        raise
+
+
+def cmd_run(inv: Invocation, args: argparse.Namespace) -> int:
+    """``run [SCRIPT...]``."""
+    if not args.scripts and not args.interactive:
+        raise UsageError("run: name a test script, or use -I for the REPL")
+    return run(inv, args.scripts, args.reuse)
+
+
+def cmd_seed_script(inv: Invocation, args: argparse.Namespace) -> int:
+    """``smoke``, ``fresh-smoke``, ``matrix``...: a bundled script on the running cluster,
+    or with ``fresh-`` on fresh nodes."""
+    verb: str = args.command
+    script = seed_script(inv.profile, verb.removeprefix("fresh-"))
+    return run(inv, [script], reuse=not verb.startswith("fresh-"))

@@ -1,0 +1,54 @@
+"""The QEMU monitor over QMP (qemu.qmp's synchronous client), connected on first use."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from driver.errors import InfraError
+from driver.wait import wait_until
+
+
+class QmpClient:
+    """A connection to one QEMU's QMP socket (QEMU is the server)."""
+
+    def __init__(self, path: Path, check_alive: Callable[[], None]) -> None:
+        self.path = path
+        self._check_alive = check_alive
+        self._client: Any = None
+        self._lock = threading.RLock()
+
+    def _connected(self) -> Any:
+        if self._client is None:
+            try:
+                wait_until(self.path.exists, 10.0, 0.02, self._check_alive)
+            except TimeoutError:
+                raise InfraError(f"{self.path}: QMP socket did not appear") from None
+            client = QEMUMonitorProtocol(str(self.path))
+            client.connect()
+            self._client = client
+        return self._client
+
+    def command(self, name: str, **arguments: object) -> object:
+        """Run a QMP command; returns its ``return`` value (raises on a QMP error)."""
+        with self._lock:
+            return self._connected().cmd(name, **arguments)
+
+    def next_event(self, wait: float) -> dict[str, Any] | None:
+        """The next QMP event, waiting up to ``wait`` s; None if none came."""
+        with self._lock:
+            event = self._connected().pull_event(wait=wait)
+        return None if event is None else dict(event)
+
+    def close(self) -> None:
+        """Drop the connection (QEMU keeps running)."""
+        with self._lock:
+            if self._client is not None:
+                with contextlib.suppress(Exception):
+                    self._client.close()
+                self._client = None

@@ -1,0 +1,225 @@
+"""Driver: the machines and VLANs of one run and their lifetime. Use it as a context
+manager: leaving the block kills what this run started (or, for an attached cluster, only
+disconnects). Scripts run through ``ScriptRun`` (script.py) with ``namespace.build``."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from driver.config.spec import NodeSpec
+from driver.config.topology import Profile, Topology
+from driver.errors import DriverError, TestFailure
+from driver.log import Logger
+from driver.machine.argv import Paths
+from driver.machine.machine import BOOT_TIMEOUT, Machine
+from driver.machine.process import QemuProcess
+from driver.runner.health import Finding, HealthGate
+from driver.runner.vlan import VLan
+
+
+def socket_prefix(state: Path) -> str:
+    """The name prefix of a run's private socket directory (derived from its state dir, so
+    tools and tests can find the run's processes)."""
+    return "photon-" + hashlib.sha1(str(state).encode()).hexdigest()[:10] + "-"
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run is about: where its state and output go, its log and environment, and
+    the topology and profile its scripts see."""
+
+    state: Path
+    logger: Logger
+    environ: Mapping[str, str]
+    out_dir: Path
+    cache_dir: Path
+    topology: Topology | None = None
+    profile: Profile | None = None
+
+
+class Driver:
+    """Owns one run's machines and VLAN switches, from start to cleanup."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, NodeSpec],
+        context: RunContext,
+        boot_groups: list[list[str]] | None = None,
+        detached: bool = False,
+        socket_dir: Path | None = None,
+        host_ports: Mapping[str, list[int]] | None = None,
+    ) -> None:
+        self.context = context
+        self.state = context.state
+        self.logger = context.logger
+        self.detached = detached
+        self._own_socket_dir = socket_dir is None
+        self.socket_dir = socket_dir or Path(tempfile.mkdtemp(prefix=socket_prefix(self.state)))
+        self.socket_dir.chmod(0o700)
+        numbers = sorted({nic.vlan for spec in specs.values() for nic in spec.nics})
+        self.vlans = [VLan(n, self.socket_dir) for n in numbers]
+        sockets = {v.number: v.socket for v in self.vlans}
+        self.machines: list[Machine] = []
+        for name, spec in specs.items():
+            ports = (host_ports or {}).get(name) or [
+                f.host_port or free_port() for f in spec.forwards
+            ]
+            paths = Paths(self.state / name, self.socket_dir / name)
+            qemu = QemuProcess(
+                spec, paths, sockets, ports, context.environ, context.cache_dir, detached
+            )
+            self.machines.append(Machine(qemu, self.logger, context.out_dir))
+        names = [m.name for m in self.machines]
+        groups = [[n for n in g if n in names] for g in (boot_groups or [names])]
+        self.boot_groups = [g for g in groups if g]
+        self._vlans_started = False
+        self.owns_processes = True  # False when attached to a cluster started elsewhere
+        self.exit_hooks: list[Callable[[], None]] = []
+        self.health = HealthGate()
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        try:
+            if not self.owns_processes or (self.detached and error is None):
+                self.detach()
+            else:
+                self.cleanup()
+        finally:
+            for hook in self.exit_hooks:
+                hook()
+
+    def machine(self, name: str) -> Machine:
+        """The Machine called ``name``."""
+        for machine in self.machines:
+            if machine.name == name:
+                return machine
+        raise KeyError(name)
+
+    # --- booting -------------------------------------------------------------------
+
+    def start_vlans(self) -> None:
+        """Start one vde_switch per VLAN (once)."""
+        if not self._vlans_started:
+            for vlan in self.vlans:
+                vlan.start(detached=self.detached)
+            self._vlans_started = True
+
+    def adopt_vlans(self, pids: Mapping[int, int]) -> None:
+        """Use already running switches (an attached cluster): VLAN number -> pid."""
+        for vlan in self.vlans:
+            vlan.attach(pids[vlan.number])
+        self._vlans_started = True
+
+    def start_all(self, timeout: float = BOOT_TIMEOUT) -> None:
+        """Boot every machine, group by group in boot order (control plane first): nodes of
+        a group boot in parallel, the next group starts once the group's shells answer.
+        Each group may take ``timeout`` s."""
+        self.start_vlans()
+        with self.logger.nested("starting all machines"):
+            for group in self.boot_groups:
+                machines = [self.machine(n) for n in group]
+                for machine in machines:
+                    machine.start()  # main thread: the parent-death signal binds to it
+                self.parallel(machines, lambda m: m.connect(timeout))
+
+    def join_all(self, timeout: float = BOOT_TIMEOUT) -> None:
+        """Wait until every machine has shut down (as in the NixOS driver); does not start a
+        shutdown. Fails after ``timeout`` s."""
+        running = [m for m in self.machines if m.is_running()]
+        self.parallel(running, lambda m: m.wait_for_shutdown(timeout))
+
+    def wait_for_all_booted(self, timeout: float = BOOT_TIMEOUT) -> None:
+        """Wait until every started machine's backdoor shell answers (boot finished);
+        fails after ``timeout`` s."""
+        running = [m for m in self.machines if m.is_running()]
+        self.parallel(running, lambda m: m.connect(timeout))
+
+    @staticmethod
+    def parallel(machines: list[Machine], action: Callable[[Machine], object]) -> None:
+        """Run ``action`` on every machine at once; re-raises the first failure."""
+        if not machines:
+            return
+        pool = ThreadPoolExecutor(max_workers=len(machines), thread_name_prefix="machines")
+        try:
+            for future in [pool.submit(action, m) for m in machines]:
+                future.result()
+        finally:
+            # On a signal or timeout, don't wait for the others: cleanup kills their QEMUs,
+            # which ends those threads within one poll interval.
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- consoles and health ---------------------------------------------------------
+
+    def serial_stdout_on(self) -> None:
+        """Stream every node's console into the log (default)."""
+        for machine in self.machines:
+            machine.console.stream_to_log = True
+
+    def serial_stdout_off(self) -> None:
+        """Stop streaming consoles into the log (they are still written to vm.log)."""
+        for machine in self.machines:
+            machine.console.stream_to_log = False
+
+    def health_findings(self) -> list[Finding]:
+        """New findings of the health gate on every machine started in this run."""
+        return self.health.scan([m for m in self.machines if m.pid is not None])
+
+    def check_health(self, when: str) -> None:
+        """Fail (TestFailure naming node and evidence) if the health gate finds a kernel
+        problem or a failed unit the script did not allow."""
+        findings = self.health_findings()
+        if findings:
+            message = "; ".join(str(f) for f in findings)
+            raise TestFailure(f"health check {when}: {message}", node=findings[0].node)
+
+    def allow_problem(self, regex: str, node: Machine | str | None = None) -> None:
+        """Declare a health finding expected: findings matching ``regex`` (a failed unit,
+        a kernel line; on ``node`` only, when given) do not fail the run."""
+        self.health.allow(regex, node.name if isinstance(node, Machine) else node)
+
+    # --- teardown --------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Kill every QEMU and switch this run started; remove its socket directory and,
+        for a fresh run, the disk overlays (console logs stay)."""
+        for machine in self.machines:
+            try:
+                machine._kill()
+            except DriverError as exc:
+                self.logger.warning(f"cleanup: {exc}", node=machine.name)
+        for vlan in self.vlans:
+            vlan.stop()
+        if self._own_socket_dir:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+        if not self.detached:
+            for machine in self.machines:
+                for overlay in machine.qemu.overlays:
+                    if overlay.suffix == ".qcow2":
+                        overlay.unlink(missing_ok=True)
+
+    def detach(self) -> None:
+        """Disconnect from detached machines, leaving them running."""
+        for machine in self.machines:
+            machine._detach()
