@@ -52,8 +52,11 @@ class Logger:
 
     def _emit(self, line: str, plain: str) -> None:
         with self._lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            # A log line that cannot be written (a closed or broken stream) is dropped:
+            # logging never takes its caller (a console streamer thread, say) down.
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.write(line + "\n")
+                self.stream.flush()
             if self._capture is not None:
                 self._capture.append(plain)
 

@@ -255,7 +255,7 @@ def test_interrupted_build_leaves_nothing(tmp_path: Path, signame: str) -> None:
         text=True,
     )
     deadline = time.monotonic() + 180
-    while not any("mmdebstrap" in line for line in ps_lines(str(cache))):
+    while not any("/mmdebstrap " in line for line in ps_lines(str(cache))):
         assert time.monotonic() < deadline and proc.poll() is None, "mmdebstrap never started"
         time.sleep(0.2)
     time.sleep(4.0)  # into the package downloads, chroot mounts made
@@ -274,8 +274,9 @@ def test_interrupted_build_leaves_nothing(tmp_path: Path, signame: str) -> None:
 
 
 def ps_lines(text: str) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [ln for ln in out.splitlines() if text in ln and "ps -eo" not in ln]
+    """Full command lines of the processes that mention ``text``."""
+    out = subprocess.run(["pgrep", "-af", text], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if "pgrep" not in ln]
 
 
 def test_stale_build_directories_are_swept(tmp_path: Path) -> None:

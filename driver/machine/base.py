@@ -100,7 +100,8 @@ class ShellBase(ABC):
         script = (
             f"d=$(( ${{EPOCHREALTIME/./}} + {int(timeout * 1e6)} ))\n"
             "while :; do\n"
-            f"  o=$({attempt} 2>&1); r=$?\n"
+            # The status rides after the output, so trailing newlines of the output stay.
+            f"  o=$({attempt} 2>&1; printf '\\n%d' $?); r=${{o##*$'\\n'}}; o=${{o%$'\\n'*}}\n"
             f'  if [ "$r" {goal} 0 ]; then printf "%s\\n%s" "$r" "$o"; exit 0; fi\n'
             f"{stop}"
             "  if (( ${EPOCHREALTIME/./} >= d )); then break; fi\n"
