@@ -367,3 +367,15 @@ def test_every_cli_option_explains_itself() -> None:
             if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
                 continue
             assert action.help, f"{name}: {action.dest} has no help"
+
+
+def test_every_package_is_listed_for_installation() -> None:
+    from conftest import REPO
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "driver").rglob("__init__.py")
+    }
+    assert found <= listed, f"not installed: {sorted(found - listed)}"
