@@ -13,6 +13,7 @@ from typing import Any
 from driver.machine.machine import Machine
 from driver.runner import helpers
 from driver.runner.driver import Driver
+from driver.runner.faults import Faults, converges
 from driver.runner.namespace import GLOBALS
 from driver.runner.script import ScriptRun
 
@@ -28,6 +29,15 @@ GLOBAL_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "serial_stdout_off": Driver.serial_stdout_off,
     "skip": helpers.skip,
     "allow_problem": Driver.allow_problem,
+    "partition": Faults.partition,
+    "heal": Faults.heal,
+    "delay": Faults.delay,
+    "loss": Faults.loss,
+    "pause": Faults.pause,
+    "resume": Faults.resume,
+    "disk_full": Faults.disk_full,
+    "clock_skew": Faults.clock_skew,
+    "converges": converges,
 }
 GLOBAL_VALUES = {
     "machines": "every node of the run, in topology order (a list of Machine)",

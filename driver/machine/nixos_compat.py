@@ -5,34 +5,21 @@ graphical ones (OCR, X11 windows) fail with one line: our nodes have no display.
 from __future__ import annotations
 
 import base64
-import contextlib
 import math
 import re
 import shlex
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from driver.machine.argv import Paths
 from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
 from driver.wait import wait_until
 
 
 class NixosCompatMixin(ShellBase):
     """DSL methods kept under their NixOS driver names and meanings."""
-
-    paths: Paths
-    _lock: threading.RLock
-    _monitor: Callable[[], Any]  # MonitorMixin
-
-    @contextlib.contextmanager
-    def nested(self, msg: str) -> Iterator[None]:
-        """A timed, indented block in the log, prefixed with this node's name."""
-        with self.nested(f"{msg}"):
-            yield
 
     def send_console(self, chars: str) -> None:
         """Type ``chars`` on the node's serial console (ttyS0), as bytes on its input."""

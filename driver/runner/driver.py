@@ -21,6 +21,7 @@ from driver.log import Logger
 from driver.machine.argv import Paths
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.machine.process import QemuProcess
+from driver.runner.faults import Faults
 from driver.runner.health import Finding, HealthGate
 from driver.runner.vlan import VLan
 
@@ -91,6 +92,7 @@ class Driver:
         self.owns_processes = True  # False when attached to a cluster started elsewhere
         self.exit_hooks: list[Callable[[], None]] = []
         self.health = HealthGate()
+        self.faults = Faults(self.logger)
 
     def __enter__(self) -> Driver:
         return self
@@ -102,6 +104,7 @@ class Driver:
         trace: TracebackType | None,
     ) -> None:
         try:
+            self.undo_faults()
             if not self.owns_processes or (self.detached and error is None):
                 self.detach()
             else:
@@ -182,8 +185,19 @@ class Driver:
         for machine in self.machines:
             machine.console.stream_to_log = False
 
+    def undo_faults(self) -> None:
+        """Undo every fault still active (a failing undo is logged, not raised)."""
+        for fault in reversed(list(self.faults.active)):
+            try:
+                fault.undo()
+            except Exception as exc:
+                self.logger.warning(f"could not undo fault {fault.description}: {exc}")
+                self.faults.forget(fault)
+
     def health_findings(self) -> list[Finding]:
-        """New findings of the health gate on every machine started in this run."""
+        """New findings of the health gate on every machine started in this run (faults
+        still in place are undone first)."""
+        self.undo_faults()
         return self.health.scan([m for m in self.machines if m.pid is not None])
 
     def check_health(self, when: str) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from driver.config.topology import Profile, Topology
 from driver.log import Logger
 from driver.machine.machine import Machine
-from driver.runner import helpers
+from driver.runner import faults, helpers
 
 if TYPE_CHECKING:
     from driver.runner.driver import Driver
@@ -43,6 +43,15 @@ GLOBALS: dict[str, Callable[[], type | None]] = {
     "results": lambda: None,
     "topology": lambda: Topology,
     "profile": lambda: Profile,
+    "partition": lambda: None,
+    "heal": lambda: None,
+    "delay": lambda: None,
+    "loss": lambda: None,
+    "pause": lambda: None,
+    "resume": lambda: None,
+    "disk_full": lambda: None,
+    "clock_skew": lambda: None,
+    "converges": lambda: None,
 }
 NODE_TYPE = Machine
 
@@ -74,6 +83,15 @@ def build(driver: Driver, run: ScriptRun, logger: Logger) -> dict[str, Any]:
         "results": run.results,
         "topology": driver.context.topology,
         "profile": driver.context.profile,
+        "partition": driver.faults.partition,
+        "heal": driver.faults.heal,
+        "delay": driver.faults.delay,
+        "loss": driver.faults.loss,
+        "pause": driver.faults.pause,
+        "resume": driver.faults.resume,
+        "disk_full": driver.faults.disk_full,
+        "clock_skew": driver.faults.clock_skew,
+        "converges": faults.converges,
     }
     if set(helpers_by_name) != set(GLOBALS):
         raise AssertionError("namespace.build and namespace.GLOBALS disagree")

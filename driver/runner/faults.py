@@ -1,0 +1,245 @@
+"""Faults between named nodes, as script calls: partition/heal, delay, loss, pause/resume,
+disk_full, clock_skew. Real mechanisms only (blackhole routes and tc netem inside the
+guests, QMP stop/cont, a filesystem filled for real, the guest clock set). Each returns a
+Fault that is also a context manager (undone when the block ends, even when it raises);
+the Driver undoes every fault still active before a health scan and at cleanup. Every fault
+and its undo are logged with their scope."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from types import TracebackType
+
+from driver.errors import TestFailure
+from driver.log import Logger
+from driver.machine.machine import Machine
+from driver.wait import wait_until
+
+# The cluster-VLAN interface of the node whose address is $ip (NIC order varies by image).
+_DEV = "dev=$(ip -o -4 addr show to {ip} | awk '{{print $2}}'); [ -n \"$dev\" ]"
+
+
+def _address(machine: Machine) -> str:
+    if not machine.spec.nics or not machine.spec.nics[0].address:
+        raise TestFailure(
+            f"{machine.name}: no cluster address to aim a fault at", node=machine.name
+        )
+    return machine.spec.nics[0].address.split("/")[0]
+
+
+class Fault:
+    """One applied fault; ``undo()`` (or leaving its ``with`` block) takes it back."""
+
+    def __init__(self, description: str, undo: Callable[[], object], faults: Faults) -> None:
+        self.description = description
+        self._undo = undo
+        self._faults = faults
+        self.undone = False
+
+    def __repr__(self) -> str:
+        return f"<Fault {self.description}{' (undone)' if self.undone else ''}>"
+
+    def undo(self) -> None:
+        """Take the fault back (once)."""
+        if self.undone:
+            return
+        self.undone = True
+        with self._faults.logger.nested(f"undo fault: {self.description}"):
+            self._undo()
+        self._faults.forget(self)
+
+    def __enter__(self) -> Fault:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.undo()
+
+
+class Faults:
+    """The faults of one run."""
+
+    def __init__(self, logger: Logger) -> None:
+        self.logger = logger
+        self.active: list[Fault] = []
+        self._bands: dict[str, dict[str, int]] = {}  # node -> peer address -> tc band
+
+    def forget(self, fault: Fault) -> None:
+        """Drop an undone fault from the active list."""
+        if fault in self.active:
+            self.active.remove(fault)
+
+    def _apply(
+        self, description: str, do: Callable[[], object], undo: Callable[[], object]
+    ) -> Fault:
+        with self.logger.nested(f"fault: {description}"):
+            do()
+        fault = Fault(description, undo, self)
+        self.active.append(fault)
+        return fault
+
+    def undo_all(self) -> None:
+        """Undo every active fault, newest first."""
+        for fault in reversed(list(self.active)):
+            fault.undo()
+
+    # --- network -------------------------------------------------------------------
+
+    def partition(self, *groups: Sequence[Machine]) -> Fault:
+        """Cut the cluster network between the groups (each node can still reach the nodes
+        of its own group): blackhole routes to the other groups' addresses on every node,
+        so traffic fails in both directions."""
+        if len(groups) < 2:
+            raise TestFailure("partition needs at least two groups of nodes")
+        pairs = [
+            (a, b) for i, g in enumerate(groups) for h in groups[i + 1 :] for a in g for b in h
+        ]
+
+        def routes(verb: str) -> None:
+            for a, b in pairs:
+                for node, peer in ((a, b), (b, a)):
+                    node.succeed(f"ip route {verb} blackhole {_address(peer)}/32", timeout=30)
+
+        names = " | ".join(",".join(m.name for m in g) for g in groups)
+        return self._apply(f"partition {names}", lambda: routes("replace"), lambda: routes("del"))
+
+    def heal(self) -> None:
+        """Undo every partition, delay and loss still in place."""
+        for fault in reversed(list(self.active)):
+            if fault.description.startswith(("partition", "delay", "loss")):
+                fault.undo()
+
+    def _netem(self, a: Machine, b: Machine, netem: str, description: str) -> Fault:
+        def add(node: Machine, peer: Machine) -> None:
+            bands = self._bands.setdefault(node.name, {})
+            band = next(k for k in range(2, 17) if k not in bands.values())
+            ip, peer_ip = _address(node), _address(peer)
+            setup = (
+                ""
+                if bands
+                else (
+                    "tc qdisc replace dev $dev root handle 1: prio bands 16 "
+                    "priomap 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 && "
+                )
+            )
+            node.succeed(
+                _DEV.format(ip=ip)
+                + " && "
+                + setup
+                + f"tc qdisc add dev $dev parent 1:{band} handle {band}0: netem {netem} && "
+                + f"tc filter add dev $dev parent 1: protocol ip prio {band} u32 "
+                + f"match ip dst {peer_ip}/32 flowid 1:{band}",
+                timeout=30,
+            )
+            bands[peer_ip] = band
+
+        def remove(node: Machine, peer: Machine) -> None:
+            bands = self._bands.get(node.name, {})
+            band = bands.pop(_address(peer), None)
+            if band is None:
+                return
+            command = (
+                _DEV.format(ip=_address(node))
+                + " && "
+                + (
+                    f"tc filter del dev $dev parent 1: prio {band}; "
+                    f"tc qdisc del dev $dev parent 1:{band} handle {band}0:"
+                    if bands
+                    else "tc qdisc del dev $dev root"
+                )
+            )
+            node.succeed(command, timeout=30)
+
+        def both(action: Callable[[Machine, Machine], None]) -> None:
+            action(a, b)
+            action(b, a)
+
+        return self._apply(
+            f"{description} between {a.name} and {b.name}",
+            lambda: both(add),
+            lambda: both(remove),
+        )
+
+    def delay(self, node_a: Machine, node_b: Machine, ms: float, jitter_ms: float = 0) -> Fault:
+        """Delay packets between two nodes by ``ms`` (± ``jitter_ms``) in each direction
+        (tc netem on both nodes' cluster interface)."""
+        jitter = f" {jitter_ms:g}ms" if jitter_ms else ""
+        return self._netem(node_a, node_b, f"delay {ms:g}ms{jitter}", f"delay {ms:g}ms")
+
+    def loss(self, node_a: Machine, node_b: Machine, percent: float) -> Fault:
+        """Drop ``percent`` % of the packets between two nodes, each direction (tc netem)."""
+        return self._netem(node_a, node_b, f"loss {percent:g}%", f"loss {percent:g}%")
+
+    # --- one node ------------------------------------------------------------------
+
+    def pause(self, node: Machine) -> Fault:
+        """Freeze the node's VM (QMP ``stop``): it answers nothing until resumed."""
+        return self._apply(
+            f"pause {node.name}",
+            lambda: node.send_qmp_command("stop"),
+            lambda: node.send_qmp_command("cont"),
+        )
+
+    def resume(self, node: Machine) -> None:
+        """Undo ``pause(node)``."""
+        for fault in list(self.active):
+            if fault.description == f"pause {node.name}":
+                fault.undo()
+
+    def disk_full(self, node: Machine, path: str = "/var/tmp") -> Fault:
+        """Fill the filesystem holding ``path`` on ``node`` (a real file taking every free
+        block); the undo removes the file."""
+        filler = shlex.quote(f"{path.rstrip('/')}/.photon-disk-full")
+        return self._apply(
+            f"disk full at {path} on {node.name}",
+            lambda: node.succeed(
+                f"fallocate -l $(( $(stat -f -c '%a * %S' {shlex.quote(path)}) )) {filler} "
+                f"|| dd if=/dev/zero of={filler} bs=1M status=none 2>/dev/null; sync; "
+                f"[ $(stat -f -c %a {shlex.quote(path)}) -lt 64 ]",
+                timeout=300,
+            ),
+            lambda: node.succeed(f"rm -f {filler}; sync", timeout=60),
+        )
+
+    def clock_skew(self, node: Machine, seconds: float) -> Fault:
+        """Step the node's clock by ``seconds`` (negative: back); the undo steps it back."""
+        step = int(seconds)
+        return self._apply(
+            f"clock of {node.name} {step:+d}s",
+            lambda: node.succeed(f"date -s @$(( $(date +%s) + {step} )) >/dev/null"),
+            lambda: node.succeed(f"date -s @$(( $(date +%s) - {step} )) >/dev/null"),
+        )
+
+
+def converges(
+    check: str, nodes: Iterable[Machine], within: float = 60.0, interval: float = 1.0
+) -> str:
+    """Run ``check`` on every node until all print the same (non-empty) output; returns it.
+    Fails after ``within`` s, listing each node's last output."""
+    machines = list(nodes)
+    last: dict[str, str] = {}
+
+    def agreed() -> bool:
+        for machine in machines:
+            status, output = machine.execute(check, timeout=max(interval * 10, 30))
+            last[machine.name] = (
+                output.strip() if status == 0 else f"(exit {status}) {output.strip()}"
+            )
+        values = set(last.values())
+        return (
+            len(values) == 1
+            and next(iter(values)) != ""
+            and not next(iter(values)).startswith("(exit")
+        )
+
+    try:
+        wait_until(agreed, within, interval)
+    except TimeoutError:
+        seen = "; ".join(f"{name}: {value!r}" for name, value in last.items())
+        raise TestFailure(f"`{check}` did not converge within {within:g}s: {seen}") from None
+    return next(iter(last.values()))
