@@ -16,6 +16,7 @@ from driver.errors import CommandTimeout, MachineDied, TestFailure
 from driver.images.builder import Image
 from driver.machine.machine import Machine
 from driver.runner.driver import Driver
+from driver.runner.faults import converges
 
 pytestmark = pytest.mark.vm
 
@@ -360,6 +361,49 @@ def test_exec_and_exit_in_a_command(n1: Machine) -> None:
     assert n1.execute("exec true") == (0, "")
     assert n1.execute("echo x; exit 7") == (7, "x\n")
     assert time.monotonic() - started < 3.0
+
+
+def ping_ms(source: Machine, target: str) -> float:
+    output = source.succeed(f"ping -c1 -W3 {target}")
+    return float(output.split("time=")[1].split()[0])
+
+
+def test_partition_seen_from_both_sides_and_healed(
+    two_nodes: Driver, n1: Machine, n2: Machine
+) -> None:
+    n1.wait_until_succeeds("ping -c1 -W1 node02", timeout=60)
+    with two_nodes.faults.partition([n1], [n2]) as fault:
+        n1.fail("ping -c1 -W1 node02")
+        n2.fail("ping -c1 -W1 node01")
+        assert two_nodes.faults.active == [fault]
+    assert two_nodes.faults.active == []
+    n1.wait_until_succeeds("ping -c1 -W1 node02", timeout=30)
+    n2.succeed("ping -c1 -W1 node01")
+    assert converges("hostname | cut -c1-4", [n1, n2], within=30) == "node"
+
+
+def test_every_fault_is_undone_after_a_failing_block(
+    two_nodes: Driver, n1: Machine, n2: Machine
+) -> None:
+    faults = two_nodes.faults
+    with pytest.raises(RuntimeError, match="the block fails"):
+        with faults.delay(n1, n2, 400), faults.disk_full(n1, "/var/tmp"):
+            with faults.clock_skew(n2, 3600), faults.loss(n1, n2, 0.1):
+                assert ping_ms(n1, "node02") > 700  # 400 ms each way
+                n1.fail("echo x > /var/tmp/more")
+                assert float(n2.succeed("date +%s")) - time.time() > 3500
+                raise RuntimeError("the block fails")
+    assert faults.active == []
+    assert ping_ms(n1, "node02") < 300
+    n1.succeed("echo x > /var/tmp/more && rm /var/tmp/more")
+    assert abs(float(n2.succeed("date +%s")) - time.time()) < 30
+    with faults.pause(n2):
+        n1.fail("ping -c1 -W2 node02")  # a frozen VM answers nothing
+    n1.wait_until_succeeds("ping -c1 -W1 node02", timeout=30)
+    faults.loss(n1, n2, 100)
+    n1.fail("ping -c1 -W1 node02")
+    two_nodes.undo_faults()  # what the driver does before a health scan or at exit
+    n1.wait_until_succeeds("ping -c1 -W1 node02", timeout=30)
 
 
 def test_fork_bomb_times_out_and_the_node_answers(n2: Machine) -> None:
