@@ -198,9 +198,9 @@ class Faults:
         return self._apply(
             f"disk full at {path} on {node.name}",
             lambda: node.succeed(
-                f"fallocate -l $(( $(stat -f -c '%a * %S' {shlex.quote(path)}) )) {filler} "
+                f"fallocate -l $(( $(stat -f -c '%f * %S' {shlex.quote(path)}) )) {filler} "
                 f"|| dd if=/dev/zero of={filler} bs=1M status=none 2>/dev/null; sync; "
-                f"[ $(stat -f -c %a {shlex.quote(path)}) -lt 64 ]",
+                f"[ $(stat -f -c %f {shlex.quote(path)}) -lt 64 ]",
                 timeout=300,
             ),
             lambda: node.succeed(f"rm -f {filler}; sync", timeout=60),
