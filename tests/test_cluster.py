@@ -79,6 +79,17 @@ def test_reference_cluster_lifecycle(
             assert not [c for c in cases if c.find("failure") is not None]
             assert all(float(c.get("time", "0")) > 0 for c in cases)
 
+        # Faults between named nodes on the running cluster (the `faults` seed verb).
+        junit = tmp_path / "faults.xml"
+        started = time.monotonic()
+        proc = photon(env, "faults", "--junit-xml", str(junit))
+        timings["faults_reuse_s"] = time.monotonic() - started
+        assert proc.returncode == 0, proc.stderr[-6000:]
+        cases = list(ET.parse(junit).getroot().iter("testcase"))
+        assert len(cases) == 5 and not [c for c in cases if c.find("failure") is not None]
+        assert "fault: partition node01 | node02,node03" in proc.stderr
+        assert "undo fault: partition node01 | node02,node03" in proc.stderr
+
         trivial = tmp_path / "trivial.py"
         trivial.write_text("for m in machines:\n    m.succeed('true')\n")
         started = time.monotonic()

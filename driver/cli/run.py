@@ -25,6 +25,7 @@ SEED_SCRIPTS = {
     "validate": "validate.py",
     "bench-storage": "bench_storage.py",
     "bench-coronafs-local-matrix": "bench_coronafs_local_matrix.py",
+    "faults": "faults.py",
 }
 # Other spellings the seed's users type.
 SEED_ALIASES = {"storage-bench": "bench-storage"}

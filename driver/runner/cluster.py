@@ -107,6 +107,22 @@ def check_record(state: Path, doc: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _record_restarts(state: Path, driver: Driver) -> None:
+    """After an attached run that restarted nodes (crash + start), record their new QEMU
+    pids so that the next run attaches to them."""
+    doc = read_record(state)
+    if doc is None:
+        return
+    changed = False
+    for machine in driver.machines:
+        node = doc["nodes"].get(machine.name)
+        if node is not None and machine.pid is not None and node["pid"] != machine.pid:
+            node["pid"], node["started_wall"] = machine.pid, machine.qemu.started_wall
+            changed = True
+    if changed:
+        write_atomic(state / RECORD, json.dumps(doc, indent=2) + "\n")
+
+
 def attach(state: Path, context: RunContext) -> Driver:
     """A Driver bound to the running cluster recorded in ``state``, held exclusively until
     the Driver's ``with`` block ends; leaving the block only disconnects."""
@@ -133,6 +149,7 @@ def attach(state: Path, context: RunContext) -> Driver:
             host_ports={n: d["host_ports"] for n, d in doc["nodes"].items()},
         )
         driver.owns_processes = False
+        driver.exit_hooks.append(lambda: _record_restarts(state, driver))
         driver.exit_hooks.append(lock.close)
         driver.adopt_vlans({int(n): int(pid) for n, pid in doc["vlans"].items()})
         for machine in driver.machines:
