@@ -38,6 +38,8 @@ GLOBAL_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "disk_full": Faults.disk_full,
     "clock_skew": Faults.clock_skew,
     "converges": converges,
+    "snapshot": Driver.snapshot,
+    "restore": Driver.restore,
 }
 GLOBAL_VALUES = {
     "machines": "every node of the run, in topology order (a list of Machine)",

@@ -406,6 +406,33 @@ def test_every_fault_is_undone_after_a_failing_block(
     n1.wait_until_succeeds("ping -c1 -W1 node02", timeout=30)
 
 
+def test_snapshot_and_restore_keep_a_tcp_connection_and_files(
+    two_nodes: Driver, n1: Machine, n2: Machine
+) -> None:
+    n2.succeed("rm -f /tmp/got; (exec nc -l 9955 > /tmp/got) >/dev/null 2>&1 &")
+    n2.wait_for_open_port(9955, timeout=30)
+    # One long-lived connection node01 -> node02, fed through a fifo that a sleeper holds.
+    n1.succeed(
+        "rm -f /tmp/tx; mkfifo /tmp/tx; (sleep 100000 > /tmp/tx &) ; "
+        "(nc node02 9955 < /tmp/tx > /dev/null 2>&1 &)"
+    )
+    n1.succeed("echo before > /tmp/tx")
+    n2.wait_until_succeeds("grep -qx before /tmp/got", timeout=30)
+    n1.succeed("echo kept > /var/tmp/snapshot-file && sync")
+    two_nodes.snapshot("two-nodes")
+    n1.succeed("rm /var/tmp/snapshot-file; echo after-snapshot > /var/tmp/later && sync")
+    time.sleep(5)  # the guests' clocks must not believe no time passed
+    two_nodes.restore("two-nodes")
+    assert n1.succeed("cat /var/tmp/snapshot-file") == "kept\n"
+    n1.fail("test -e /var/tmp/later")
+    for node in (n1, n2):
+        assert abs(float(node.succeed("date +%s.%N")) - time.time()) < 2.0
+    n1.succeed("echo after-restore > /tmp/tx")  # the same TCP connection, still open
+    n2.wait_until_succeeds("grep -qx after-restore /tmp/got", timeout=30)
+    with pytest.raises(TestFailure, match="no snapshot 'missing'"):
+        two_nodes.restore("missing")
+
+
 def test_fork_bomb_times_out_and_the_node_answers(n2: Machine) -> None:
     n2.start()
     n2.connect()

@@ -12,7 +12,7 @@ from driver.cli.signals import global_timeout
 from driver.config.profile_specs import profile_specs
 from driver.errors import EXIT_OK, UsageError
 from driver.images.builder import clean_images
-from driver.runner import cluster
+from driver.runner import cluster, snapshots
 
 
 def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
@@ -67,8 +67,25 @@ def cmd_ssh(inv: Invocation, args: argparse.Namespace) -> int:
     return subprocess.call(argv + command)
 
 
+def cmd_snapshot(inv: Invocation, args: argparse.Namespace) -> int:
+    """``cluster snapshot NAME`` / ``restore NAME`` / ``snapshots``."""
+    with cluster.attach(inv.state, inv.context(inv.state)) as driver:
+        if args.verb == "snapshots":
+            for machine in driver.machines:
+                for info in snapshots.list_snapshots(machine):
+                    print(f"{info.node}  {info.name}  {info.vm_state}  {info.date}")
+            return EXIT_OK
+        if not args.rest:
+            raise UsageError(f"cluster {args.verb}: name the snapshot, e.g. `settled`")
+        action = driver.snapshot if args.verb == "snapshot" else driver.restore
+        action(args.rest[0])
+    return EXIT_OK
+
+
 def cmd_cluster(inv: Invocation, args: argparse.Namespace) -> int:
     """``cluster VERB``: the verbs above under one word."""
+    if args.verb in ("snapshot", "restore", "snapshots"):
+        return cmd_snapshot(inv, args)
     verbs = {"start": cmd_start, "status": cmd_status, "stop": cmd_stop, "clean": cmd_clean}
     if args.verb == "ssh":
         return cmd_ssh(inv, args)

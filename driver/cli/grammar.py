@@ -129,8 +129,14 @@ def parser() -> argparse.ArgumentParser:
     )
 
     cl = command("cluster", cluster_cmds.cmd_cluster, "the persistent cluster's verbs")
-    cl.add_argument("verb", choices=["start", "status", "ssh", "stop", "clean"], help="what to do")
-    cl.add_argument("rest", nargs=argparse.REMAINDER, help="for ssh: NODE [-- CMD]")
+    cl.add_argument(
+        "verb",
+        choices=["start", "status", "ssh", "stop", "clean", "snapshot", "restore", "snapshots"],
+        help="what to do",
+    )
+    cl.add_argument(
+        "rest", nargs=argparse.REMAINDER, help="for ssh: NODE [-- CMD]; for snapshot/restore: NAME"
+    )
 
     command("start", cluster_cmds.cmd_start, "start the cluster detached (= cluster start)")
     command("status", cluster_cmds.cmd_status, "show the cluster (= cluster status)")

@@ -21,6 +21,7 @@ from driver.log import Logger
 from driver.machine.argv import Paths
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.machine.process import QemuProcess
+from driver.runner import snapshots
 from driver.runner.faults import Faults
 from driver.runner.health import Finding, HealthGate
 from driver.runner.vlan import VLan
@@ -212,6 +213,20 @@ class Driver:
         """Declare a health finding expected: findings matching ``regex`` (a failed unit,
         a kernel line; on ``node`` only, when given) do not fail the run."""
         self.health.allow(regex, node.name if isinstance(node, Machine) else node)
+
+    # --- snapshots -------------------------------------------------------------------
+
+    def snapshot(self, name: str) -> None:
+        """Save every running node together under ``name`` (RAM, devices, disks; all nodes
+        paused around it), replacing an older snapshot of that name."""
+        self.undo_faults()
+        snapshots.snapshot(self.machines, name, self.logger)
+
+    def restore(self, name: str) -> None:
+        """Bring every running node back to snapshot ``name`` together, then step each
+        guest clock to the host's time. Fails if a node has no such snapshot."""
+        self.undo_faults()
+        snapshots.restore(self.machines, name, self.logger)
 
     # --- teardown --------------------------------------------------------------------
 

@@ -52,6 +52,8 @@ GLOBALS: dict[str, Callable[[], type | None]] = {
     "disk_full": lambda: None,
     "clock_skew": lambda: None,
     "converges": lambda: None,
+    "snapshot": lambda: None,
+    "restore": lambda: None,
 }
 NODE_TYPE = Machine
 
@@ -92,6 +94,8 @@ def build(driver: Driver, run: ScriptRun, logger: Logger) -> dict[str, Any]:
         "disk_full": driver.faults.disk_full,
         "clock_skew": driver.faults.clock_skew,
         "converges": faults.converges,
+        "snapshot": driver.snapshot,
+        "restore": driver.restore,
     }
     if set(helpers_by_name) != set(GLOBALS):
         raise AssertionError("namespace.build and namespace.GLOBALS disagree")

@@ -1,0 +1,99 @@
+"""Whole-cluster snapshots: every node's RAM, device and disk state saved and restored
+together (QEMU internal snapshots in the nodes' qcow2 overlays), with all nodes paused
+around the save and the restore, so the cluster resumes as if it had been paused as one:
+Raft leaders, TCP connections between nodes and timers carry on. After a restore each
+guest clock is stepped to the host's time (the journal records the step)."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from driver.errors import TestFailure
+from driver.log import Logger
+from driver.machine.machine import Machine
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One snapshot as a node's QEMU lists it."""
+
+    node: str
+    name: str
+    vm_state: str  # size of the saved RAM and device state, as QEMU prints it
+    date: str
+
+
+def _hmp(machine: Machine, command: str) -> str:
+    reply = machine.send_monitor_command(command).strip()
+    if reply:  # savevm/loadvm/delvm answer nothing on success, an error text otherwise
+        raise TestFailure(f"{machine.name}: `{command}` failed: {reply}", node=machine.name)
+    return reply
+
+
+def _check_name(name: str) -> None:
+    if not NAME.match(name):
+        raise TestFailure(f"snapshot name {name!r}: letters, digits, '.', '_', '-' only")
+
+
+def _all_paused(machines: list[Machine], action: str, logger: Logger) -> None:
+    for machine in machines:
+        machine.send_qmp_command("stop")
+    try:
+        for machine in machines:
+            with logger.nested(action, node=machine.name):
+                _hmp(machine, action)
+    finally:
+        for machine in machines:
+            machine.send_qmp_command("cont")
+
+
+def snapshot(machines: list[Machine], name: str, logger: Logger) -> None:
+    """Save every running node under ``name`` (replacing an older one of that name)."""
+    _check_name(name)
+    running = [m for m in machines if m.is_running()]
+    with logger.nested(f"snapshot {name} of {', '.join(m.name for m in running)}"):
+        _all_paused(running, f"savevm {name}", logger)
+
+
+def restore(machines: list[Machine], name: str, logger: Logger) -> None:
+    """Bring every running node back to snapshot ``name``, then step each guest clock to
+    the host's time."""
+    _check_name(name)
+    running = [m for m in machines if m.is_running()]
+    missing = [m.name for m in running if name not in {s.name for s in list_snapshots(m)}]
+    if missing:
+        raise TestFailure(f"no snapshot {name!r} on {', '.join(missing)}")
+    with logger.nested(f"restore {name} on {', '.join(m.name for m in running)}"):
+        _all_paused(running, f"loadvm {name}", logger)
+        for machine in running:
+            machine.run(
+                f"date -s @{time.time():.3f} >/dev/null && "
+                f"echo 'photon-driver: clock stepped after restoring snapshot {name}' "
+                "| systemd-cat -t photon-driver",
+                timeout=30,
+            )
+
+
+def list_snapshots(machine: Machine) -> list[SnapshotInfo]:
+    """The snapshots in ``machine``'s disks (``info snapshots``)."""
+    found = []
+    for line in machine.send_monitor_command("info snapshots").splitlines():
+        fields = line.split()
+        # ID  TAG  VM-SIZE(2 fields: number unit)  DATE(2)  VM-CLOCK  ICOUNT
+        if len(fields) >= 6 and fields[0].isdigit():
+            found.append(
+                SnapshotInfo(machine.name, fields[1], " ".join(fields[2:4]), " ".join(fields[4:6]))
+            )
+    return found
+
+
+def delete(machines: list[Machine], name: str, logger: Logger) -> None:
+    """Remove snapshot ``name`` from every running node."""
+    _check_name(name)
+    for machine in [m for m in machines if m.is_running()]:
+        with logger.nested(f"delvm {name}", node=machine.name):
+            _hmp(machine, f"delvm {name}")
