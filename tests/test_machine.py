@@ -17,6 +17,7 @@ from driver.images.builder import Image
 from driver.machine.machine import Machine
 from driver.runner.driver import Driver
 from driver.runner.faults import converges
+from driver.runner.helpers import polling_condition, retry
 
 pytestmark = pytest.mark.vm
 
@@ -281,15 +282,15 @@ def test_driver_helpers(two_nodes: Driver, n1: Machine, capsys: pytest.CaptureFi
     n1.shell_interact(read_line=lambda prompt: next(lines))
     assert capsys.readouterr().out == "node01\ninteract-42\n"
     calls: list[bool] = []
-    two_nodes.retry(lambda last: calls.append(last) or len(calls) == 2, timeout_seconds=30)
+    retry(lambda last: calls.append(last) or len(calls) == 2, timeout_seconds=30)
     assert calls == [False, False]
-    with two_nodes.polling_condition(lambda: n1.execute("true")[0] == 0, seconds_interval=0.2):
+    with polling_condition(lambda: n1.execute("true")[0] == 0, seconds_interval=0.2):
         n1.sleep(0.5)
     with pytest.raises(TestFailure, match="polling condition 'never' failed"):
-        with two_nodes.polling_condition(lambda: False, 0.1, description="never"):
+        with polling_condition(lambda: False, 0.1, description="never"):
             n1.sleep(0.5)
     with pytest.raises(TestFailure):
-        two_nodes.retry(lambda last: False, timeout_seconds=1)
+        retry(lambda last: False, timeout_seconds=1)
 
 
 def test_serial_stdout_off_and_on(two_nodes: Driver, n1: Machine) -> None:
@@ -304,7 +305,7 @@ def test_serial_stdout_off_and_on(two_nodes: Driver, n1: Machine) -> None:
         n1.succeed("echo serial-marker-on > /dev/ttyS0")
         n1.wait_for_console_text("serial-marker-on", timeout=30)
         deadline = time.monotonic() + 10
-        while "serial-marker-on" not in stream.getvalue() and time.monotonic() < deadline:
+        while "node01 # serial-marker-on" not in stream.getvalue() and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         two_nodes.logger.stream = original

@@ -52,7 +52,7 @@ class ShellBase(ABC):
         """Raise MachineDied when the guest's QEMU is gone."""
 
     @abstractmethod
-    def send_qmp_command(self, command: str, **arguments: object) -> object:
+    def send_qmp_command(self, command: str, /, **arguments: object) -> object:
         """Send a QMP command; returns its ``return`` value."""
 
     @abstractmethod

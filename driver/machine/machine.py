@@ -260,7 +260,7 @@ class Machine(
                 self.logger.node_line(self.name, line)
         return result
 
-    def send_qmp_command(self, command: str, **arguments: object) -> object:
+    def send_qmp_command(self, command: str, /, **arguments: object) -> object:
         """Send a QMP command; returns its ``return`` value (raises on a QMP error)."""
         self._check_alive()
         return self._qmp.command(command, **arguments)

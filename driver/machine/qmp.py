@@ -34,10 +34,10 @@ class QmpClient:
             self._client = client
         return self._client
 
-    def command(self, name: str, **arguments: object) -> object:
+    def command(self, qmp_command: str, /, **arguments: object) -> object:
         """Run a QMP command; returns its ``return`` value (raises on a QMP error)."""
         with self._lock:
-            return self._connected().cmd(name, **arguments)
+            return self._connected().cmd(qmp_command, **arguments)
 
     def next_event(self, wait: float) -> dict[str, Any] | None:
         """The next QMP event, waiting up to ``wait`` s; None if none came."""

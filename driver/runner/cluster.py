@@ -76,7 +76,7 @@ def write_record(driver: Driver, profile: str) -> None:
                         "protocol": f.protocol,
                         "host_port": port,
                     }
-                    for f, port in zip(m.spec.forwards, m.host_ports, strict=True)
+                    for f, port in zip(m.spec.forwards, m.qemu.host_ports, strict=True)
                 ],
                 "boot_seconds": m.boot_seconds,
                 "started_wall": m.qemu.started_wall,

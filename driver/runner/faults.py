@@ -195,15 +195,19 @@ class Faults:
         """Fill the filesystem holding ``path`` on ``node`` (a real file taking every free
         block); the undo removes the file."""
         filler = shlex.quote(f"{path.rstrip('/')}/.photon-disk-full")
+        where = shlex.quote(path)
+        fill = (
+            f"fallocate -l $(( ($(stat -f -c %f {where}) - 16) * $(stat -f -c %S {where}) )) "
+            f"{filler} 2>/dev/null || true; "
+            f"dd if=/dev/zero of={filler}.top bs=4k status=none 2>/dev/null || true; sync; "
+            # full means full: a 64 KiB write must fail now
+            f"if head -c 65536 /dev/zero > {filler}.probe 2>/dev/null; then "
+            f"rm -f {filler}.probe; exit 1; fi; rm -f {filler}.probe"
+        )
         return self._apply(
             f"disk full at {path} on {node.name}",
-            lambda: node.succeed(
-                f"fallocate -l $(( $(stat -f -c '%f * %S' {shlex.quote(path)}) )) {filler} "
-                f"|| dd if=/dev/zero of={filler} bs=1M status=none 2>/dev/null; sync; "
-                f"[ $(stat -f -c %f {shlex.quote(path)}) -lt 64 ]",
-                timeout=300,
-            ),
-            lambda: node.succeed(f"rm -f {filler}; sync", timeout=60),
+            lambda: node.succeed(fill, timeout=300),
+            lambda: node.succeed(f"rm -f {filler} {filler}.top {filler}.probe; sync", timeout=60),
         )
 
     def clock_skew(self, node: Machine, seconds: float) -> Fault:

@@ -83,8 +83,9 @@ def list_snapshots(machine: Machine) -> list[SnapshotInfo]:
     found = []
     for line in machine.send_monitor_command("info snapshots").splitlines():
         fields = line.split()
-        # ID  TAG  VM-SIZE(2 fields: number unit)  DATE(2)  VM-CLOCK  ICOUNT
-        if len(fields) >= 6 and fields[0].isdigit():
+        # ID (digits, or "--" for a snapshot on every disk)  TAG  VM SIZE (number unit)
+        # DATE (day time)  VM CLOCK  [ICOUNT]
+        if len(fields) >= 6 and (fields[0].isdigit() or fields[0] == "--"):
             found.append(
                 SnapshotInfo(machine.name, fields[1], " ".join(fields[2:4]), " ".join(fields[4:6]))
             )
