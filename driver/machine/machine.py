@@ -182,7 +182,7 @@ class Machine(
             return
         with self.nested("shutting down"):
             if self.booted:
-                self.run("systemctl --check-inhibitors=no poweroff --no-block", timeout=30.0)
+                self.run("systemctl start --no-block poweroff.target", timeout=30.0)
             else:
                 self.qemu.kill()
             self.wait_for_shutdown(timeout)
