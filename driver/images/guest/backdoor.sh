@@ -37,14 +37,19 @@ done
 exec 3<>"$port" 5<>"$done_fifo"
 set -m
 
-# send_file TAG FILE: FILE's bytes as records split at NUL bytes (see the protocol above).
-send_file() {
+# append_file TAG FILE: FILE's bytes appended to $reply as records split at NUL bytes (see
+# the protocol above); an empty file is not even opened.
+append_file() {
   local piece tag=${1,,}
+  if [[ ! -s $2 ]]; then
+    reply+="${1}0"$'\n'
+    return
+  fi
   exec 6<"$2"
   while IFS= read -r -d '' -u 6 piece; do
-    printf '%s%d\n%s' "$tag" "${#piece}" "$piece" >&3
+    reply+="$tag${#piece}"$'\n'"$piece"
   done
-  printf '%s%d\n%s' "$1" "${#piece}" "$piece" >&3
+  reply+="$1${#piece}"$'\n'"$piece"
   exec 6<&-
 }
 
@@ -96,7 +101,8 @@ while :; do
   cmd=""
   ((len > 0)) && IFS= read -r -N "$len" cmd <&3
   run_command "$cmd" "$limit"
-  printf '%s %d %d\n' "$nonce" "$status" "$timed_out" >&3
-  send_file O "$out_file"
-  send_file E "$err_file"
+  reply="$nonce $status $timed_out"$'\n'
+  append_file O "$out_file"
+  append_file E "$err_file"
+  printf '%s' "$reply" >&3  # the whole answer in one write
 done
