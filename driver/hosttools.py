@@ -10,7 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from driver.errors import ToolMissing
@@ -39,11 +39,16 @@ def require(tool: str) -> str:
     return found
 
 
-def _own_group_dying_with_parent() -> None:
-    """In the child: a process group of its own (so the whole tool tree can be stopped
-    together) and SIGTERM when the driver's forking thread dies."""
-    os.setpgid(0, 0)
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+def own_group_dying_with_parent(signum: int) -> Callable[[], None]:
+    """A ``preexec_fn``: in the child, a process group of its own (so the whole tree can be
+    stopped together) and ``signum`` when the driver's forking thread dies (bind it from
+    the main thread). QEMU and vde_switch get SIGKILL; build tools SIGTERM, to clean up."""
+
+    def in_child() -> None:
+        os.setpgid(0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+    return in_child
 
 
 def _group_gone(proc: subprocess.Popen[str]) -> bool:
@@ -87,7 +92,7 @@ def run_tool(
         stderr=subprocess.PIPE,
         text=True,
         env=None if env is None else dict(env),
-        preexec_fn=_own_group_dying_with_parent,
+        preexec_fn=own_group_dying_with_parent(signal.SIGTERM),
     )
     try:
         out, err = proc.communicate(timeout=timeout)

@@ -4,7 +4,6 @@ runs, adopt, kill."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -14,19 +13,10 @@ from pathlib import Path
 
 from driver.config.spec import NodeSpec
 from driver.errors import InfraError
-from driver.hosttools import require
+from driver.hosttools import own_group_dying_with_parent, require
 from driver.machine.accel import Accel, choose_accel
 from driver.machine.argv import Paths, qemu_argv
 from driver.wait import wait_until
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child: SIGKILL when the forking thread (the driver's main thread) dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    os.setpgid(0, 0)
 
 
 def spawn(argv: list[str], log: Path, detached: bool) -> subprocess.Popen[bytes]:
@@ -43,7 +33,7 @@ def spawn(argv: list[str], log: Path, detached: bool) -> subprocess.Popen[bytes]
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
-                preexec_fn=None if detached else _die_with_parent,
+                preexec_fn=None if detached else own_group_dying_with_parent(signal.SIGKILL),
                 start_new_session=detached,
                 close_fds=True,
             )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
 from driver.errors import InfraError
-from driver.hosttools import require
+from driver.hosttools import own_group_dying_with_parent, require
 from driver.machine import process
 from driver.wait import wait_until
 
@@ -47,7 +48,7 @@ class VLan:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                preexec_fn=process._die_with_parent,
+                preexec_fn=own_group_dying_with_parent(signal.SIGKILL),
             )
             self.pid = self.process.pid
 
