@@ -6,13 +6,14 @@ import argparse
 import shutil
 import subprocess
 import sys
+import time
 
 from driver.cli.invocation import Invocation
 from driver.cli.signals import global_timeout
 from driver.config.profile_specs import profile_specs
 from driver.errors import EXIT_OK, UsageError
 from driver.images.builder import clean_images
-from driver.runner import cluster, snapshots
+from driver.runner import cluster, settled, snapshots
 
 
 def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
@@ -50,6 +51,9 @@ def cmd_clean(inv: Invocation, args: argparse.Namespace) -> int:
     cluster.stop(inv.state, inv.logger, inv.environ)
     shutil.rmtree(inv.state, ignore_errors=True)
     inv.logger.log(f"removed {inv.state}")
+    if inv.settled_root().exists():
+        shutil.rmtree(inv.settled_root(), ignore_errors=True)
+        inv.logger.log(f"removed the settled snapshots in {inv.settled_root()}")
     return EXIT_OK
 
 
@@ -68,7 +72,17 @@ def cmd_ssh(inv: Invocation, args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(inv: Invocation, args: argparse.Namespace) -> int:
-    """``cluster snapshot NAME`` / ``restore NAME`` / ``snapshots``."""
+    """``cluster snapshot NAME`` / ``restore NAME`` / ``snapshots`` (which also lists the
+    cached settled snapshots, with or without a running cluster)."""
+    if args.verb == "snapshots":
+        for profile, saved in settled.list_settled(inv.cache):
+            age = (time.time() - saved.manifest["created"]) / 3600
+            print(
+                f"settled/{profile}  {saved.directory.name}  {saved.size / 2**20:.0f} MiB "
+                f"for {len(saved.manifest['nodes'])} nodes  {age:.1f} h old"
+            )
+        if cluster.read_record(inv.state) is None:
+            return EXIT_OK
     with cluster.attach(inv.state, inv.context(inv.state)) as driver:
         if args.verb == "snapshots":
             for machine in driver.machines:

@@ -104,6 +104,12 @@ def parser() -> argparse.ArgumentParser:
         "--reuse", action="store_true", help="attach to the running cluster (default: off)"
     )
     r.add_argument(
+        "--settled",
+        action="store_true",
+        help="start the fresh nodes from the profile's cached settled snapshot (saved after "
+        "the first cold boot reaches unit readiness) (default: off)",
+    )
+    r.add_argument(
         "--global-timeout",
         type=float,
         default=3600.0,
@@ -147,6 +153,13 @@ def parser() -> argparse.ArgumentParser:
     for verb in [*run.SEED_SCRIPTS, *run.SEED_ALIASES]:
         for name, what in ((verb, "on the running cluster"), (f"fresh-{verb}", "on fresh nodes")):
             v = command(name, run.cmd_seed_script, f"the bundled {verb} script {what}")
+            if name.startswith("fresh-"):
+                v.add_argument(
+                    "--cold",
+                    action="store_true",
+                    help="boot cold instead of starting from the cached settled snapshot, "
+                    "and save none (default: off)",
+                )
             v.add_argument(
                 "--global-timeout",
                 type=float,

@@ -14,6 +14,7 @@ from driver.images.builder import default_cache_root
 from driver.log import Logger
 from driver.runner.cluster import state_dir
 from driver.runner.driver import Driver, RunContext
+from driver.runner.settled import seed_keys, settled_root
 
 
 class Invocation:
@@ -46,6 +47,10 @@ class Invocation:
                 raise UsageError(f"--nodes: unknown node '{name}' (known: {', '.join(known)})")
         return list(names)
 
+    def settled_root(self) -> Path:
+        """Where this profile's settled snapshots are cached."""
+        return settled_root(self.cache, self.profile)
+
     def context(self, state: Path) -> RunContext:
         """The run context for a run whose state lives in ``state``."""
         topology = self.topology()
@@ -60,9 +65,12 @@ class Invocation:
             topology.profile(self.profile),
         )
 
-    def fresh_driver(self, state: Path, detached: bool = False) -> Driver:
-        """Build (or reuse) the node specs and a Driver for a fresh set of nodes."""
+    def fresh_driver(self, state: Path, detached: bool = False, settled: bool = False) -> Driver:
+        """Build (or reuse) the node specs and a Driver for a fresh set of nodes; with
+        ``settled`` the nodes get the SSH keys that settled snapshots of the profile share."""
         names = self.nodes_subset()
+        if settled:
+            seed_keys(self.settled_root(), state, names or list(self.topology().nodes))
         specs = profile_specs(
             self.topology(), self.profile, state, self.cache, self.logger, names, self.args.specs
         )

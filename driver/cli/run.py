@@ -17,6 +17,7 @@ from driver.runner.driver import Driver
 from driver.runner.report import SubtestResult, write_junit
 from driver.runner.script import ScriptRun
 from driver.runner.script_check import check_script
+from driver.runner.settled import start_settled
 
 # The seed harness's script verbs -> script file (testscripts/ or testscripts/reference/).
 SEED_SCRIPTS = {
@@ -89,8 +90,10 @@ def run_scripts(
     return code
 
 
-def run(inv: Invocation, scripts: list[Path], reuse: bool) -> int:
-    """Fresh nodes (or the running cluster with ``reuse``), the scripts, cleanup."""
+def run(inv: Invocation, scripts: list[Path], reuse: bool, settled: bool = False) -> int:
+    """Fresh nodes (or the running cluster with ``reuse``), the scripts, cleanup. With
+    ``settled`` the fresh nodes start from the profile's cached settled snapshot (taking one
+    after a cold boot when none matches)."""
     sources = read_and_check(inv, scripts)
     timeout = getattr(inv.args, "global_timeout", 3600.0)
     if reuse:
@@ -99,8 +102,10 @@ def run(inv: Invocation, scripts: list[Path], reuse: bool) -> int:
     state = inv.state / "runs" / str(os.getpid())
     try:
         with global_timeout(timeout):
-            driver = inv.fresh_driver(state)
+            driver = inv.fresh_driver(state, settled=settled)
             with driver:
+                if settled:
+                    start_settled(driver, inv.topology().profile(inv.profile), inv.settled_root())
                 return run_scripts(inv, driver, scripts, sources)
     except BaseException:
         if not (state / "out").exists() and not any(state.glob("*/vm.log")):
@@ -112,12 +117,15 @@ def cmd_run(inv: Invocation, args: argparse.Namespace) -> int:
     """``run [SCRIPT...]``."""
     if not args.scripts and not args.interactive:
         raise UsageError("run: name a test script, or use -I for the REPL")
-    return run(inv, args.scripts, args.reuse)
+    if args.settled and args.reuse:
+        raise UsageError("run: --settled starts fresh nodes; it cannot go with --reuse")
+    return run(inv, args.scripts, args.reuse, args.settled)
 
 
 def cmd_seed_script(inv: Invocation, args: argparse.Namespace) -> int:
     """``smoke``, ``fresh-smoke``, ``matrix``...: a bundled script on the running cluster,
-    or with ``fresh-`` on fresh nodes."""
+    or with ``fresh-`` on fresh nodes (from the cached settled snapshot unless ``--cold``)."""
     verb: str = args.command
     script = seed_script(inv.profile, verb.removeprefix("fresh-"))
-    return run(inv, [script], reuse=not verb.startswith("fresh-"))
+    fresh = verb.startswith("fresh-")
+    return run(inv, [script], reuse=not fresh, settled=fresh and not args.cold)

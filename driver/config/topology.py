@@ -87,6 +87,10 @@ class Profile:
         """Services that run on ``node``."""
         return [s for s in self.services if node in s.nodes]
 
+    def units_on(self, node: str) -> list[str]:
+        """The systemd units the profile's services run as on ``node`` (once each)."""
+        return list(dict.fromkeys(s.unit for s in self.services_on(node)))
+
 
 @dataclass(frozen=True)
 class Topology:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -88,14 +89,40 @@ class Machine(
         with self._lock:
             if self.qemu.is_running():
                 return
-            self.console.begin()
-            self.qemu.start(fresh_disks, allow_reboot)
-            accel = self.qemu.accel
-            self.log(f"starting QEMU ({accel.name}: {accel.reason})" if accel else "QEMU")
-            self.booted = False
-            self._qmp.close()
-            self._shell.connect(timeout=30.0)
-            self.console.start_streaming()
+            self._spawn(fresh_disks, allow_reboot)
+
+    def _spawn(
+        self, fresh_disks: bool = False, allow_reboot: bool = False, incoming: str = ""
+    ) -> None:
+        self.console.begin()
+        self.qemu.start(fresh_disks, allow_reboot, incoming)
+        accel = self.qemu.accel
+        what = "loading a saved state" if incoming else "starting QEMU"
+        self.log(f"{what} ({accel.name}: {accel.reason})" if accel else what)
+        self.booted = False
+        self._qmp.close()
+        self._shell.connect(timeout=30.0)
+        self.console.start_streaming()
+
+    def _start_from_saved_state(self, state_file: Path, disks: list[Path | None]) -> None:
+        """Start QEMU paused on fresh overlays over ``disks`` (None: the spec's own disk),
+        loading RAM and device state from ``state_file`` (a QEMU migration stream). Then
+        wait for ``_saved_state_loaded`` and resume with QMP ``cont``."""
+        with self._lock:
+            self.qemu.overlays_over(disks)
+            self._spawn(incoming="exec:cat " + shlex.quote(str(state_file)))
+
+    def _saved_state_loaded(self) -> bool:
+        """Whether QEMU has loaded the saved state (it is then paused); MachineDied if QEMU
+        rejected the state and exited."""
+        reply = self.send_qmp_command("query-status")
+        return isinstance(reply, dict) and reply.get("status") != "inmigrate"
+
+    def _mark_restored(self, seconds: float) -> None:
+        """The node runs again from a saved state: its shell is live, no boot to wait for."""
+        self.booted = True
+        self.boot_seconds = seconds
+        self.ready_wall = time.time()
 
     def _attach(self, pid: int, boot_seconds: float | None = None) -> None:
         """Adopt an already running QEMU (a detached cluster node) without restarting it."""

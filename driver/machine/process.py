@@ -68,9 +68,11 @@ def kill_pid(pid: int, grace: float = 0.0) -> None:
             wait_until(lambda: not pid_alive(pid), 2.0, 0.02)
 
 
-def create_overlay(base: Path | None, overlay: Path, size_mib: int = 0) -> None:
-    """A qcow2 overlay over the raw ``base`` (absolute backing path), or without a base a
-    blank qcow2 of ``size_mib``."""
+def create_overlay(
+    base: Path | None, overlay: Path, size_mib: int = 0, base_format: str = "raw"
+) -> None:
+    """A qcow2 overlay over ``base`` (absolute backing path, in ``base_format``), or without
+    a base a blank qcow2 of ``size_mib``."""
     qemu_img = require("qemu-img")
     overlay.unlink(missing_ok=True)
     if base is None:
@@ -85,7 +87,7 @@ def create_overlay(base: Path | None, overlay: Path, size_mib: int = 0) -> None:
             "-b",
             str(base.resolve()),
             "-F",
-            "raw",
+            base_format,
             str(overlay),
         ]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -138,6 +140,13 @@ class QemuProcess:
                 base = Path(disk.base) if disk.base else None
                 create_overlay(base, overlay, disk.size_mib)
 
+    def overlays_over(self, saved: list[Path | None]) -> None:
+        """Fresh overlays over saved disk images (qcow2; None: the spec's own disk, e.g. one
+        QEMU opens directly)."""
+        for disk, overlay, base in zip(self.spec.disks, self.overlays, saved, strict=True):
+            if disk.overlay and base is not None:
+                create_overlay(base, overlay, base_format="qcow2")
+
     def choose_accel(self) -> Accel:
         """The accelerator (probing KVM once per host boot, see accel.py)."""
         if self.accel is None:
@@ -159,11 +168,17 @@ class QemuProcess:
         )
         return [a for a in argv if a != "-no-reboot"] if allow_reboot else argv
 
-    def start(self, fresh_disks: bool = False, allow_reboot: bool = False) -> None:
-        """Spawn QEMU (overlays recreated with ``fresh_disks`` or when missing)."""
+    def start(
+        self, fresh_disks: bool = False, allow_reboot: bool = False, incoming: str = ""
+    ) -> None:
+        """Spawn QEMU (overlays recreated with ``fresh_disks`` or when missing). With
+        ``incoming`` (a QEMU migration URI) QEMU starts paused and loads its RAM and device
+        state from there instead of booting."""
         if fresh_disks or not all(p.exists() for p in self.overlays):
             self.create_overlays()
         argv = self.argv(self.choose_accel(), allow_reboot)
+        if incoming:
+            argv += ["-S", "-incoming", incoming]
         for sock in (self.paths.qmp, self.paths.backdoor, self.paths.serial):
             sock.unlink(missing_ok=True)
         self.started_monotonic = time.monotonic()

@@ -51,6 +51,45 @@ def _all_paused(machines: list[Machine], action: str, logger: Logger) -> None:
             machine.send_qmp_command("cont")
 
 
+def clock_offset(machine: Machine, samples: int = 3, timeout: float = 30.0) -> tuple[float, float]:
+    """The guest clock minus the host's, in seconds, and the round trip it was measured
+    over: the sample with the shortest round trip, guest time against the midpoint of the
+    host's send and receive (as NTP does)."""
+    best = (0.0, float("inf"))
+    for _ in range(samples):
+        sent = time.time()
+        guest = float(machine.succeed("echo $EPOCHREALTIME", timeout=timeout))
+        received = time.time()
+        if received - sent < best[1]:
+            best = (guest - (sent + received) / 2, received - sent)
+    return best
+
+
+def step_clock(machine: Machine, why: str, timeout: float = 30.0, within: float = 0.05) -> float:
+    """Step the guest clock to the host's time (after ``why``) and say so in its journal;
+    returns the total step in seconds. Each step is relative to the guest's own clock, so
+    the command's delivery time does not add to the error; repeated (at most three times)
+    until the measured offset is below ``within`` s."""
+    total = 0.0
+    for _ in range(3):
+        offset, _ = clock_offset(machine, timeout=timeout)
+        if abs(offset) < within:
+            break
+        micros = -round(offset * 1e6)
+        machine.succeed(
+            f"t=$(( ${{EPOCHREALTIME/./}} + ({micros}) )); date -s @${{t:0:-6}}.${{t: -6}}"
+            " >/dev/null",
+            timeout=timeout,
+        )
+        total -= offset
+    machine.succeed(
+        f"echo 'photon-driver: clock stepped by {total:+.3f}s after {why}'"
+        " | systemd-cat -t photon-driver",
+        timeout=timeout,
+    )
+    return total
+
+
 def snapshot(machines: list[Machine], name: str, logger: Logger) -> None:
     """Save every running node under ``name`` (replacing an older one of that name)."""
     _check_name(name)
@@ -70,12 +109,7 @@ def restore(machines: list[Machine], name: str, logger: Logger) -> None:
     with logger.nested(f"restore {name} on {', '.join(m.name for m in running)}"):
         _all_paused(running, f"loadvm {name}", logger)
         for machine in running:
-            machine.run(
-                f"date -s @{time.time():.3f} >/dev/null && "
-                f"echo 'photon-driver: clock stepped after restoring snapshot {name}' "
-                "| systemd-cat -t photon-driver",
-                timeout=30,
-            )
+            step_clock(machine, f"restoring snapshot {name}")
 
 
 def list_snapshots(machine: Machine) -> list[SnapshotInfo]:

@@ -12,7 +12,7 @@ from driver.machine.machine import Machine
 
 def units_by_node(profile: Profile, nodes: Sequence[str]) -> dict[str, list[str]]:
     """Each node's expected systemd units in this profile."""
-    return {n: list(dict.fromkeys(s.unit for s in profile.services_on(n))) for n in nodes}
+    return {n: profile.units_on(n) for n in nodes}
 
 
 def boot_and_wait_for_units(

@@ -55,7 +55,7 @@ append_file() {
 
 # run_command SOURCE TIMEOUT: sets status and timed_out (TIMEOUT 0: no limit).
 run_command() {
-  local pid word stat deadline=0
+  local pid word stat up deadline=0
   (
     exec 3>&- 5>&-
     trap 'printf "%d\n" "$BASHPID" >"$done_fifo"' EXIT
@@ -63,7 +63,12 @@ run_command() {
   ) </dev/null >"$out_file" 2>"$err_file" &
   pid=$!
   timed_out=0
-  (($2 > 0)) && deadline=$((${EPOCHREALTIME/./} + $2 * 1000000))
+  # Deadlines on the boot clock (/proc/uptime, centiseconds): stepping the wall clock
+  # (date -s, a clock-skew fault, a restored snapshot) must not end or extend a command.
+  if (($2 > 0)); then
+    read -r up _ </proc/uptime
+    deadline=$((10#${up/./} + $2 * 100))
+  fi
   while :; do
     word=""
     IFS= read -r -t 0.1 -u 5 word
@@ -73,7 +78,8 @@ run_command() {
     read -r stat 2>/dev/null <"/proc/$pid/stat" || break
     stat=${stat##*) }
     [[ ${stat%% *} == Z ]] && break
-    if ((deadline > 0 && ${EPOCHREALTIME/./} >= deadline)); then
+    ((deadline > 0)) && read -r up _ </proc/uptime
+    if ((deadline > 0 && 10#${up/./} >= deadline)); then
       timed_out=1
       kill -KILL -- "-$pid" 2>/dev/null
       break

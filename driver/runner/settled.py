@@ -1,0 +1,366 @@
+"""The cached "settled" cluster. After the first cold boot of a fresh run reaches unit
+readiness, every node's RAM and device state is saved as a QEMU migration stream and its
+disk overlays copied, with a manifest, under ``<cache>/settled/<profile>/<key>/``. Later
+fresh runs with the same key start from it in seconds: each QEMU loads its state paused
+(``-incoming``) on new overlays backed by the saved disks, then all resume together and
+every guest clock is stepped to the host's time.
+
+The key covers what makes a saved state valid: node specs with kernel and initrd contents,
+base disks (path, size, mtime), boot groups, profile, QEMU version and accelerator. A
+snapshot whose key differs is never used; a missing, truncated or rejected one means a cold
+boot with a one-line warning (and the broken snapshot is removed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from driver.atomic import write_atomic
+from driver.config.spec import NodeSpec
+from driver.config.topology import Profile
+from driver.errors import DriverError, InfraError
+from driver.hosttools import remove_tree
+from driver.images.identity import ssh_keypair
+from driver.log import Logger
+from driver.machine.machine import BOOT_TIMEOUT, Machine
+from driver.runner.driver import Driver
+from driver.runner.snapshots import step_clock
+from driver.wait import wait_until
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+KEYS = "keys"  # the SSH keys settled runs share (baked into the saved guests)
+REPORT = "settled.json"  # what the run did, in its output directory (read by bench/)
+SAVE_TIMEOUT = 300.0
+
+
+def settled_root(cache: Path, profile: str) -> Path:
+    """Where the profile's settled snapshots are kept."""
+    return cache / "settled" / profile
+
+
+@dataclass(frozen=True)
+class SettledSnapshot:
+    """One saved settled cluster: its directory and manifest."""
+
+    directory: Path
+    manifest: dict[str, Any]
+
+    def state_file(self, node: str) -> Path:
+        """The node's saved RAM and device state (a QEMU migration stream)."""
+        return self.directory / str(self.manifest["nodes"][node]["state"]["file"])
+
+    def disks(self, node: str) -> list[Path | None]:
+        """The node's saved disks, in spec order (None: a disk QEMU opens directly)."""
+        return [
+            None if d is None else self.directory / d["file"]
+            for d in self.manifest["nodes"][node]["disks"]
+        ]
+
+    def files(self) -> list[dict[str, Any]]:
+        """Every file the manifest lists (name and byte count)."""
+        found = []
+        for node in self.manifest["nodes"].values():
+            found.append(node["state"])
+            found += [d for d in node["disks"] if d is not None]
+        return found
+
+    @property
+    def size(self) -> int:
+        """Bytes on disk."""
+        return sum(int(f["bytes"]) for f in self.files())
+
+
+def seed_keys(root: Path, state: Path, nodes: list[str]) -> None:
+    """Give a fresh run the SSH keys that settled runs share (created once under ``root``),
+    so node identities, and with them the key, stay the same from run to run."""
+    wanted = [("ssh/id_ed25519", "photon-driver")]
+    wanted += [(f"{n}/ssh_host_ed25519_key", f"root@{n}") for n in nodes]
+    for relative, comment in wanted:
+        ssh_keypair(root / KEYS / relative, comment)
+        for suffix in ("", ".pub"):
+            source = root / KEYS / (relative + suffix)
+            target = state / (relative + suffix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            target.chmod(source.stat().st_mode & 0o777)
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _file_stamp(path: str) -> str:
+    stat = Path(path).stat()
+    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _spec_fingerprint(spec: NodeSpec) -> dict[str, Any]:
+    doc = dataclasses.asdict(spec)
+    doc["kernel"] = _digest(Path(spec.kernel))
+    doc["initrd"] = _digest(Path(spec.initrd))
+    doc["disks"] = [
+        {**d, "base": _file_stamp(d["base"]) if d["base"] else ""} for d in doc["disks"]
+    ]
+    return doc
+
+
+def settled_key(driver: Driver, profile: str) -> tuple[str, str]:
+    """The key of this run's settled state, or ("", why) when it cannot be snapshotted."""
+    shared = [m.name for m in driver.machines if m.spec.shares]
+    if shared:
+        return "", f"{', '.join(shared)} mount host shares (9p), which QEMU cannot save"
+    versions = {
+        qemu: subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout
+        for qemu in {m.spec.qemu for m in driver.machines}
+    }
+    doc = {
+        "format": FORMAT,
+        "profile": profile,
+        "qemu": versions,
+        "boot_groups": driver.boot_groups,
+        "nodes": {
+            m.name: {"accel": m.qemu.choose_accel().name, "spec": _spec_fingerprint(m.spec)}
+            for m in driver.machines
+        },
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32], ""
+
+
+def lookup(root: Path, key: str, logger: Logger) -> SettledSnapshot | None:
+    """The usable snapshot for ``key``, or None (with a one-line warning when one exists but
+    is stale or incomplete; an incomplete one is removed)."""
+    directory = root / key
+    if not directory.is_dir():
+        others = [p.name for p in _snapshot_dirs(root) if not p.name.startswith(".")]
+        if others:
+            logger.log(
+                f"settled snapshot {others[0]} is for other images, specs or profile: not used"
+            )
+        return None
+    problem = ""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        snapshot = SettledSnapshot(directory, manifest)
+        if manifest.get("format") != FORMAT or manifest.get("key") != key:
+            logger.warning(
+                f"settled snapshot {directory}: its manifest key is "
+                f"{manifest.get('key')!r}, not {key!r}: refused, booting cold"
+            )
+            return None
+        for entry in snapshot.files():
+            size = (directory / entry["file"]).stat().st_size
+            if size != entry["bytes"]:
+                problem = f"{entry['file']} has {size} bytes, the manifest says {entry['bytes']}"
+                break
+    except FileNotFoundError as exc:
+        problem = f"{Path(exc.filename or '?').name} is missing"
+    except (ValueError, KeyError, TypeError) as exc:
+        problem = f"unreadable manifest ({exc})"
+    if problem:
+        logger.warning(f"settled snapshot {directory} is incomplete ({problem}): booting cold")
+        remove_tree(directory)
+        return None
+    return snapshot
+
+
+def _snapshot_dirs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in (KEYS,))
+
+
+def list_settled(cache: Path) -> list[tuple[str, SettledSnapshot]]:
+    """Every complete settled snapshot in the cache: (profile, snapshot)."""
+    found = []
+    for profile_dir in sorted((cache / "settled").glob("*")):
+        for directory in _snapshot_dirs(profile_dir):
+            if directory.name.startswith("."):
+                continue
+            try:
+                manifest = json.loads((directory / MANIFEST).read_text())
+            except (OSError, ValueError):
+                continue
+            found.append((profile_dir.name, SettledSnapshot(directory, manifest)))
+    return found
+
+
+def wait_for_readiness(driver: Driver, profile: Profile, timeout: float = BOOT_TIMEOUT) -> None:
+    """Every node reached multi-user and every unit the profile declares on it is active."""
+
+    def ready(machine: Machine) -> None:
+        for unit in ["multi-user.target", *profile.units_on(machine.name)]:
+            machine.wait_for_unit(unit, timeout=timeout)
+
+    driver.parallel(driver.machines, ready)
+
+
+def restore_settled(driver: Driver, profile: Profile, snapshot: SettledSnapshot) -> None:
+    """Start every node from ``snapshot``: load all paused, resume all together, step the
+    clocks, check the declared units are active."""
+    started = time.monotonic()
+    driver.start_vlans()
+    for machine in driver.machines:  # main thread: the parent-death signal binds to it
+        machine._start_from_saved_state(
+            snapshot.state_file(machine.name), snapshot.disks(machine.name)
+        )
+    wait_until(lambda: all([m._saved_state_loaded() for m in driver.machines]), 120.0)
+    for machine in driver.machines:
+        machine.send_qmp_command("cont")
+    for machine in driver.machines:
+        machine._mark_restored(time.monotonic() - started)
+
+    def settle(machine: Machine) -> None:
+        step_clock(machine, "restoring the settled snapshot")
+        units = ["multi-user.target", *profile.units_on(machine.name)]
+        machine.succeed("systemctl is-active --quiet " + " ".join(map(shlex.quote, units)))
+
+    driver.parallel(driver.machines, settle)
+
+
+def _save_states(machines: list[Machine], directory: Path, timeout: float = SAVE_TIMEOUT) -> None:
+    """Stream every (paused) node's state to ``<node>.state``; QEMU migrates them all at
+    once. QMP is driven from this thread only (qemu.qmp's clients share its event loop)."""
+    for machine in machines:
+        target = directory / f"{machine.name}.state"
+        machine.send_qmp_command("migrate-set-parameters", **{"max-bandwidth": 1 << 40})
+        machine.send_qmp_command("migrate", uri="exec:cat > " + shlex.quote(str(target)))
+
+    def completed(machine: Machine) -> bool:
+        info = machine.send_qmp_command("query-migrate")
+        status = info.get("status") if isinstance(info, dict) else None
+        if status in ("failed", "cancelled"):
+            detail = info.get("error-desc", status) if isinstance(info, dict) else status
+            raise InfraError(f"{machine.name}: saving its state failed: {detail}")
+        return status == "completed"
+
+    wait_until(lambda: all([completed(m) for m in machines]), timeout, 0.05)
+
+
+def _copy_disks(machine: Machine, directory: Path) -> dict[str, Any]:
+    disks: list[dict[str, Any] | None] = []
+    for index, (disk, path) in enumerate(
+        zip(machine.spec.disks, machine.qemu.overlays, strict=True)
+    ):
+        if not disk.overlay:
+            disks.append(None)
+            continue
+        name = f"{machine.name}.disk{index}.qcow2"
+        shutil.copyfile(path, directory / name)
+        disks.append({"file": name, "bytes": (directory / name).stat().st_size})
+    state = f"{machine.name}.state"
+    return {"state": {"file": state, "bytes": (directory / state).stat().st_size}, "disks": disks}
+
+
+def save_settled(driver: Driver, root: Path, key: str, cold_seconds: float) -> SettledSnapshot:
+    """Save the running cluster as the settled snapshot for ``key``: all nodes paused, each
+    one's state streamed to a file and its overlays copied, all resumed; then the manifest,
+    and the directory moved into place in one rename. Older snapshots of the profile go."""
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".saving-", dir=root))
+    started = time.monotonic()
+    try:
+        for machine in driver.machines:
+            machine.send_qmp_command("stop")
+        try:
+            _save_states(driver.machines, work)
+            nodes = {m.name: _copy_disks(m, work) for m in driver.machines}
+        finally:
+            for machine in driver.machines:
+                machine.send_qmp_command("cont")
+        manifest = {
+            "format": FORMAT,
+            "key": key,
+            "created": time.time(),
+            "cold_ready_seconds": round(cold_seconds, 3),
+            "save_seconds": round(time.monotonic() - started, 3),
+            "nodes": nodes,
+        }
+        write_atomic(work / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        final = root / key
+        remove_tree(final)
+        os.rename(work, final)
+    except BaseException:
+        remove_tree(work)
+        raise
+    for other in _snapshot_dirs(root):
+        stale_work = other.name.startswith(".") and time.time() - other.stat().st_mtime > 3600
+        if other != final and (not other.name.startswith(".") or stale_work):
+            remove_tree(other)
+    return SettledSnapshot(final, manifest)
+
+
+def _reset_for_cold_boot(driver: Driver) -> None:
+    for machine in driver.machines:
+        machine._kill()
+        machine.qemu.create_overlays()
+
+
+def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any]:
+    """Bring every node to unit readiness: from the cached settled snapshot when one matches,
+    else by a cold boot after which one is saved. Returns what happened (also written to
+    ``settled.json`` in the run's output directory)."""
+    logger = driver.logger
+    started = time.monotonic()
+    key, unsupported = settled_key(driver, profile.name)
+    report: dict[str, Any] = {"key": key, "nodes": [m.name for m in driver.machines]}
+    snapshot = lookup(root, key, logger) if key else None
+    if not key:
+        logger.warning(f"settled snapshot not used: {unsupported}")
+    if snapshot is not None:
+        try:
+            with logger.nested(f"restoring the settled cluster {snapshot.directory}"):
+                restore_settled(driver, profile, snapshot)
+            report.update(mode="restored", ready_seconds=time.monotonic() - started)
+            return _report(driver, report, snapshot)
+        except (DriverError, TimeoutError, OSError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            logger.warning(
+                f"settled snapshot {snapshot.directory} could not be restored ({reason}): "
+                "removed, booting cold"
+            )
+            _reset_for_cold_boot(driver)
+            remove_tree(snapshot.directory)
+            started = time.monotonic()
+    with logger.nested("cold boot to unit readiness"):
+        driver.start_all()
+        wait_for_readiness(driver, profile)
+    report.update(mode="cold", ready_seconds=time.monotonic() - started)
+    if key:
+        try:
+            with logger.nested("saving the settled cluster"):
+                saved = save_settled(driver, root, key, report["ready_seconds"])
+            report["save_seconds"] = saved.manifest["save_seconds"]
+            return _report(driver, report, saved)
+        except (DriverError, TimeoutError, OSError) as exc:
+            logger.warning(f"could not save the settled cluster: {exc}")
+    return _report(driver, report, None)
+
+
+def _report(
+    driver: Driver, report: dict[str, Any], snapshot: SettledSnapshot | None
+) -> dict[str, Any]:
+    if snapshot is not None:
+        report["snapshot"] = str(snapshot.directory)
+        report["bytes_per_node"] = {
+            name: node["state"]["bytes"] + sum(d["bytes"] for d in node["disks"] if d)
+            for name, node in snapshot.manifest["nodes"].items()
+        }
+    driver.logger.log(
+        f"settled cluster {report['mode']}: every node ready after {report['ready_seconds']:.1f}s"
+        + (f", snapshot saved in {report['save_seconds']:.1f}s" if "save_seconds" in report else "")
+    )
+    driver.context.out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(driver.context.out_dir / REPORT, json.dumps(report, indent=2) + "\n")
+    return report
