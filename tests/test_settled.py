@@ -45,9 +45,9 @@ def run_settled(tmp: Path, xdg_cache: Path, label: str) -> tuple[dict, dict, str
     script.write_text(PROBE)
     out = tmp / f"out-{label}"
     env = photon_env(xdg_cache, tmp / "vm") | {"PROBE_OUT": str(tmp / f"probe-{label}.json")}
+    argv = [sys.executable, "-m", "driver", "--profile", "minimal", "run", "--settled"]
     proc = subprocess.run(
-        [sys.executable, "-m", "driver", "--profile", "minimal", "run", "--settled"]
-        + ["--nodes", "node01,node02", "-o", str(out), str(script)],
+        [*argv, "--nodes", "node01,node02", "-o", str(out), str(script)],
         env=env,
         capture_output=True,
         text=True,
