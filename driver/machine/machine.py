@@ -92,12 +92,15 @@ class Machine(
             self._spawn(fresh_disks, allow_reboot)
 
     def _spawn(
-        self, fresh_disks: bool = False, allow_reboot: bool = False, incoming: str = ""
+        self,
+        fresh_disks: bool = False,
+        allow_reboot: bool = False,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.console.begin()
-        self.qemu.start(fresh_disks, allow_reboot, incoming)
+        self.qemu.start(fresh_disks, allow_reboot, extra_args)
         accel = self.qemu.accel
-        what = "loading a saved state" if incoming else "starting QEMU"
+        what = "loading a saved state" if extra_args else "starting QEMU"
         self.log(f"{what} ({accel.name}: {accel.reason})" if accel else what)
         self.booted = False
         self._qmp.close()
@@ -110,7 +113,7 @@ class Machine(
         wait for ``_saved_state_loaded`` and resume with QMP ``cont``."""
         with self._lock:
             self.qemu.overlays_over(disks)
-            self._spawn(incoming="exec:cat " + shlex.quote(str(state_file)))
+            self._spawn(extra_args=("-S", "-incoming", "exec:cat " + shlex.quote(str(state_file))))
 
     def _saved_state_loaded(self) -> bool:
         """Whether QEMU has loaded the saved state (it is then paused); MachineDied if QEMU

@@ -169,16 +169,16 @@ class QemuProcess:
         return [a for a in argv if a != "-no-reboot"] if allow_reboot else argv
 
     def start(
-        self, fresh_disks: bool = False, allow_reboot: bool = False, incoming: str = ""
+        self,
+        fresh_disks: bool = False,
+        allow_reboot: bool = False,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
-        """Spawn QEMU (overlays recreated with ``fresh_disks`` or when missing). With
-        ``incoming`` (a QEMU migration URI) QEMU starts paused and loads its RAM and device
-        state from there instead of booting."""
+        """Spawn QEMU (overlays recreated with ``fresh_disks`` or when missing), with
+        ``extra_args`` appended (e.g. ``-S -incoming URI`` to load a saved state)."""
         if fresh_disks or not all(p.exists() for p in self.overlays):
             self.create_overlays()
-        argv = self.argv(self.choose_accel(), allow_reboot)
-        if incoming:
-            argv += ["-S", "-incoming", incoming]
+        argv = self.argv(self.choose_accel(), allow_reboot) + list(extra_args)
         for sock in (self.paths.qmp, self.paths.backdoor, self.paths.serial):
             sock.unlink(missing_ok=True)
         self.started_monotonic = time.monotonic()
