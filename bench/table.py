@@ -60,6 +60,26 @@ def overhead(doc: Doc) -> tuple[float, float]:
     return median, worst
 
 
+def restored(doc: Doc, key: str) -> list[float]:
+    return [float(run[key]) for run in doc["restored"]]
+
+
+def restore_ratio(doc: Doc) -> tuple[float, float]:
+    cold = doc["first_run"]["ready_seconds"]
+    ready = restored(doc, "ready_seconds")
+    return statistics.median(ready) / cold, max(ready) / cold
+
+
+def smoke_ratio(doc: Doc) -> tuple[float, float]:
+    walls, cold = restored(doc, "wall_s"), doc["cold_wall_s"]
+    return statistics.median(walls) / statistics.median(cold), max(walls) / min(cold)
+
+
+def snapshot_mib(doc: Doc) -> tuple[float, float]:
+    sizes = [b / 2**20 for b in doc["first_run"]["bytes_per_node"].values()]
+    return statistics.median(sizes), max(sizes)
+
+
 ROWS = [
     Row(
         'backdoor round trip, `succeed("true")`',
@@ -188,6 +208,78 @@ ROWS = [
         "reference `cluster start` to six nodes ready (this run included an image build)",
         "attach.json",
         lambda d: single(d, "cluster_start_to_ready_s"),
+        "s",
+        "",
+        None,
+    ),
+    Row(
+        "settled six-node reference: restore / cold boot, each to every unit active",
+        "settled.json",
+        restore_ratio,
+        "x",
+        "<= 0.1x",
+        lambda m, w: (w if w is not None else m) <= 0.1,
+    ),
+    Row(
+        "settled six-node reference: restore to every unit active",
+        "settled.json",
+        lambda d: listed({"ready": restored(d, "ready_seconds")}, "ready"),
+        "s",
+        "",
+        None,
+    ),
+    Row(
+        "cold boot to every unit active, same six nodes (the run that saved the snapshot)",
+        "settled.json",
+        lambda d: single(d["first_run"], "ready_seconds"),
+        "s",
+        "",
+        None,
+    ),
+    Row(
+        "`fresh-smoke` from the settled snapshot / `fresh-smoke --cold`",
+        "settled.json",
+        smoke_ratio,
+        "x",
+        "<= 0.4x",
+        lambda m, w: (w if w is not None else m) <= 0.4,
+    ),
+    Row(
+        "`fresh-smoke --cold` wall time",
+        "settled.json",
+        lambda d: listed(d, "cold_wall_s"),
+        "s",
+        "",
+        None,
+    ),
+    Row(
+        "saving the settled snapshot of six nodes (added to the cold run)",
+        "settled.json",
+        lambda d: single(d["first_run"], "save_seconds"),
+        "s",
+        "<= 10 s",
+        lambda m, w: m <= 10.0,
+    ),
+    Row(
+        "settled snapshot disk cost per node (state + disk copies)",
+        "settled.json",
+        snapshot_mib,
+        "MiB",
+        "",
+        None,
+    ),
+    Row(
+        "one node, spawn to state loaded: `-incoming` stream (used)",
+        "settled.json",
+        lambda d: listed(d["one_node"], "incoming_s"),
+        "s",
+        "",
+        None,
+    ),
+    Row(
+        "one node, spawn to state loaded: `-loadvm` internal qcow2 snapshot",
+        "settled.json",
+        lambda d: listed(d["one_node"], "loadvm_s"),
         "s",
         "",
         None,

@@ -68,6 +68,14 @@ def test_usage_errors_fail_fast(tmp_path: Path, xdg_cache: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "unknown node 'node77'" in proc.stderr
+    proc = subprocess.run(
+        driver_cmd("run", "--settled", "--reuse", str(bad)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "--settled starts fresh nodes" in proc.stderr
     assert not (tmp_path / "vm-minimal" / "runs").exists() or not any(
         (tmp_path / "vm-minimal" / "runs").iterdir()
     )

@@ -47,6 +47,19 @@ class ConsoleLog:
         except FileNotFoundError:
             return ""
 
+    def read_lines_from(self, offset: int) -> tuple[str, int]:
+        """Complete lines of this boot from byte ``offset`` on (an offset before this boot
+        means from its start), and the offset after the last of them."""
+        offset = max(offset, self._start)
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return "", offset
+        end = data.rfind(b"\n") + 1
+        return data[:end].decode(errors="replace"), offset + end
+
     def tail(self, lines: int = 20) -> str:
         """The last ``lines`` console lines of this boot."""
         return "\n".join(self.read().replace("\r", "").splitlines()[-lines:])

@@ -8,6 +8,7 @@ finding is reported once."""
 from __future__ import annotations
 
 import re
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -17,9 +18,13 @@ from driver.machine.machine import Machine
 
 TIMESTAMP = re.compile(r"^\[[ 0-9.]+\] ")
 SEPARATOR = "@@photon-health@@"
+# Kernel lines are filtered in the guest with bash's own regex match (no grep needed on the
+# unit's PATH), so a scan moves only the matching lines, not the whole kernel log.
 SCAN_COMMAND = (
     "systemctl list-units --state=failed --no-legend --plain --no-pager; "
-    f"echo {SEPARATOR}; dmesg --notime 2>/dev/null || :"
+    f"echo {SEPARATOR}; re={shlex.quote(KERNEL_PROBLEMS.pattern)}; "
+    'while IFS= read -r line; do [[ $line =~ $re ]] && printf "%s\\n" "$line"; done '
+    "< <(dmesg --notime 2>/dev/null) || :"
 )
 
 
@@ -40,6 +45,7 @@ class HealthGate:
 
     allowed: list[tuple[re.Pattern[str], str | None]] = field(default_factory=list)
     reported: set[Finding] = field(default_factory=set)
+    console_read: dict[str, int] = field(default_factory=dict)  # node -> console offset
 
     def allow(self, regex: str, node: str | None = None) -> None:
         """Findings matching ``regex`` (on ``node`` only, when given) do not fail the run."""
@@ -57,28 +63,31 @@ class HealthGate:
         if not machines:
             return []
         with ThreadPoolExecutor(max_workers=len(machines), thread_name_prefix="health") as pool:
-            found = [f for fs in pool.map(scan_machine, machines) for f in fs]
+            found = [f for fs in pool.map(self.scan_machine, machines) for f in fs]
         new = [f for f in dict.fromkeys(found) if f not in self.reported]
         self.reported.update(new)
         return [f for f in new if not self.is_allowed(f)]
 
-
-def scan_machine(machine: Machine) -> list[Finding]:
-    """Findings on ``machine`` in this boot: console and kernel log lines, failed units."""
-    lines = [ln.strip() for ln in machine.get_console_log().splitlines()]
-    units: list[str] = []
-    if machine.is_up():
-        try:
-            result = machine.run(SCAN_COMMAND, timeout=30.0)
-            failed, _, kernel = result.stdout.partition(SEPARATOR)
-            units = [ln.split()[0] for ln in failed.splitlines() if ln.strip()]
-            lines += [ln.strip() for ln in kernel.splitlines()]
-        except (DriverError, TimeoutError) as exc:
-            return [Finding(machine.name, f"health scan failed: {exc}")]
-    findings = [Finding(machine.name, f"failed unit {u}") for u in units]
-    findings += [
-        Finding(machine.name, "kernel: " + TIMESTAMP.sub("", ln))
-        for ln in lines
-        if KERNEL_PROBLEMS.search(ln)
-    ]
-    return findings
+    def scan_machine(self, machine: Machine) -> list[Finding]:
+        """Findings on ``machine`` in this boot: console lines not read by an earlier scan,
+        kernel log lines, failed units."""
+        text, self.console_read[machine.name] = machine.console.read_lines_from(
+            self.console_read.get(machine.name, 0)
+        )
+        lines = [ln.strip() for ln in text.splitlines()]
+        units: list[str] = []
+        if machine.is_up():
+            try:
+                result = machine.run(SCAN_COMMAND, timeout=30.0)
+                failed, _, kernel = result.stdout.partition(SEPARATOR)
+                units = [ln.split()[0] for ln in failed.splitlines() if ln.strip()]
+                lines += [ln.strip() for ln in kernel.splitlines()]
+            except (DriverError, TimeoutError) as exc:
+                return [Finding(machine.name, f"health scan failed: {exc}")]
+        findings = [Finding(machine.name, f"failed unit {u}") for u in units]
+        findings += [
+            Finding(machine.name, "kernel: " + TIMESTAMP.sub("", ln))
+            for ln in lines
+            if KERNEL_PROBLEMS.search(ln)
+        ]
+        return findings
