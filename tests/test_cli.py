@@ -52,30 +52,17 @@ def test_usage_errors_fail_fast(tmp_path: Path, xdg_cache: Path) -> None:
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr
         assert time.monotonic() - started < 5
-    proc = subprocess.run(
-        driver_cmd("run", str(tmp_path / "missing.py")),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert proc.returncode == 2 and "missing.py: test script not found" in proc.stderr
-    proc = subprocess.run(
-        driver_cmd("run", "--nodes", "node77", str(bad)),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert proc.returncode == 2 and "unknown node 'node77'" in proc.stderr
-    proc = subprocess.run(
-        driver_cmd("run", "--settled", "--reuse", str(bad)),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert proc.returncode == 2 and "--settled starts fresh nodes" in proc.stderr
+
+    def rejected(*args: str) -> str:
+        proc = subprocess.run(
+            driver_cmd(*args), capture_output=True, text=True, env=env, timeout=60
+        )
+        assert proc.returncode == 2, proc.stderr
+        return proc.stderr
+
+    assert "missing.py: test script not found" in rejected("run", str(tmp_path / "missing.py"))
+    assert "unknown node 'node77'" in rejected("run", "--nodes", "node77", str(bad))
+    assert "--settled starts fresh nodes" in rejected("run", "--settled", "--reuse", str(bad))
     assert not (tmp_path / "vm-minimal" / "runs").exists() or not any(
         (tmp_path / "vm-minimal" / "runs").iterdir()
     )
