@@ -18,6 +18,7 @@ from driver.machine.machine import Machine
 from driver.runner.driver import Driver
 from driver.runner.faults import converges
 from driver.runner.helpers import polling_condition, retry
+from driver.runner.snapshots import step_clock
 
 pytestmark = pytest.mark.vm
 
@@ -355,6 +356,19 @@ def test_timed_out_command_is_killed_and_the_node_answers(n1: Machine) -> None:
     n1.succeed("true")
     assert time.monotonic() - started < 1.0
     n1.fail("pgrep -f 'sleep 100[23]'")  # the whole process group is gone
+
+
+def test_deadlines_ignore_wall_clock_steps(n1: Machine) -> None:
+    # The guest measures a command's deadline on the boot clock: a wall-clock step (date -s,
+    # clock_skew, a restored snapshot) neither ends a command early nor logs errors.
+    try:
+        result = n1.run("date -s @$(( $(date +%s) + 3600 )) >/dev/null; sleep 1; echo done", 30)
+        assert (result.status, result.stdout, result.timed_out) == (0, "done\n", False)
+        n1.succeed("sleep 0.5")  # no deadline at all (timeout None)
+    finally:
+        offset = step_clock(n1, "test_deadlines_ignore_wall_clock_steps")
+    assert 3590 < -offset < 3610
+    assert "invalid integer" not in n1.get_console_log()
 
 
 def test_exec_and_exit_in_a_command(n1: Machine) -> None:

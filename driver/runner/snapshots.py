@@ -51,6 +51,17 @@ def _all_paused(machines: list[Machine], action: str, logger: Logger) -> None:
             machine.send_qmp_command("cont")
 
 
+def _quiet(machine: Machine, command: str, timeout: float) -> str:
+    """Run a driver-internal command without a log line; raise if it fails."""
+    result = machine.run(command, timeout=timeout)
+    if result.status != 0:
+        raise TestFailure(
+            f"{machine.name}: `{command}` failed (status {result.status}): {result.stderr}",
+            node=machine.name,
+        )
+    return result.stdout
+
+
 def clock_offset(machine: Machine, samples: int = 3, timeout: float = 30.0) -> tuple[float, float]:
     """The guest clock minus the host's, in seconds, and the round trip it was measured
     over: the sample with the shortest round trip, guest time against the midpoint of the
@@ -58,7 +69,7 @@ def clock_offset(machine: Machine, samples: int = 3, timeout: float = 30.0) -> t
     best = (0.0, float("inf"))
     for _ in range(samples):
         sent = time.time()
-        guest = float(machine.succeed("echo $EPOCHREALTIME", timeout=timeout))
+        guest = float(_quiet(machine, "echo $EPOCHREALTIME", timeout))
         received = time.time()
         if received - sent < best[1]:
             best = (guest - (sent + received) / 2, received - sent)
@@ -66,27 +77,26 @@ def clock_offset(machine: Machine, samples: int = 3, timeout: float = 30.0) -> t
 
 
 def step_clock(machine: Machine, why: str, timeout: float = 30.0, within: float = 0.05) -> float:
-    """Step the guest clock to the host's time (after ``why``) and say so in its journal;
-    returns the total step in seconds. Each step is relative to the guest's own clock, so
-    the command's delivery time does not add to the error; repeated (at most three times)
-    until the measured offset is below ``within`` s."""
+    """Step the guest clock to the host's time (after ``why``) and say so in the log and
+    the guest's journal; returns the total step in seconds. Each step is relative to the
+    guest's own clock, so the command's delivery time does not add to the error; repeated
+    (at most three times) until the measured offset is below ``within`` s."""
     total = 0.0
     for _ in range(3):
         offset, _ = clock_offset(machine, timeout=timeout)
         if abs(offset) < within:
             break
         micros = -round(offset * 1e6)
-        machine.succeed(
+        _quiet(
+            machine,
             f"t=$(( ${{EPOCHREALTIME/./}} + ({micros}) )); date -s @${{t:0:-6}}.${{t: -6}}"
             " >/dev/null",
-            timeout=timeout,
+            timeout,
         )
         total -= offset
-    machine.succeed(
-        f"echo 'photon-driver: clock stepped by {total:+.3f}s after {why}'"
-        " | systemd-cat -t photon-driver",
-        timeout=timeout,
-    )
+    message = f"clock stepped by {total:+.3f}s after {why}"
+    machine.log(message)
+    _quiet(machine, f"echo 'photon-driver: {message}' | systemd-cat -t photon-driver", timeout)
     return total
 
 

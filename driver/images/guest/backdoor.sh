@@ -78,11 +78,13 @@ run_command() {
     read -r stat 2>/dev/null <"/proc/$pid/stat" || break
     stat=${stat##*) }
     [[ ${stat%% *} == Z ]] && break
-    ((deadline > 0)) && read -r up _ </proc/uptime
-    if ((deadline > 0 && 10#${up/./} >= deadline)); then
-      timed_out=1
-      kill -KILL -- "-$pid" 2>/dev/null
-      break
+    if ((deadline > 0)); then
+      read -r up _ </proc/uptime
+      if ((10#${up/./} >= deadline)); then
+        timed_out=1
+        kill -KILL -- "-$pid" 2>/dev/null
+        break
+      fi
     fi
   done
   wait "$pid" 2>/dev/null
