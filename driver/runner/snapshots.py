@@ -96,7 +96,8 @@ def step_clock(machine: Machine, why: str, timeout: float = 30.0, within: float 
         total -= offset
     message = f"clock stepped by {total:+.3f}s after {why}"
     machine.log(message)
-    _quiet(machine, f"echo 'photon-driver: {message}' | systemd-cat -t photon-driver", timeout)
+    # systemd-cat with a command (without one it execs /bin/cat, which NixOS does not have)
+    _quiet(machine, f"systemd-cat -t photon-driver echo 'photon-driver: {message}'", timeout)
     return total
 
 
