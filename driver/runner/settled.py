@@ -196,14 +196,17 @@ def list_settled(cache: Path) -> list[tuple[str, SettledSnapshot]]:
     return found
 
 
-def wait_for_readiness(driver: Driver, profile: Profile, timeout: float = BOOT_TIMEOUT) -> None:
-    """Every node reached multi-user and every unit the profile declares on it is active."""
+def wait_for_readiness(
+    machines: list[Machine], profile: Profile, timeout: float = BOOT_TIMEOUT
+) -> None:
+    """Wait until every node reached multi-user and every unit the profile declares on it is
+    active (the nodes at once, each unit within ``timeout`` s)."""
 
     def ready(machine: Machine) -> None:
         for unit in ["multi-user.target", *profile.units_on(machine.name)]:
             machine.wait_for_unit(unit, timeout=timeout)
 
-    driver.parallel(driver.machines, ready)
+    Driver.parallel(machines, ready)
 
 
 def restore_settled(driver: Driver, profile: Profile, snapshot: SettledSnapshot) -> None:
@@ -335,7 +338,7 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
             started = time.monotonic()
     with logger.nested("cold boot to unit readiness"):
         driver.start_all()
-        wait_for_readiness(driver, profile)
+        wait_for_readiness(driver.machines, profile)
     report.update(mode="cold", ready_seconds=time.monotonic() - started)
     if key:
         try:

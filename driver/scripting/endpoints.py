@@ -8,11 +8,7 @@ from collections.abc import Callable, Sequence
 
 from driver.config.topology import Endpoint, Profile, Service
 from driver.machine.machine import Machine
-
-
-def units_by_node(profile: Profile, nodes: Sequence[str]) -> dict[str, list[str]]:
-    """Each node's expected systemd units in this profile."""
-    return {n: profile.units_on(n) for n in nodes}
+from driver.runner.settled import wait_for_readiness
 
 
 def boot_and_wait_for_units(
@@ -22,13 +18,9 @@ def boot_and_wait_for_units(
     timeout: float = 300.0,
 ) -> None:
     """Boot in dependency order, then wait for multi-user and every unit the profile declares
-    on each node."""
+    on each node (the nodes waited for at once, each unit within ``timeout`` s)."""
     start_all()
-    by_name = {m.name: m for m in machines}
-    for name, units in units_by_node(profile, list(by_name)).items():
-        by_name[name].wait_for_unit("multi-user.target", timeout=timeout)
-        for unit in units:
-            by_name[name].wait_for_unit(unit, timeout=timeout)
+    wait_for_readiness(list(machines), profile, timeout)
 
 
 def probe_endpoint(prober: Machine, host: str, endpoint: Endpoint, timeout: float = 60.0) -> str:
