@@ -18,13 +18,15 @@ from driver.machine.machine import Machine
 
 TIMESTAMP = re.compile(r"^\[[ 0-9.]+\] ")
 SEPARATOR = "@@photon-health@@"
-# Kernel lines are filtered in the guest with bash's own regex match (no grep needed on the
-# unit's PATH), so a scan moves only the matching lines, not the whole kernel log.
+# Kernel lines are filtered in the guest, so a scan moves only the matching lines, not the
+# whole kernel log: with grep, or (a PATH without grep) with bash's own regex match, which
+# is slow under TCG (bash reads a pipe one byte at a time).
 SCAN_COMMAND = (
     "systemctl list-units --state=failed --no-legend --plain --no-pager; "
     f"echo {SEPARATOR}; re={shlex.quote(KERNEL_PROBLEMS.pattern)}; "
-    'while IFS= read -r line; do [[ $line =~ $re ]] && printf "%s\\n" "$line"; done '
-    "< <(dmesg --notime 2>/dev/null) || :"
+    'if command -v grep >/dev/null; then dmesg --notime 2>/dev/null | grep -E -- "$re"; '
+    'else while IFS= read -r line; do [[ $line =~ $re ]] && printf "%s\\n" "$line"; done '
+    "< <(dmesg --notime 2>/dev/null); fi || :"
 )
 
 
