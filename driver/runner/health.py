@@ -8,7 +8,6 @@ finding is reported once."""
 from __future__ import annotations
 
 import re
-import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -18,15 +17,11 @@ from driver.machine.machine import Machine
 
 TIMESTAMP = re.compile(r"^\[[ 0-9.]+\] ")
 SEPARATOR = "@@photon-health@@"
-# Kernel lines are filtered in the guest, so a scan moves only the matching lines, not the
-# whole kernel log: with grep, or (a PATH without grep) with bash's own regex match, which
-# is slow under TCG (bash reads a pipe one byte at a time).
+# The whole kernel log comes back and is filtered on the host: under TCG each exec costs
+# more than moving the log (measured: dmesg alone 0.07-0.2 s, dmesg | grep 0.12-0.23 s).
 SCAN_COMMAND = (
     "systemctl list-units --state=failed --no-legend --plain --no-pager; "
-    f"echo {SEPARATOR}; re={shlex.quote(KERNEL_PROBLEMS.pattern)}; "
-    'if command -v grep >/dev/null; then dmesg --notime 2>/dev/null | grep -E -- "$re"; '
-    'else while IFS= read -r line; do [[ $line =~ $re ]] && printf "%s\\n" "$line"; done '
-    "< <(dmesg --notime 2>/dev/null); fi || :"
+    f"echo {SEPARATOR}; dmesg --notime 2>/dev/null || :"
 )
 
 
