@@ -28,7 +28,7 @@ from typing import Any
 from driver.atomic import write_atomic
 from driver.config.spec import NodeSpec
 from driver.config.topology import Profile
-from driver.errors import DriverError, InfraError
+from driver.errors import DriverError, GlobalTimeout, InfraError, Terminated
 from driver.hosttools import remove_tree
 from driver.images.identity import ssh_keypair
 from driver.log import Logger
@@ -327,6 +327,8 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
                 restore_settled(driver, profile, snapshot)
             report.update(mode="restored", ready_seconds=time.monotonic() - started)
             return _report(driver, report, snapshot)
+        except (Terminated, GlobalTimeout):
+            raise  # the user's Ctrl-C or the run's time limit: stop, keep the snapshot
         except (DriverError, TimeoutError, OSError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             logger.warning(
@@ -346,6 +348,8 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
                 saved = save_settled(driver, root, key, report["ready_seconds"])
             report["save_seconds"] = saved.manifest["save_seconds"]
             return _report(driver, report, saved)
+        except (Terminated, GlobalTimeout):
+            raise
         except (DriverError, TimeoutError, OSError) as exc:
             logger.warning(f"could not save the settled cluster: {exc}")
     return _report(driver, report, None)
