@@ -19,6 +19,27 @@ class DriverError(Exception):
     exit_code = EXIT_INFRA
 
 
+class TestScriptError(Exception):
+    """The NixOS test driver's base class of a failed test script (not a driver bug):
+    ``from test_driver.errors import TestScriptError`` in a script gets this class."""
+
+    __test__ = False  # not a pytest test class
+
+
+class RequestedAssertionFailed(TestScriptError):
+    """A requested assertion failed (``succeed``, ``t.assertEqual``, a wait that timed
+    out): the NixOS driver's name, which scripts catch and ``must_raise`` matches."""
+
+
+class ScriptAssertion(RequestedAssertionFailed, AssertionError):
+    """What ``t.assert*`` raises: both an AssertionError (plain Python habits) and a
+    RequestedAssertionFailed (NixOS scripts)."""
+
+
+class MachineError(TestScriptError):
+    """The NixOS driver's error for a machine that cannot do what was asked."""
+
+
 class UsageError(DriverError):
     """Bad input: missing file, malformed spec or topology, unknown node."""
 
@@ -31,7 +52,7 @@ class InfraError(DriverError):
     exit_code = EXIT_INFRA
 
 
-class TestFailure(DriverError):
+class TestFailure(DriverError, RequestedAssertionFailed):
     """A check in a test script failed; ``node`` names the machine when there is one."""
 
     exit_code = EXIT_TEST_FAILURE
@@ -46,8 +67,23 @@ class CommandTimeout(TestFailure):
     """A guest command ran past its timeout; the guest killed its whole process group."""
 
 
-class MachineDied(TestFailure):
+class MachineDied(TestFailure, MachineError):
     """The guest's QEMU process exited (crash, panic, kill) while it was needed."""
+
+
+class SubtestFailed(SystemExit):
+    """A subtest failed: as in the NixOS driver, the failure ends the script (a
+    SystemExit, so ``except Exception`` in a script does not swallow it; ``must_raise(...,
+    SystemExit)`` can expect it). ``cause`` is the original error."""
+
+    def __init__(self, name: str, cause: BaseException) -> None:
+        super().__init__(f'Test "{name}" failed with error: "{cause}"')
+        self.name = name
+        self.cause = cause
+        self.exit_code = getattr(cause, "exit_code", EXIT_TEST_FAILURE)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class Terminated(DriverError):

@@ -42,8 +42,8 @@ def write_topology(tmp_path: Path, text: str) -> Path:
         ("port = 2379, protocol", "port = 70000, protocol", r"endpoints\[0\]\.port: bad port"),
         (
             'vcpus = 1\nmemory_mib = 768\naddresses = { cluster = "10.100.0.31/24" }',
-            'vcpus = 1\naddresses = { cluster = "10.100.0.31/24" }',
-            r"nodes\.node06\.memory_mib: missing field",
+            'vcpus = 1\nmemroy_mib = 768\naddresses = { cluster = "10.100.0.31/24" }',
+            r"nodes\.node06\.memroy_mib: unknown field \(known: role, vcpus, memory_mib",
         ),
         (
             'nodes = ["node01"]\nunit = "haproxy',

@@ -28,7 +28,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         from driver.cli.run import cmd_run
 
         args.handler = cmd_run
-    inv = Invocation(args, os.environ if environ is None else environ)
+    try:
+        inv = Invocation(args, os.environ if environ is None else environ)
+    except DriverError as exc:
+        from driver.log import Logger
+
+        Logger().error(str(exc))
+        return exc.exit_code
     try:
         with signals_raise():
             code: int = args.handler(inv, args)

@@ -24,10 +24,17 @@ class Invocation:
         self.args = args
         self.environ = environ
         self.logger = Logger()
-        self.profile: str = args.profile or environ.get("PHOTON_PROFILE", "reference")
-        self.state = state_dir(environ, self.profile)
         self.cache = default_cache_root(environ)
         self._topology: Topology | None = None
+        explicit = args.profile or environ.get("PHOTON_PROFILE")
+        if explicit:
+            self.profile: str = explicit
+        elif getattr(args, "topology", None) is not None:
+            # A topology the user wrote: its own default profile (see Topology).
+            self.profile = self.topology().default_profile()
+        else:
+            self.profile = "reference"
+        self.state = state_dir(environ, self.profile)
 
     def topology(self) -> Topology:
         """The validated topology (read once)."""

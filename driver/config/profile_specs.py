@@ -44,8 +44,23 @@ def template_vars(topology: Topology, node: Node) -> dict[str, str]:
         "domain": topology.domain,
     }
     for other in topology.nodes.values():
-        values[f"{other.name}_address"] = other.address()
+        values[f"{other.name.replace('-', '_')}_address"] = other.address()
     return values
+
+
+def image_files(topology: Topology, image: str) -> dict[str, tuple[bytes, int]]:
+    """The ``files`` of ``[images.IMAGE]``: guest path -> (content, mode). A value is a
+    path next to the topology file, or a table with ``content`` (and ``mode``)."""
+    files: dict[str, tuple[bytes, int]] = {}
+    for target, source in topology.images.get(image, {}).get("files", {}).items():
+        if isinstance(source, dict):
+            content = str(source["content"]).encode()
+            mode = int(str(source.get("mode", "0644")), 8)
+        else:
+            content = (topology.path.parent / source).read_bytes()
+            mode = 0o755 if content.startswith(b"#!") else 0o644
+        files[target.lstrip("/")] = (content, mode)
+    return files
 
 
 def render_files(topology: Topology, profile: Profile, node: Node) -> dict[str, tuple[bytes, int]]:
@@ -79,8 +94,13 @@ def node_identity(
     guest path -> (content, mode))."""
     hosts: dict[str, str] = {}
     for other in topology.nodes.values():
-        hosts[other.name] = other.address()
-    files = {**render_files(topology, profile, node), **(extra_files or {})}
+        if other.address():
+            hosts[other.name] = other.address()
+    files = {
+        **image_files(topology, profile.image),
+        **render_files(topology, profile, node),
+        **(extra_files or {}),
+    }
     units = []
     for service in profile.services_on(node.name):
         units.append(service.unit)
@@ -112,7 +132,10 @@ def debian_specs(
     extra_files: Mapping[str, tuple[bytes, int]] | None = None,
 ) -> dict[str, NodeSpec]:
     """Build (or reuse) the profile's image and write every node's spec under ``state``;
-    ``extra_files`` go into every node's identity (guest path -> (content, mode))."""
+    ``extra_files`` go into every node's identity (guest path -> (content, mode)). A run
+    with no nodes builds nothing."""
+    if not [n for n in topology.nodes if names is None or n in names]:
+        return {}
     image: Image = build_image(image_recipe(topology, profile.image), cache_root, logger)
     specs: dict[str, NodeSpec] = {}
     for node in topology.nodes.values():

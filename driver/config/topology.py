@@ -7,6 +7,7 @@ Errors are one line naming the file and the field, e.g.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,14 @@ from driver.config.spec import Forward
 from driver.errors import UsageError
 
 PROTOCOLS = ("tcp", "udp", "http", "metrics")
+# What a node table may hold; anything else is a typo the loader names.
+NODE_FIELDS = ("role", "vcpus", "memory_mib", "addresses", "forwards", "nested_virtualisation")
+IMAGE_FIELDS = ("packages", "disable_units", "files")
+DEFAULT_ROLE = "node"  # the role of a node that names none (boot group 0)
+DEFAULT_PROFILE = "default"  # the profile of a topology with no [profiles]
+DEFAULT_VCPUS = 1
+DEFAULT_MEMORY_MIB = 512
+NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -61,9 +70,13 @@ class Node:
     boot_group: int
     nested_virtualisation: bool = False
 
-    def address(self, vlan: str = "cluster") -> str:
-        """The node's IP on ``vlan`` (without prefix length)."""
-        return self.addresses[vlan].split("/")[0]
+    def address(self, vlan: str | None = None) -> str:
+        """The node's IP on ``vlan`` (without prefix length); without ``vlan``, on its first
+        VLAN. "" for a node on no VLAN (or not on ``vlan``)."""
+        if vlan is None:
+            vlan = next(iter(self.addresses), "")
+        cidr = self.addresses.get(vlan, "")
+        return cidr.split("/")[0]
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,11 @@ class Topology:
     profiles: dict[str, Profile]
     images: dict[str, dict[str, Any]]
 
+    def default_profile(self) -> str:
+        """The profile a run uses when none is named: ``reference`` if the topology has
+        it, else its first profile."""
+        return "reference" if "reference" in self.profiles else next(iter(self.profiles))
+
     def profile(self, name: str) -> Profile:
         """The profile ``name`` or a UsageError listing the known ones."""
         if name not in self.profiles:
@@ -140,20 +158,41 @@ class _Reader:
             raise UsageError(f"{self.path}: {exc}") from None
 
 
+def _optional(
+    r: _Reader, table: dict[str, Any], key: str, kind: type, where: str, default: Any
+) -> Any:
+    return r.get(table, key, kind, where) if key in table else default
+
+
+def _unknown_fields(r: _Reader, table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise r.fail(f"{where}.{key}", f"unknown field (known: {', '.join(known)})")
+
+
 def _load_nodes(r: _Reader, raw: dict[str, Any], roles: dict[str, Any]) -> dict[str, Node]:
     nodes: dict[str, Node] = {}
     seen_addresses: dict[str, str] = {}
-    for name, table in r.get(raw, "nodes", dict, "").items():
+    for name, table in _optional(r, raw, "nodes", dict, "", {}).items():
         where = f"nodes.{name}"
-        role = r.get(table, "role", str, where)
-        if role not in roles:
+        if not NODE_NAME.match(name):
+            raise r.fail(where, "a node name must be a hostname (letters, digits, '-')")
+        if not isinstance(table, dict):
+            raise r.fail(where, f"must be a table, got {table!r}")
+        _unknown_fields(r, table, NODE_FIELDS, where)
+        role = _optional(r, table, "role", str, where, DEFAULT_ROLE)
+        if role not in roles and role != DEFAULT_ROLE:
             raise r.fail(f"{where}.role", f"unknown role '{role}' (known: {', '.join(roles)})")
-        addresses = r.get(table, "addresses", dict, where)
+        addresses = _optional(r, table, "addresses", dict, where, {})
         for vlan, cidr in addresses.items():
             try:
+                if not isinstance(cidr, str) or "/" not in cidr:
+                    raise ValueError(cidr)
                 ip = str(ipaddress.ip_interface(cidr).ip)
             except ValueError:
-                raise r.fail(f"{where}.addresses.{vlan}", f"bad address {cidr!r}") from None
+                raise r.fail(
+                    f"{where}.addresses.{vlan}", f"bad address {cidr!r} (want ADDRESS/PREFIX)"
+                ) from None
             if ip in seen_addresses:
                 raise r.fail(
                     f"{where}.addresses.{vlan}",
@@ -161,8 +200,10 @@ def _load_nodes(r: _Reader, raw: dict[str, Any], roles: dict[str, Any]) -> dict[
                 )
             seen_addresses[ip] = name
         forwards = []
-        for i, fwd in enumerate(table.get("forwards", [])):
+        for i, fwd in enumerate(_optional(r, table, "forwards", list, where, [])):
             fwhere = f"{where}.forwards[{i}]"
+            if not isinstance(fwd, dict):
+                raise r.fail(fwhere, f"must be a table, got {fwd!r}")
             protocol = fwd.get("protocol", "tcp")
             if protocol not in ("tcp", "udp"):
                 raise r.fail(f"{fwhere}.protocol", f"must be tcp or udp, got {protocol!r}")
@@ -181,14 +222,73 @@ def _load_nodes(r: _Reader, raw: dict[str, Any], roles: dict[str, Any]) -> dict[
         nodes[name] = Node(
             name=name,
             role=role,
-            vcpus=r.get(table, "vcpus", int, where),
-            memory_mib=r.get(table, "memory_mib", int, where),
+            vcpus=_positive(r, table, "vcpus", where, DEFAULT_VCPUS, 64),
+            memory_mib=_positive(r, table, "memory_mib", where, DEFAULT_MEMORY_MIB, 65536),
             addresses=dict(addresses),
             forwards=tuple(forwards),
-            boot_group=int(roles[role].get("boot_group", 0)),
-            nested_virtualisation=bool(table.get("nested_virtualisation", False)),
+            boot_group=int(roles.get(role, {}).get("boot_group", 0)),
+            nested_virtualisation=_optional(r, table, "nested_virtualisation", bool, where, False),
         )
     return nodes
+
+
+def _positive(
+    r: _Reader, table: dict[str, Any], key: str, where: str, default: int, most: int
+) -> int:
+    value = int(_optional(r, table, key, int, where, default))
+    if not 1 <= value <= most:
+        raise r.fail(f"{where}.{key}", f"must be 1-{most}, got {value}")
+    return value
+
+
+def _load_vlans(r: _Reader, raw: dict[str, Any]) -> dict[str, int]:
+    vlans: dict[str, int] = {}
+    for i, table in enumerate(_optional(r, raw, "vlans", list, "", [])):
+        where = f"vlans[{i}]"
+        if not isinstance(table, dict):
+            raise r.fail(where, f"must be a table, got {table!r}")
+        name = r.get(table, "name", str, where)
+        number = _optional(r, table, "id", int, where, i + 1)
+        if not 1 <= number <= 4095:
+            raise r.fail(f"{where}.id", f"must be 1-4095, got {number}")
+        if name in vlans:
+            raise r.fail(f"{where}.name", f"duplicate VLAN name '{name}'")
+        if number in vlans.values():
+            raise r.fail(f"{where}.id", f"duplicate VLAN id {number}")
+        vlans[name] = number
+    return vlans
+
+
+def _load_images(r: _Reader, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    images: dict[str, dict[str, Any]] = {}
+    for name, table in _optional(r, raw, "images", dict, "", {}).items():
+        where = f"images.{name}"
+        if not isinstance(table, dict):
+            raise r.fail(where, f"must be a table, got {table!r}")
+        _unknown_fields(r, table, IMAGE_FIELDS, where)
+        for key in ("packages", "disable_units"):
+            for i, item in enumerate(_optional(r, table, key, list, where, [])):
+                if not isinstance(item, str) or not re.match(
+                    r"^[A-Za-z0-9][A-Za-z0-9+.@_:-]*$", item
+                ):
+                    raise r.fail(f"{where}.{key}[{i}]", f"not a package or unit name: {item!r}")
+        for target, source in _optional(r, table, "files", dict, where, {}).items():
+            fwhere = f"{where}.files.{target}"
+            if not target.startswith("/"):
+                raise r.fail(fwhere, "the guest path must be absolute")
+            if isinstance(source, dict):
+                _unknown_fields(r, source, ("content", "mode"), fwhere)
+                r.get(source, "content", str, fwhere)
+                mode = _optional(r, source, "mode", str, fwhere, "0644")
+                if not re.match(r"^0?[0-7]{3,4}$", mode):
+                    raise r.fail(f"{fwhere}.mode", f"not an octal mode: {mode!r}")
+            elif isinstance(source, str):
+                if not (r.path.parent / source).is_file():
+                    raise r.fail(fwhere, f"file {source} not found next to the topology")
+            else:
+                raise r.fail(fwhere, "must be a path or a table with content (and mode)")
+        images[name] = dict(table)
+    return images
 
 
 def _load_service(r: _Reader, table: dict[str, Any], where: str, nodes: dict[str, Node]) -> Service:
@@ -240,40 +340,54 @@ def load_topology(path: Path | None = None) -> Topology:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{path}: topology file not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a topology file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text (a TOML file is)") from None
+    except PermissionError:
+        raise UsageError(f"{path}: cannot read the topology file (permission denied)") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: invalid TOML: {exc}") from None
     r = _Reader(path)
-    cluster = r.get(raw, "cluster", dict, "")
-    roles = r.get(raw, "roles", dict, "")
-    vlans = {
-        r.get(v, "name", str, f"vlans[{i}]"): r.get(v, "id", int, f"vlans[{i}]")
-        for i, v in enumerate(r.get(raw, "vlans", list, ""))
-    }
+    cluster = _optional(r, raw, "cluster", dict, "", {})
+    roles = _optional(r, raw, "roles", dict, "", {})
+    for role, table in roles.items():
+        if not isinstance(table, dict):
+            raise r.fail(f"roles.{role}", f"must be a table, got {table!r}")
+        _optional(r, table, "boot_group", int, f"roles.{role}", 0)
+    vlans = _load_vlans(r, raw)
     nodes = _load_nodes(r, raw, roles)
     for node in nodes.values():
         for vlan in node.addresses:
             if vlan not in vlans:
                 raise r.fail(f"nodes.{node.name}.addresses.{vlan}", f"unknown VLAN '{vlan}'")
+    images = _load_images(r, raw)
     profiles: dict[str, Profile] = {}
-    for pname, ptable in r.get(raw, "profiles", dict, "").items():
+    raw_profiles = _optional(r, raw, "profiles", dict, "", {DEFAULT_PROFILE: {"image": "default"}})
+    for pname, ptable in raw_profiles.items():
         where = f"profiles.{pname}"
+        if not isinstance(ptable, dict):
+            raise r.fail(where, f"must be a table, got {ptable!r}")
         services = tuple(
             _load_service(r, s, f"{where}.services[{i}]", nodes)
-            for i, s in enumerate(ptable.get("services", []))
+            for i, s in enumerate(_optional(r, ptable, "services", list, where, []))
         )
+        image = _optional(r, ptable, "image", str, where, "default")
+        if image not in images and image == "default":
+            images["default"] = {}
         profiles[pname] = Profile(
             name=pname,
-            image=r.get(ptable, "image", str, where),
+            image=_optional(r, ptable, "image", str, where, "default"),
             description=ptable.get("description", ""),
             services=services,
             contract=dict(r.get(ptable, "contract", dict, where) if "contract" in ptable else {}),
         )
     return Topology(
         path=path,
-        name=r.get(cluster, "name", str, "cluster"),
-        domain=cluster.get("domain", ""),
+        name=_optional(r, cluster, "name", str, "cluster", path.stem),
+        domain=_optional(r, cluster, "domain", str, "cluster", ""),
         vlans=vlans,
         nodes=nodes,
         profiles=profiles,
-        images=dict(raw.get("images", {})),
+        images=images,
     )

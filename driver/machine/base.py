@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib
 import shlex
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from driver.config.spec import NodeSpec
+from driver.duration import Duration
 from driver.errors import TestFailure
 from driver.log import Logger
 from driver.machine.process import QemuProcess
@@ -42,9 +43,10 @@ class ShellBase(ABC):
     logger: Logger
     out_dir: Path
     qemu: QemuProcess
+    callbacks: list[Callable[[], None]]
 
     @abstractmethod
-    def run(self, command: str, timeout: float | None = DEFAULT_TIMEOUT) -> CommandResult:
+    def run(self, command: str, timeout: Duration | None = DEFAULT_TIMEOUT) -> CommandResult:
         """Run ``command`` in the guest and return the full result."""
 
     @abstractmethod
@@ -59,6 +61,11 @@ class ShellBase(ABC):
     def _next_qmp_event(self, wait: float) -> dict[str, Any] | None:
         """The next QMP event within ``wait`` s, or None."""
 
+    def _run_callbacks(self) -> None:
+        """Run the callbacks due before a script's command (its polling conditions)."""
+        for callback in self.callbacks:
+            callback()
+
     def log(self, message: str) -> None:
         """Write a line about this node to the run log."""
         self.logger.log(message, node=self.name)
@@ -71,6 +78,11 @@ class ShellBase(ABC):
 
     def _failure(self, message: str) -> TestFailure:
         return TestFailure(f"{self.name}: {message}", node=self.name)
+
+    def _timed_out(self, timeout: float, what: str) -> TestFailure:
+        """The failure of a wait that ran out of time, in the NixOS driver's words
+        ("action timed out"), which scripts match with ``must_raise``."""
+        return self._failure(f"action timed out after {timeout:g}s: {what}")
 
     def _guest_loop(
         self,

@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from driver.errors import CommandTimeout
+from driver.duration import Duration, optional_seconds, seconds
+from driver.errors import CommandTimeout, TestFailure
 from driver.machine.base import DEFAULT_TIMEOUT, STRICT, ShellBase
+from driver.machine.shell import CommandResult
+
+# bash's own words for a command it cannot parse (status 2).
+_SYNTAX_ERROR = re.compile(r"syntax error( near unexpected token .*|: unexpected end of file.*)")
 
 
 class CommandsMixin(ShellBase):
@@ -17,7 +23,7 @@ class CommandsMixin(ShellBase):
         command: str,
         check_return: bool = True,
         check_output: bool = True,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: Duration | None = DEFAULT_TIMEOUT,
     ) -> tuple[int, str]:
         """Run ``command`` under ``set -euo pipefail``; returns ``(status, stdout)``, as the
         NixOS driver does. A command still running after ``timeout`` s is killed with its
@@ -25,20 +31,33 @@ class CommandsMixin(ShellBase):
 
         ``check_return=False`` returns ``(-1, stdout)``. ``check_output=False`` starts the
         command in the background with its output discarded and returns ``(-2, "")`` at
-        once."""
+        once. A command bash cannot parse raises (TestFailure quoting bash's "syntax error
+        near unexpected token ...") instead of returning status 2."""
         if not check_output:
             self.run(f"( {STRICT}{command} ) >/dev/null 2>&1 &", timeout)
             return -2, ""
-        result = self.run(STRICT + command, timeout)
+        result = self._strict(command, timeout)
         return (result.status if check_return else -1), result.stdout
 
-    def execute_bytes(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, bytes]:
+    def _strict(self, command: str, timeout: Duration | None) -> CommandResult:
+        """Run a test author's command under ``set -euo pipefail``; a syntax error raises."""
+        result = self.run(STRICT + command, optional_seconds(timeout))
+        if result.status == 2 and (error := _SYNTAX_ERROR.search(result.stderr)):
+            raise TestFailure(
+                f"{self.name}: command `{command}` is not valid bash: {error.group(0).strip()}",
+                node=self.name,
+            )
+        return result
+
+    def execute_bytes(
+        self, command: str, timeout: Duration | None = DEFAULT_TIMEOUT
+    ) -> tuple[int, bytes]:
         """Like ``execute``, with stdout as exact bytes (binary output: NUL bytes and
         non-UTF-8 data intact)."""
-        result = self.run(STRICT + command, timeout)
+        result = self.run(STRICT + command, optional_seconds(timeout))
         return result.status, result.stdout_bytes
 
-    def succeed(self, *commands: str, timeout: float | None = None) -> str:
+    def succeed(self, *commands: str, timeout: Duration | None = None) -> str:
         """Run each command under ``set -euo pipefail``; returns all stdout. Fails the test
         (TestFailure naming the node, command and status) if one exits non-zero, and with
         CommandTimeout if one runs longer than ``timeout`` s (its process group is
@@ -46,70 +65,79 @@ class CommandsMixin(ShellBase):
         output = ""
         for command in commands:
             with self.nested(f"must succeed: {command}"):
-                result = self.run(STRICT + command, timeout)
+                result = self._strict(command, timeout)
                 if result.timed_out:
                     raise CommandTimeout(
-                        f"{self.name}: `{command}` timed out after {timeout}s; the guest "
+                        f"{self.name}: command `{command}` failed (exit 124): timed out after "
+                        f"{optional_seconds(timeout)}s; the guest "
                         "killed its process group",
                         node=self.name,
                     )
                 if result.status != 0:
                     stderr = result.stderr.strip()
                     raise self._failure(
-                        f"command `{command}` failed (exit {result.status})"
+                        f"command `{command}` failed (exit code {result.status})"
                         + (f"\nstderr: {stderr}" if stderr else "")
                     )
                 output += result.stdout
         return output
 
-    def fail(self, *commands: str, timeout: float | None = None) -> str:
+    def fail(self, *commands: str, timeout: Duration | None = None) -> str:
         """Run each command under ``set -euo pipefail``; fails the test if one exits 0.
         Returns all stdout. As in the NixOS driver, no timeout by default, and a command
         killed at ``timeout`` s (status 124) counts as failed."""
         output = ""
         for command in commands:
             with self.nested(f"must fail: {command}"):
-                result = self.run(STRICT + command, timeout)
+                result = self._strict(command, timeout)
                 if result.status == 0:
                     raise self._failure(f"command `{command}` unexpectedly succeeded")
                 output += result.stdout
         return output
 
     def wait_until_succeeds(
-        self, command: str, timeout: float = DEFAULT_TIMEOUT, attempt_timeout: float | None = None
+        self,
+        command: str,
+        timeout: Duration = DEFAULT_TIMEOUT,
+        attempt_timeout: Duration | None = None,
     ) -> str:
         """Repeat ``command`` (under ``set -euo pipefail``) inside the guest until it exits
-        0; returns its stdout. Fails after ``timeout`` s, showing the last output;
-        ``attempt_timeout`` bounds each attempt (default: ``timeout``, as in the NixOS
-        driver)."""
+        0; returns its stdout. Fails ("action timed out", with the last output) after
+        ``timeout``; ``attempt_timeout`` bounds each attempt (an attempt still running then
+        is killed and the next one starts; default: ``timeout``, as in the NixOS driver).
+        Both take a ``timedelta`` or seconds."""
+        total = seconds(timeout)
+        attempt = optional_seconds(attempt_timeout) or total
         with self.nested(f"waiting for success: {command}"):
-            polled = self._guest_loop(
-                command, timeout, True, attempt_timeout or timeout, strict=True
-            )
+            polled = self._guest_loop(command, total, True, attempt, strict=True)
             if not polled.reached:
-                raise self._failure(
-                    f"`{command}` did not succeed within {timeout}s; last output:\n" + polled.output
+                raise self._timed_out(
+                    total, f"`{command}` did not succeed; last output:\n" + polled.output
                 )
             return polled.output
 
     def wait_until_fails(
-        self, command: str, timeout: float = DEFAULT_TIMEOUT, attempt_timeout: float | None = None
+        self,
+        command: str,
+        timeout: Duration = DEFAULT_TIMEOUT,
+        attempt_timeout: Duration | None = None,
     ) -> str:
         """Repeat ``command`` (under ``set -euo pipefail``) inside the guest until it exits
-        non-zero; returns its stdout. Fails after ``timeout`` s; ``attempt_timeout`` bounds
-        each attempt (default: ``timeout``)."""
+        non-zero; returns its stdout. Fails ("action timed out") after ``timeout``;
+        ``attempt_timeout`` bounds each attempt (default: ``timeout``)."""
+        total = seconds(timeout)
+        attempt = optional_seconds(attempt_timeout) or total
         with self.nested(f"waiting for failure: {command}"):
-            polled = self._guest_loop(
-                command, timeout, False, attempt_timeout or timeout, strict=True
-            )
+            polled = self._guest_loop(command, total, False, attempt, strict=True)
             if not polled.reached:
-                raise self._failure(f"`{command}` did not fail within {timeout}s")
+                raise self._timed_out(total, f"`{command}` did not fail")
             return polled.output
 
-    def sleep(self, secs: float) -> None:
-        """Sleep ``secs`` seconds of guest time (as the NixOS driver does), without
-        spawning a process in the guest."""
-        self.run(f"photon_sleep {float(secs):g}", timeout=secs + 30.0)
+    def sleep(self, secs: Duration) -> None:
+        """Sleep ``secs`` (a ``timedelta`` or seconds) of guest time, as the NixOS driver
+        does, without spawning a process in the guest."""
+        length = seconds(secs)
+        self.run(f"photon_sleep {length:g}", timeout=length + 30.0)
 
     def shell_interact(self, read_line: Callable[[str], str] = input) -> None:
         """A line-by-line root shell on the guest for debugging; ends at EOF or ``exit``."""

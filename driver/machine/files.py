@@ -8,6 +8,7 @@ import shlex
 import tarfile
 from pathlib import Path, PurePosixPath
 
+from driver.duration import Duration, seconds
 from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
 
 
@@ -32,13 +33,16 @@ class FilesMixin(ShellBase):
         if result.status != 0:
             raise self._failure(f"copy_from_host to {target} failed: {result.stderr.strip()}")
 
-    def copy_from_vm(self, source: str, target_dir: str = "") -> Path:
-        """The NixOS driver's older name of ``copy_from_machine``."""
+    def copy_from_vm(self, source: str, target_dir: str | Path = "") -> Path:
+        """Copy a guest file or directory into ``target_dir`` (relative to the output
+        directory, ``driver.out_dir``; an absolute path is used as it is), as the NixOS
+        driver does; returns the host path."""
         return self.copy_from_machine(source, target_dir)
 
-    def copy_from_machine(self, source: str, target_dir: str = "") -> Path:
+    def copy_from_machine(self, source: str, target_dir: str | Path = "") -> Path:
         """Copy a guest file or directory into the output directory (``-o``), below
-        ``target_dir``; returns the host path."""
+        ``target_dir`` (an absolute ``target_dir`` is used as it is); returns the host
+        path."""
         src = PurePosixPath(source)
         result = self.run(
             f"tar -C {shlex.quote(str(src.parent))} -cf - {shlex.quote(src.name)} | base64 -w0"
@@ -51,9 +55,11 @@ class FilesMixin(ShellBase):
             archive.extractall(dest_dir, filter="tar")
         return dest_dir / src.name
 
-    def wait_for_file(self, path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Wait until ``path`` exists in the guest."""
+    def wait_for_file(self, path: str, timeout: Duration = DEFAULT_TIMEOUT) -> None:
+        """Wait until ``path`` exists in the guest; fails ("action timed out") after
+        ``timeout``."""
+        limit = seconds(timeout)
         with self.nested(f"waiting for file {path}"):
-            polled = self._guest_loop(f"test -e {shlex.quote(path)}", timeout, attempt_timeout=None)
+            polled = self._guest_loop(f"test -e {shlex.quote(path)}", limit, attempt_timeout=None)
             if not polled.reached:
-                raise self._failure(f"file {path} did not appear within {timeout}s")
+                raise self._timed_out(limit, f"file {path} did not appear")

@@ -14,9 +14,11 @@ import dataclasses
 import shlex
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from driver.duration import Duration, optional_seconds, seconds
 from driver.errors import CommandTimeout, InfraError, MachineDied
 from driver.log import Logger
 from driver.machine.accel import Accel
@@ -48,6 +50,11 @@ class Machine(
 ):
     """A test node. The Driver creates it; scripts use it as ``node01``."""
 
+    name: str
+    booted: bool  # the backdoor shell answered in this boot (NixOS's ``booted``)
+    boot_seconds: float | None
+    out_dir: Path
+
     def __init__(self, qemu: QemuProcess, logger: Logger, out_dir: Path) -> None:
         self.qemu = qemu
         self.spec = qemu.spec
@@ -61,6 +68,10 @@ class Machine(
         self._shell = GuestShell(str(qemu.paths.backdoor), self._check_alive)
         self._qmp = QmpClient(qemu.paths.qmp, self._check_alive)
         self._lock = threading.RLock()
+        # Called before each command a script sends (the Driver checks the script's
+        # polling conditions here, as the NixOS driver's machine callbacks do).
+        self.callbacks: list[Callable[[], None]] = []
+        self.expected_failed_units: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Machine {self.name}>"
@@ -166,10 +177,17 @@ class Machine(
         """True when QEMU runs and the backdoor shell has answered."""
         return self.booted and self.qemu.is_running()
 
-    def connect(self, timeout: float = BOOT_TIMEOUT) -> None:
+    @property
+    def connected(self) -> bool:
+        """Whether the driver is connected to the node's backdoor shell (NixOS's
+        ``connected``): the node booted and its QEMU runs."""
+        return self.is_up()
+
+    def connect(self, timeout: Duration = BOOT_TIMEOUT) -> None:
         """Start the node if needed and wait until its backdoor shell is ready (the boot
-        reached the backdoor unit); fails with the console's last lines after ``timeout``
-        s."""
+        reached the backdoor unit); fails with the console's last lines after
+        ``timeout``."""
+        timeout = seconds(timeout)
         with self._lock:
             if self.booted:
                 return
@@ -190,13 +208,14 @@ class Machine(
                 if self.spec.meta.get("provision_ssh_key"):
                     self._install_ssh_key()
 
-    def wait_for_shutdown(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def wait_for_shutdown(self, timeout: Duration = DEFAULT_TIMEOUT) -> None:
         """Wait until QEMU has exited (the guest powered off or crashed); does not start a
-        shutdown. Fails after ``timeout`` s."""
+        shutdown. Fails ("action timed out") after ``timeout``."""
+        limit = seconds(timeout)
         try:
-            wait_until(lambda: not self.qemu.is_running(), timeout)
+            wait_until(lambda: not self.qemu.is_running(), limit)
         except TimeoutError:
-            raise self._failure(f"did not shut down within {timeout}s") from None
+            raise self._timed_out(limit, "the node did not shut down") from None
         self._after_exit()
 
     def _after_exit(self) -> None:
@@ -205,24 +224,26 @@ class Machine(
         self._qmp.close()
         self.qemu.reap()
 
-    def shutdown(self, timeout: float = 60.0) -> None:
+    def shutdown(self, timeout: Duration = 60.0) -> None:
         """Power the guest off cleanly (``poweroff``) and wait for QEMU to exit; fails
-        after ``timeout`` s."""
+        after ``timeout``. A node that is not running is left alone (no error)."""
         if not self.qemu.is_running():
             return
         with self.nested("shutting down"):
             if self.booted:
-                self.run("systemctl start --no-block poweroff.target", timeout=30.0)
+                self.run_unchecked("systemctl start --no-block poweroff.target", timeout=30.0)
             else:
                 self.qemu.kill()
             self.wait_for_shutdown(timeout)
 
-    def crash(self, timeout: float = 5.0) -> None:
+    def crash(self, timeout: Duration = 5.0) -> None:
         """Simulate a power loss: QEMU is told to quit at once (QMP ``quit``; no guest
         shutdown, unsynced guest writes are lost). If QEMU is still running after
-        ``timeout`` s it is killed, with a warning."""
+        ``timeout`` it is killed, with a warning. A node that is not running is left
+        alone."""
         if not self.qemu.is_running():
             return
+        timeout = seconds(timeout)
         self.log("crashing")
         with contextlib.suppress(Exception):
             self.send_qmp_command("quit")
@@ -232,7 +253,7 @@ class Machine(
             self.logger.warning("QMP quit did not stop QEMU; killing it", node=self.name)
         self._kill()
 
-    def reboot(self, timeout: float = BOOT_TIMEOUT) -> None:
+    def reboot(self, timeout: Duration = BOOT_TIMEOUT) -> None:
         """Reboot: a clean shutdown, then QEMU starts again on the same disks; waits up to
         ``timeout`` s for the backdoor."""
         with self.nested("rebooting"):
@@ -260,14 +281,23 @@ class Machine(
 
     # --- the shell primitive and the monitor ---------------------------------------
 
-    def run(self, command: str, timeout: float | None = DEFAULT_TIMEOUT) -> CommandResult:
+    def run(self, command: str, timeout: Duration | None = DEFAULT_TIMEOUT) -> CommandResult:
         """Run ``command`` with bash as root in the guest, as it is (no shell options added);
         returns status, byte-exact stdout and stderr (``stdout_bytes``; ``stdout`` as text),
         duration and ``timed_out``. Waits for the boot first. The reply comes when the
         command's shell exits, even if background children keep running. After ``timeout``
         s the guest kills the command's whole process group: status 124, ``timed_out`` set,
         and the node stays usable. Raises CommandTimeout only if the guest does not answer
-        at all."""
+        at all. The script's active polling conditions are checked first."""
+        self._run_callbacks()
+        return self.run_unchecked(command, timeout)
+
+    def run_unchecked(
+        self, command: str, timeout: Duration | None = DEFAULT_TIMEOUT
+    ) -> CommandResult:
+        """``run`` without checking the script's polling conditions: for the driver's own
+        commands (health scans, clock steps), which are no part of the script."""
+        timeout = optional_seconds(timeout)
         self.connect()
         with self._lock:
             try:
@@ -298,19 +328,3 @@ class Machine(
     def _next_qmp_event(self, wait: float) -> dict[str, Any] | None:
         self._check_alive()
         return self._qmp.next_event(wait)
-
-    # --- console -------------------------------------------------------------------
-
-    def wait_for_console_text(self, regex: str, timeout: float | None = None) -> str:
-        """Wait until the serial console shows text matching ``regex`` (not yet consumed
-        by an earlier wait); returns the matched text. Fails after ``timeout`` s (default
-        ``None``: no limit, as in the NixOS driver)."""
-        with self.nested(f"waiting for console text {regex!r}"):
-            try:
-                return self.console.wait_for_text(regex, timeout, self._check_alive)
-            except TimeoutError as exc:
-                raise self._failure(str(exc)) from None
-
-    def get_console_log(self) -> str:
-        """The serial console text of the current boot."""
-        return self.console.read()

@@ -61,9 +61,12 @@ class MonitorMixin(ShellBase):
     """Monitor-facing DSL methods (through ``send_qmp_command``)."""
 
     def send_monitor_command(self, command: str) -> str:
-        """Send an HMP command (e.g. ``info status``) through QMP; returns its text."""
+        """Send a human-monitor (HMP) command, e.g. ``info status`` or ``help``; returns
+        the monitor's text as the NixOS driver does: the command's output followed by the
+        monitor prompt ``(qemu) ``. (It travels through QMP's ``human-monitor-command``.)"""
+        self._run_callbacks()
         reply = self.send_qmp_command("human-monitor-command", **{"command-line": command})
-        return str(reply)
+        return f"{reply}(qemu) "
 
     def send_key(self, key: str, delay: float = 0.01) -> None:
         """Press a key combination in QEMU's sendkey syntax, e.g. ``ctrl-alt-delete``."""

@@ -8,6 +8,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from driver.config.spec import NodeSpec
+from driver.duration import Duration, seconds
 from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
 from driver.scripting.metrics import Metrics, parse_metrics
 
@@ -24,7 +25,6 @@ class NetworkMixin(ShellBase):
     """Networking DSL methods."""
 
     spec: NodeSpec
-    host_ports: list[int]
 
     @staticmethod
     def _port_check(port: int, address: str | None, protocol: str) -> str:
@@ -36,20 +36,21 @@ class NetworkMixin(ShellBase):
         return f"[ -n \"$(ss {flag} 'sport = :{port}')\" ]"
 
     def _wait_port(
-        self, port: int, address: str | None, timeout: float, protocol: str, want_open: bool
+        self, port: int, address: str | None, timeout: Duration, protocol: str, want_open: bool
     ) -> None:
         state = "open" if want_open else "closed"
+        limit = seconds(timeout)
         with self.nested(f"waiting for {protocol} port {port} ({state})"):
             check = self._port_check(port, address, protocol)
-            polled = self._guest_loop(check, timeout, want_success=want_open, attempt_timeout=10.0)
+            polled = self._guest_loop(check, limit, want_success=want_open, attempt_timeout=10.0)
             if not polled.reached:
-                raise self._failure(f"{protocol} port {port} not {state} within {timeout}s")
+                raise self._timed_out(limit, f"{protocol} port {port} is not {state}")
 
     def wait_for_open_port(
         self,
         port: int,
         addr: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: Duration = DEFAULT_TIMEOUT,
         protocol: str = "tcp",
     ) -> None:
         """Wait until something listens on ``port`` (TCP or UDP, on any address; with
@@ -62,7 +63,7 @@ class NetworkMixin(ShellBase):
         self,
         port: int,
         addr: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: Duration = DEFAULT_TIMEOUT,
         protocol: str = "tcp",
     ) -> None:
         """Wait until nothing listens on ``port`` any more (with ``addr``: until a TCP
@@ -70,15 +71,17 @@ class NetworkMixin(ShellBase):
         self._wait_port(port, addr, timeout, protocol, want_open=False)
 
     def wait_for_open_unix_socket(
-        self, path: str, is_datagram: bool = False, timeout: float = DEFAULT_TIMEOUT
+        self, path: str, is_datagram: bool = False, timeout: Duration = DEFAULT_TIMEOUT
     ) -> None:
-        """Wait until a process listens on the unix socket ``path``."""
+        """Wait until a process listens on the unix socket ``path``; fails ("action timed
+        out") after ``timeout``."""
         kind = "u_dgr" if is_datagram else "u_str"
         check = f"ss -Hlx | grep -E '^{kind}' | grep -qF -- ' {path} '"
+        limit = seconds(timeout)
         with self.nested(f"waiting for unix socket {path}"):
-            polled = self._guest_loop(check, timeout, attempt_timeout=10.0)
+            polled = self._guest_loop(check, limit, attempt_timeout=10.0)
             if not polled.reached:
-                raise self._failure(f"unix socket {path} did not open within {timeout}s")
+                raise self._timed_out(limit, f"unix socket {path} did not open")
 
     # --- links and forwards --------------------------------------------------------
 
@@ -119,12 +122,13 @@ class NetworkMixin(ShellBase):
     # --- probes --------------------------------------------------------------------
 
     def http_get(
-        self, url: str, timeout: float = 10.0, expect_status: int | None = 200
+        self, url: str, timeout: Duration = 10.0, expect_status: int | None = 200
     ) -> HttpResponse:
         """GET ``url`` from inside this node with curl; checks the status if given."""
         fmt = "\\n%{http_code}"
+        limit = seconds(timeout)
         result = self.run(
-            f"curl -sS -m {timeout:g} -o - -w '{fmt}' {shlex.quote(url)}", timeout=timeout + 10
+            f"curl -sS -m {limit:g} -o - -w '{fmt}' {shlex.quote(url)}", timeout=limit + 10
         )
         if result.status != 0:
             raise self._failure(f"GET {url} failed: {result.stderr.strip()}")
@@ -138,13 +142,13 @@ class NetworkMixin(ShellBase):
         self,
         guest_port: int,
         path: str = "/",
-        timeout: float = 10.0,
+        timeout: Duration = 10.0,
         expect_status: int | None = 200,
     ) -> HttpResponse:
         """GET ``path`` from the host through this node's forward of ``guest_port``."""
         url = f"http://127.0.0.1:{self.host_port(guest_port)}{path}"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as reply:
+            with urllib.request.urlopen(url, timeout=seconds(timeout)) as reply:
                 response = HttpResponse(reply.status, reply.read().decode(errors="replace"))
         except urllib.error.HTTPError as exc:
             response = HttpResponse(exc.code, exc.read().decode(errors="replace"))
@@ -154,7 +158,7 @@ class NetworkMixin(ShellBase):
             raise self._failure(f"host GET {url}: status {response.status}, want {expect_status}")
         return response
 
-    def scrape_metrics(self, url: str, timeout: float = 10.0) -> Metrics:
+    def scrape_metrics(self, url: str, timeout: Duration = 10.0) -> Metrics:
         """Scrape a Prometheus endpoint from inside this node and parse it."""
         body = self.http_get(url, timeout).body
         try:

@@ -14,12 +14,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from driver.duration import Duration, optional_seconds, seconds
 from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
+from driver.machine.console import ConsoleLog
 from driver.wait import wait_until
 
 
 class NixosCompatMixin(ShellBase):
     """DSL methods kept under their NixOS driver names and meanings."""
+
+    console: ConsoleLog
+
+    def wait_for_console_text(self, regex: str, timeout: Duration | None = None) -> str:
+        """Wait until the serial console shows text matching ``regex`` (not yet consumed
+        by an earlier wait); returns the matched text. Fails ("action timed out") after
+        ``timeout`` (default ``None``: no limit, as in the NixOS driver)."""
+        limit = optional_seconds(timeout)
+        with self.nested(f"waiting for console text {regex!r}"):
+            try:
+                return self.console.wait_for_text(regex, limit, self._check_alive)
+            except TimeoutError as exc:
+                raise self._timed_out(limit or 0.0, str(exc)) from None
+
+    def get_console_log(self) -> str:
+        """The serial console text of the current boot."""
+        return self.console.read()
 
     def send_console(self, chars: str) -> None:
         """Type ``chars`` on the node's serial console (ttyS0), as bytes on its input."""
@@ -29,16 +48,18 @@ class NixosCompatMixin(ShellBase):
             sock.sendall(chars.encode())
 
     def wait_for_qmp_event(
-        self, event_filter: Callable[[dict[str, Any]], bool], timeout: float = 600.0
+        self, event_filter: Callable[[dict[str, Any]], bool], timeout: Duration = 600.0
     ) -> dict[str, Any]:
         """Wait for a QMP event (a dict with ``event``, ``data``, ``timestamp``) for which
-        ``event_filter`` returns True, skipping others; fails after ``timeout`` s."""
-        deadline = time.monotonic() + timeout
+        ``event_filter`` returns True, skipping others; fails ("action timed out") after
+        ``timeout``."""
+        limit = seconds(timeout)
+        deadline = time.monotonic() + limit
         while True:
             self._check_alive()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._failure(f"no matching QMP event within {timeout:g}s")
+                raise self._timed_out(limit, "no matching QMP event")
             event = self._next_qmp_event(min(remaining, 0.5))
             if event is not None and event_filter(event):
                 return event
@@ -51,10 +72,11 @@ class NixosCompatMixin(ShellBase):
         return result.stdout
 
     def wait_until_tty_matches(
-        self, tty: str, regexp: str, timeout: float = DEFAULT_TIMEOUT
+        self, tty: str, regexp: str, timeout: Duration = DEFAULT_TIMEOUT
     ) -> None:
-        """Wait until the text on virtual terminal ``tty`` matches ``regexp``; fails after
-        ``timeout`` s, showing the terminal's last text."""
+        """Wait until the text on virtual terminal ``tty`` matches ``regexp``; fails
+        ("action timed out", showing the terminal's last text) after ``timeout``."""
+        limit = seconds(timeout)
         matcher = re.compile(regexp)
         last = ""
 
@@ -65,10 +87,10 @@ class NixosCompatMixin(ShellBase):
 
         with self.nested(f"waiting for {regexp} to appear on tty {tty}"):
             try:
-                wait_until(matches, timeout, 0.5, self._check_alive)
+                wait_until(matches, limit, 0.5, self._check_alive)
             except TimeoutError:
-                raise self._failure(
-                    f"tty{tty} did not match /{regexp}/ within {timeout:g}s; it shows:\n{last}"
+                raise self._timed_out(
+                    limit, f"tty{tty} did not match /{regexp}/; it shows:\n{last}"
                 ) from None
 
     def dump_tty_contents(self, tty: str) -> None:
@@ -89,7 +111,8 @@ class NixosCompatMixin(ShellBase):
 
     def _no_display(self, method: str) -> NoReturn:
         raise self._failure(
-            f"{method} needs a graphical display (OCR / X11); photon-driver nodes are headless"
+            f"{method} needs a graphical display (OCR / X11); photon-driver nodes are "
+            "headless (OCR requested but enableOCR is false)"
         )
 
     def get_screen_text(self) -> str:
@@ -100,16 +123,16 @@ class NixosCompatMixin(ShellBase):
         """Not available: nodes have no display (fails with one line)."""
         self._no_display("get_screen_text_variants")
 
-    def wait_for_text(self, regex: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def wait_for_text(self, regex: str, timeout: Duration = DEFAULT_TIMEOUT) -> None:
         """Not available: nodes have no display (fails with one line); for the serial
         console use ``wait_for_console_text``."""
         self._no_display("wait_for_text")
 
-    def wait_for_x(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def wait_for_x(self, timeout: Duration = DEFAULT_TIMEOUT) -> None:
         """Not available: nodes have no display (fails with one line)."""
         self._no_display("wait_for_x")
 
-    def wait_for_window(self, regexp: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def wait_for_window(self, regexp: str, timeout: Duration = DEFAULT_TIMEOUT) -> None:
         """Not available: nodes have no display (fails with one line)."""
         self._no_display("wait_for_window")
 

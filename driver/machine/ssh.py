@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from driver.duration import Duration, seconds
 from driver.images.identity import ssh_keypair
 from driver.machine.base import ShellBase
 
@@ -42,14 +43,14 @@ class SshMixin(ShellBase):
             argv += ["-o", option]
         return [*argv, f"{user}@127.0.0.1"]
 
-    def ssh(self, command: str = "", timeout: float = 60.0) -> str:
+    def ssh(self, command: str = "", timeout: Duration = 60.0) -> str:
         """Run ``command`` on the node over real SSH (not the backdoor); returns stdout."""
         argv = self.ssh_command() + ([command] if command else [])
         proc = subprocess.run(
             argv,
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=seconds(timeout),
             check=False,
             env={**os.environ, "LC_ALL": "C"},
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from driver.duration import Duration, seconds
 from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
 
 # One attempt of wait_for_unit's in-guest poll: exit 0 when active, 1 to keep waiting,
@@ -15,19 +16,22 @@ while IFS='=' read -r k v; do
 done < <(sc show -p LoadState,ActiveState,SubState,Result -- "$u")
 case "$as" in
   active) echo active; exit 0 ;;
-  failed) echo "failed ($rs)"; journalctl {journal_unit} "$u" -n {lines} --no-pager -o cat; exit 3 ;;
+  failed) echo "reached state \"failed\" (result: $rs)"; journalctl {journal_unit} "$u" -n {lines} --no-pager -o cat; exit 3 ;;
 esac
-if [ "$ls" = not-found ]; then echo not-found; exit 3; fi
+if [ "$ls" = not-found ]; then echo "is not loaded (not-found)"; exit 3; fi
 if [ "$as" = inactive ] && [ -z "$(sc list-jobs --no-legend -- "$u")" ] \
    && [ "$(sc show -p ActiveState --value -- "$u")" = inactive ]; then
-  echo "inactive with no pending job"; journalctl {journal_unit} "$u" -n {lines} --no-pager -o cat
+  echo "is inactive and there are no pending jobs"; journalctl {journal_unit} "$u" -n {lines} --no-pager -o cat
   exit 3
 fi
-echo "$as/$ss"; exit 1"""
+echo "is $as/$ss"; exit 1"""
 
 
 class SystemdMixin(ShellBase):
     """systemd-facing DSL methods."""
+
+    # Units the script waited to see failed: the health gate does not report them.
+    expected_failed_units: set[str]
 
     @staticmethod
     def _systemctl_command(arguments: str, user: str | None) -> str:
@@ -47,7 +51,11 @@ class SystemdMixin(ShellBase):
         systemctl fails."""
         status, output = self.systemctl(f"--no-pager show -- {shlex.quote(unit)}", user)
         if status != 0:
-            raise self._failure(f"cannot get info of unit {unit} (systemctl exit {status})")
+            raise self._failure(
+                f'retrieving systemctl info for unit "{unit}"'
+                + ("" if user is None else f' under user "{user}"')
+                + f" failed with exit code {status}"
+            )
         info: dict[str, str] = {}
         for line in output.splitlines():
             key, sep, value = line.partition("=")
@@ -61,20 +69,53 @@ class SystemdMixin(ShellBase):
             f"show -p {shlex.quote(property)} --value -- {shlex.quote(unit)}", user
         )
         if status != 0:
-            raise self._failure(f"cannot get {property} of unit {unit} (systemctl exit {status})")
+            raise self._failure(
+                f'retrieving systemctl property "{property}" for unit "{unit}"'
+                + ("" if user is None else f' under user "{user}"')
+                + f" failed with exit code {status}"
+            )
         return output.rstrip("\n")
 
     def require_unit_state(self, unit: str, require_state: str = "active") -> None:
-        """Fail unless ``unit``'s ActiveState is ``require_state`` right now."""
-        state = self.get_unit_property(unit, "ActiveState")
-        if state != require_state:
-            raise self._failure(f"unit {unit} is {state}, expected {require_state}")
+        """Fail unless ``unit``'s ActiveState is ``require_state`` right now, with the
+        NixOS driver's text ("Expected unit 'U' to to be in state 'S' but it is in state
+        'T'", its doubled "to" included, since scripts match it)."""
+        with self.nested(f"checking if unit '{unit}' has reached state '{require_state}'"):
+            state = self.get_unit_property(unit, "ActiveState")
+            if state != require_state:
+                raise self._failure(
+                    f"Expected unit '{unit}' to to be in state '{require_state}' "
+                    f"but it is in state '{state}'"
+                )
+
+    def wait_for_unit_active_state(
+        self,
+        unit: str,
+        state: str,
+        user: str | None = None,
+        timeout: Duration = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Wait until ``unit``'s ActiveState is ``state`` (``active``, ``inactive``,
+        ``activating``, ``reloading``, ``deactivating``, ``failed``...), polling inside the
+        guest every 50 ms so short-lived states are seen; fails ("action timed out", with
+        the last state seen) after ``timeout``. Waiting for ``failed`` declares the unit's
+        failure expected: the health gate does not report it."""
+        limit = seconds(timeout)
+        sc = self._systemctl_command(f"show -p ActiveState --value -- {shlex.quote(unit)}", user)
+        check = f's=$({sc}); echo "$s"; [ "$s" = {shlex.quote(state)} ]'
+        with self.nested(f"waiting for unit {unit} to be {state}"):
+            polled = self._guest_loop(check, limit, attempt_timeout=None, interval=0.05)
+            if not polled.reached:
+                last = polled.output.strip() or "unknown"
+                raise self._timed_out(limit, f"unit {unit} did not reach {state} (it is {last})")
+            if state == "failed":
+                self.expected_failed_units.add(unit if "." in unit else f"{unit}.service")
 
     def wait_for_unit(
         self,
         unit: str,
         user: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: Duration = DEFAULT_TIMEOUT,
         journal_lines: int = 20,
     ) -> None:
         """Wait until ``unit`` (of ``user``'s systemd with ``user``) is active, polling
@@ -82,6 +123,7 @@ class SystemdMixin(ShellBase):
         inactive unit with no pending job fails at once, with its last ``journal_lines``
         journal lines."""
         name = unit if "." in unit else f"{unit}.service"
+        limit = seconds(timeout)
         with self.nested(f"waiting for unit {name}"):
             check = _UNIT_STATE.format(
                 unit=shlex.quote(name),
@@ -95,14 +137,14 @@ class SystemdMixin(ShellBase):
                 ),
             )
             polled = self._guest_loop(
-                check, timeout, attempt_timeout=None, interval=0.05, stop_status=3
+                check, limit, attempt_timeout=None, interval=0.05, stop_status=3
             )
             if not polled.reached:
                 state, _, journal = polled.output.partition("\n")
                 if polled.status != 3:
-                    state = f"timeout after {timeout}s ({state})"
+                    state = f"did not become active: action timed out after {limit:g}s ({state})"
                 raise self._failure(
-                    f"unit {name} did not become active: {state}"
+                    f'unit "{name}" {state}'
                     + (f"\nlast journal lines:\n{journal.rstrip()}" if journal.strip() else "")
                 )
 

@@ -165,7 +165,7 @@ def attach(state: Path, context: RunContext) -> Driver:
 
 def _power_off(machine: Machine) -> None:
     with contextlib.suppress(Exception):
-        machine.run("systemctl start --no-block poweroff.target", timeout=10.0)
+        machine.run_unchecked("systemctl start --no-block poweroff.target", timeout=10.0)
 
 
 def stop(state: Path, logger: Logger, environ: Mapping[str, str], timeout: float = 60.0) -> int:

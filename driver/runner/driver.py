@@ -16,6 +16,7 @@ from types import TracebackType
 
 from driver.config.spec import NodeSpec
 from driver.config.topology import Profile, Topology
+from driver.duration import Duration, seconds
 from driver.errors import DriverError, TestFailure
 from driver.log import Logger
 from driver.machine.argv import Paths
@@ -24,6 +25,7 @@ from driver.machine.process import QemuProcess
 from driver.runner import snapshots
 from driver.runner.faults import Faults
 from driver.runner.health import Finding, HealthGate
+from driver.runner.helpers import PollingConditions
 from driver.runner.vlan import VLan
 
 
@@ -77,6 +79,7 @@ class Driver:
         self.vlans = [VLan(n, self.socket_dir) for n in numbers]
         sockets = {v.number: v.socket for v in self.vlans}
         self.machines: list[Machine] = []
+        self.polling = PollingConditions(self.logger.log)
         for name, spec in specs.items():
             ports = (host_ports or {}).get(name) or [
                 f.host_port or free_port() for f in spec.forwards
@@ -85,7 +88,9 @@ class Driver:
             qemu = QemuProcess(
                 spec, paths, sockets, ports, context.environ, context.cache_dir, detached
             )
-            self.machines.append(Machine(qemu, self.logger, context.out_dir))
+            machine = Machine(qemu, self.logger, context.out_dir)
+            machine.callbacks.append(self.polling.check)
+            self.machines.append(machine)
         names = [m.name for m in self.machines]
         groups = [[n for n in g if n in names] for g in (boot_groups or [names])]
         self.boot_groups = [g for g in groups if g]
@@ -114,6 +119,15 @@ class Driver:
             for hook in self.exit_hooks:
                 hook()
 
+    @property
+    def out_dir(self) -> Path:
+        """Where this run's outputs go (``-o``): ``copy_from_vm``, screenshots, reports."""
+        return self.context.out_dir
+
+    def check_polling_conditions(self) -> None:
+        """Check the script's active polling conditions (before each machine command)."""
+        self.polling.check()
+
     def machine(self, name: str) -> Machine:
         """The Machine called ``name``."""
         for machine in self.machines:
@@ -136,25 +150,26 @@ class Driver:
             vlan.attach(pids[vlan.number])
         self._vlans_started = True
 
-    def start_all(self, timeout: float = BOOT_TIMEOUT) -> None:
+    def start_all(self, timeout: Duration = BOOT_TIMEOUT) -> None:
         """Boot every machine, group by group in boot order (control plane first): nodes of
         a group boot in parallel, the next group starts once the group's shells answer.
-        Each group may take ``timeout`` s."""
+        Each group may take ``timeout``."""
+        limit = seconds(timeout)
         self.start_vlans()
         with self.logger.nested("starting all machines"):
             for group in self.boot_groups:
                 machines = [self.machine(n) for n in group]
                 for machine in machines:
                     machine.start()  # main thread: the parent-death signal binds to it
-                self.parallel(machines, lambda m: m.connect(timeout))
+                self.parallel(machines, lambda m: m.connect(limit))
 
-    def join_all(self, timeout: float = BOOT_TIMEOUT) -> None:
+    def join_all(self, timeout: Duration = BOOT_TIMEOUT) -> None:
         """Wait until every machine has shut down (as in the NixOS driver); does not start a
-        shutdown. Fails after ``timeout`` s."""
+        shutdown. Fails after ``timeout``."""
         running = [m for m in self.machines if m.is_running()]
         self.parallel(running, lambda m: m.wait_for_shutdown(timeout))
 
-    def wait_for_all_booted(self, timeout: float = BOOT_TIMEOUT) -> None:
+    def wait_for_all_booted(self, timeout: Duration = BOOT_TIMEOUT) -> None:
         """Wait until every started machine's backdoor shell answers (boot finished);
         fails after ``timeout`` s."""
         running = [m for m in self.machines if m.is_running()]

@@ -1,16 +1,24 @@
-"""What a test script sees, defined once: each global's name and type. The namespace the
-Driver builds and the pre-boot check (script_check.py) both come from ``GLOBALS``."""
+"""What a test script sees, defined once: ``GLOBALS`` lists every global with how its value
+is made, the type whose attributes the pre-check allows on it, and its reference text. The
+namespace the Driver builds, the pre-boot check (script_check.py) and docs/dsl.md
+(driver/docs.py) all come from this table.
+
+The names follow the NixOS test driver's ``test_symbols`` (its current source) where we offer
+the same thing; docs/nixos-compat.md says which differ and why."""
 
 from __future__ import annotations
 
+import os
+import re
 import unittest
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from driver.config.topology import Profile, Topology
-from driver.log import Logger
 from driver.machine.machine import Machine
 from driver.runner import faults, helpers
+from driver.runner.scriptlog import DebugHook, ScriptLog
 
 if TYPE_CHECKING:
     from driver.runner.driver import Driver
@@ -23,81 +31,146 @@ def _driver_type() -> type:
     return Driver
 
 
-# name -> the type whose attributes a script may use on it (None: not checked)
-GLOBALS: dict[str, Callable[[], type | None]] = {
-    "machines": lambda: None,
-    "vlans": lambda: None,
-    "driver": _driver_type,
-    "start_all": lambda: None,
-    "join_all": lambda: None,
-    "wait_for_all_booted": lambda: None,
-    "subtest": lambda: None,
-    "retry": lambda: None,
-    "polling_condition": lambda: None,
-    "serial_stdout_on": lambda: None,
-    "serial_stdout_off": lambda: None,
-    "t": lambda: unittest.TestCase,
-    "log": lambda: None,
-    "skip": lambda: None,
-    "allow_problem": lambda: None,
-    "results": lambda: None,
-    "topology": lambda: Topology,
-    "profile": lambda: Profile,
-    "partition": lambda: None,
-    "heal": lambda: None,
-    "delay": lambda: None,
-    "loss": lambda: None,
-    "pause": lambda: None,
-    "resume": lambda: None,
-    "disk_full": lambda: None,
-    "clock_skew": lambda: None,
-    "converges": lambda: None,
-    "snapshot": lambda: None,
-    "restore": lambda: None,
+def _script_run_type() -> Any:
+    from driver.runner.script import ScriptRun
+
+    return ScriptRun
+
+
+@dataclass(frozen=True)
+class ScriptGlobal:
+    """One script global: ``value(driver, run)`` makes it; ``kind()`` is the type whose
+    attributes the pre-check allows on it (None: not checked); ``reference`` is the
+    function whose signature and docstring document it, or a sentence for a value."""
+
+    value: Callable[[Driver, Any], Any]  # (driver, ScriptRun) -> the value
+    kind: Callable[[], type | None] = lambda: None
+    reference: Callable[[], Callable[..., Any] | str] = lambda: ""
+
+
+def _driver_method(name: str) -> ScriptGlobal:
+    return ScriptGlobal(
+        lambda d, r: getattr(d, name), reference=lambda: getattr(_driver_type(), name)
+    )
+
+
+def _fault(name: str) -> ScriptGlobal:
+    return ScriptGlobal(
+        lambda d, r: getattr(d.faults, name), reference=lambda: getattr(faults.Faults, name)
+    )
+
+
+def _value(get: Callable[[Driver, Any], Any], text: str, kind: type | None = None) -> Any:
+    return ScriptGlobal(get, lambda: kind, lambda: text)
+
+
+def _not_offered(name: str, why: str) -> Callable[..., Any]:
+    def refuse(*args: object, **kwargs: object) -> None:
+        from driver.errors import TestFailure
+
+        raise TestFailure(f"{name}: not offered by photon-driver: {why}")
+
+    refuse.__name__ = name
+    refuse.__doc__ = f"Not offered (fails with one line): {why}."
+    return refuse
+
+
+CREATE_MACHINE = _not_offered(
+    "create_machine", "nodes come from the topology file (--topology); declare the node there"
+)
+
+GLOBALS: dict[str, ScriptGlobal] = {
+    "machines": _value(lambda d, r: d.machines, "every node of the run (a list of Machine)"),
+    "machines_qemu": _value(lambda d, r: d.machines, "the same list (the NixOS driver's name)"),
+    "machines_nspawn": _value(lambda d, r: [], "always empty: no systemd-nspawn containers"),
+    "vlans": _value(lambda d, r: d.vlans, "the run's VLAN switches (also vlanN, one per VLAN)"),
+    "driver": ScriptGlobal(
+        lambda d, r: d, _driver_type, lambda: "the Driver (driver.out_dir, driver.machines, ...)"
+    ),
+    "start_all": _driver_method("start_all"),
+    "join_all": _driver_method("join_all"),
+    "wait_for_all_booted": _driver_method("wait_for_all_booted"),
+    "subtest": ScriptGlobal(lambda d, r: r.subtest, reference=lambda: _script_run_type().subtest),
+    "must_raise": ScriptGlobal(
+        lambda d, r: r.must_raise, reference=lambda: _script_run_type().must_raise
+    ),
+    "retry": ScriptGlobal(lambda d, r: helpers.retry, reference=lambda: helpers.retry),
+    "polling_condition": ScriptGlobal(
+        lambda d, r: d.polling.polling_condition,
+        reference=lambda: helpers.PollingConditions.polling_condition,
+    ),
+    "serial_stdout_on": _driver_method("serial_stdout_on"),
+    "serial_stdout_off": _driver_method("serial_stdout_off"),
+    "t": _value(
+        lambda d, r: r.test_case,
+        "a unittest.TestCase for its assertions (t.assertEqual...); failures are "
+        "RequestedAssertionFailed and AssertionError",
+        unittest.TestCase,
+    ),
+    "log": _value(
+        lambda d, r: r.script_log,
+        "the run log: log(msg) or log.info/warning/error(msg), with log.nested(msg):",
+        ScriptLog,
+    ),
+    "os": _value(lambda d, r: os, "Python's os module (as NixOS puts it in the namespace)"),
+    "Machine": _value(lambda d, r: Machine, "the node class, for type annotations"),
+    "BaseMachine": _value(lambda d, r: Machine, "the same class (the NixOS driver's name)"),
+    "run_tests": ScriptGlobal(
+        lambda d, r: r.run_tests, reference=lambda: _script_run_type().run_tests
+    ),
+    "test_script": ScriptGlobal(
+        lambda d, r: r.run_tests, reference=lambda: _script_run_type().run_tests
+    ),
+    "create_machine": ScriptGlobal(lambda d, r: CREATE_MACHINE, reference=lambda: CREATE_MACHINE),
+    "debug": _value(lambda d, r: r.debug, "debug.breakpoint(): a no-op hook", DebugHook),
+    "skip": ScriptGlobal(lambda d, r: helpers.skip, reference=lambda: helpers.skip),
+    "allow_problem": _driver_method("allow_problem"),
+    "results": _value(lambda d, r: r.results, "the subtest results so far"),
+    "topology": _value(
+        lambda d, r: d.context.topology, "the cluster topology (the --topology file)", Topology
+    ),
+    "profile": _value(
+        lambda d, r: d.context.profile, "the run's profile: services, endpoints, CLIs", Profile
+    ),
+    "partition": _fault("partition"),
+    "heal": _fault("heal"),
+    "delay": _fault("delay"),
+    "loss": _fault("loss"),
+    "pause": _fault("pause"),
+    "resume": _fault("resume"),
+    "disk_full": _fault("disk_full"),
+    "clock_skew": _fault("clock_skew"),
+    "converges": ScriptGlobal(lambda d, r: faults.converges, reference=lambda: faults.converges),
+    "snapshot": _driver_method("snapshot"),
+    "restore": _driver_method("restore"),
 }
 NODE_TYPE = Machine
 
 
 def pythonise(name: str) -> str:
-    """A node name as a Python identifier (``node-1`` -> ``node_1``)."""
-    return "".join(c if c.isalnum() else "_" for c in name)
+    """A node name as a Python identifier, as NixOS's ``pythonize_name`` makes it
+    (``node-1`` -> ``node_1``, ``1st`` -> ``_st``)."""
+    return re.sub(r"^[^A-Za-z_]|[^A-Za-z0-9_]", "_", name)
 
 
-def build(driver: Driver, run: ScriptRun, logger: Logger) -> dict[str, Any]:
-    """The globals of a script run: one variable per node plus the helpers in GLOBALS."""
-    env: dict[str, Any] = {pythonise(m.name): m for m in driver.machines}
-    helpers_by_name: dict[str, Any] = {
-        "machines": driver.machines,
-        "vlans": driver.vlans,
-        "driver": driver,
-        "start_all": driver.start_all,
-        "join_all": driver.join_all,
-        "wait_for_all_booted": driver.wait_for_all_booted,
-        "subtest": run.subtest,
-        "retry": helpers.retry,
-        "polling_condition": helpers.polling_condition,
-        "serial_stdout_on": driver.serial_stdout_on,
-        "serial_stdout_off": driver.serial_stdout_off,
-        "t": run.test_case,
-        "log": logger.log,
-        "skip": helpers.skip,
-        "allow_problem": driver.allow_problem,
-        "results": run.results,
-        "topology": driver.context.topology,
-        "profile": driver.context.profile,
-        "partition": driver.faults.partition,
-        "heal": driver.faults.heal,
-        "delay": driver.faults.delay,
-        "loss": driver.faults.loss,
-        "pause": driver.faults.pause,
-        "resume": driver.faults.resume,
-        "disk_full": driver.faults.disk_full,
-        "clock_skew": driver.faults.clock_skew,
-        "converges": faults.converges,
-        "snapshot": driver.snapshot,
-        "restore": driver.restore,
-    }
-    if set(helpers_by_name) != set(GLOBALS):
-        raise AssertionError("namespace.build and namespace.GLOBALS disagree")
-    env.update(helpers_by_name)
+def node_symbols(names: list[str]) -> list[str]:
+    """The variables a run binds for its nodes: one per node, plus ``machine`` when there
+    is exactly one (as NixOS does)."""
+    symbols = [pythonise(n) for n in names]
+    return [*symbols, "machine"] if len(names) == 1 else symbols
+
+
+def vlan_symbol(number: int) -> str:
+    """The variable of VLAN ``number`` (``vlan1``), as in NixOS."""
+    return f"vlan{number}"
+
+
+def build(driver: Driver, run: ScriptRun) -> dict[str, Any]:
+    """The globals of a script run: every entry of GLOBALS, one variable per node (and
+    ``machine`` for a single node), one per VLAN."""
+    env: dict[str, Any] = {name: entry.value(driver, run) for name, entry in GLOBALS.items()}
+    env.update({pythonise(m.name): m for m in driver.machines})
+    if len(driver.machines) == 1:
+        env.setdefault("machine", driver.machines[0])
+    env.update({vlan_symbol(v.number): v for v in driver.vlans})
     return env

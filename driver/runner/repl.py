@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from driver.runner import namespace
 from driver.runner.script import ScriptRun
 
 
@@ -14,12 +13,7 @@ def run_repl(session: ScriptRun, scripts: list[Path]) -> None:
     the REPL exits."""
     from ptpython.repl import embed
 
-    env: dict[str, Any] = namespace.build(session.driver, session, session.logger)
-
-    def test_script() -> None:
-        """Run the script(s) given on the command line."""
-        for script in scripts:
-            session.run_script(script)
-
-    env["test_script"] = test_script
+    session.interactive = True  # a failed subtest raises its error, not SystemExit
+    session.scripts = [(script, script.read_text()) for script in scripts]
+    env: dict[str, Any] = session.namespace()
     embed(globals=env, locals=env, title="photon-driver")

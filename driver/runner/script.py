@@ -1,4 +1,5 @@
-"""One run of test scripts against a Driver's machines: subtests, results, failures."""
+"""One run of test scripts against a Driver's machines: subtests, results, failures,
+``must_raise``, with the NixOS test driver's meanings."""
 
 from __future__ import annotations
 
@@ -8,33 +9,68 @@ import traceback
 import unittest
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from driver.errors import TestFailure
+from driver.errors import (
+    GlobalTimeout,
+    ScriptAssertion,
+    SubtestFailed,
+    Terminated,
+    TestFailure,
+)
 from driver.runner import namespace
-from driver.runner.helpers import SkipSubtest
+from driver.runner.helpers import SkipSubtest, exception_matches
+from driver.runner.nixos_imports import nixos_modules, script_builtins
 from driver.runner.report import SubtestResult
+from driver.runner.scriptlog import DebugHook, ScriptLog
 
 if TYPE_CHECKING:
     from driver.runner.driver import Driver
+
+# Never swallowed by must_raise unless asked for by name.
+INTERRUPTIONS = (KeyboardInterrupt, GeneratorExit, Terminated, GlobalTimeout)
+
+
+class AssertionTester(unittest.TestCase):
+    """The ``t`` global: unittest assertions whose failures are RequestedAssertionFailed
+    (as in NixOS) and AssertionError."""
+
+    failureException = ScriptAssertion
+    maxDiff = None
+
+    def runTest(self) -> None:  # a TestCase needs one test method to be made
+        """Unused."""
+
+
+def failure_status(exc: BaseException) -> str:
+    """``failed`` for a check that did not hold, ``error`` for anything else."""
+    return "failed" if isinstance(exc, TestFailure | AssertionError) else "error"
 
 
 class ScriptRun:
     """Runs scripts with the script namespace and records one result per subtest."""
 
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, driver: Driver, interactive: bool = False) -> None:
         self.driver = driver
         self.logger = driver.context.logger
+        self.interactive = interactive
         self.results: list[SubtestResult] = []
+        self.scripts: list[tuple[Path, str]] = []
         self.current_script = ""
-        self.test_case = unittest.TestCase()
-        self.test_case.maxDiff = None
+        self.test_case = AssertionTester()
+        self.debug = DebugHook()
+        self.script_log = ScriptLog(
+            self.logger,
+            lambda on: driver.serial_stdout_on() if on else driver.serial_stdout_off(),
+        )
 
     @contextlib.contextmanager
     def subtest(self, name: str) -> Iterator[None]:
-        """A named step: timed in the log, one testcase in the JUnit report. A failure is
-        recorded and re-raised; ``skip(reason)`` inside marks it skipped. When the block
-        passes, the health gate scans every started node."""
+        """A named step: timed in the log, one testcase in the JUnit report. When the block
+        passes, the health gate scans every started node. A failure is recorded and, as in
+        the NixOS driver, ends the script: it is raised as SubtestFailed, a SystemExit, so
+        ``except Exception`` does not swallow it (``must_raise("...", SystemExit)``
+        expects it). ``skip(reason)`` inside marks the subtest skipped."""
         result = SubtestResult(name, self.current_script, 0.0)
         started = time.monotonic()
         with self.logger.capture() as lines, self.logger.nested(f"subtest: {name}"):
@@ -44,20 +80,65 @@ class ScriptRun:
             except SkipSubtest as exc:
                 result.status, result.message = "skipped", str(exc)
                 self.logger.warning(f"skipped: {exc}")
+            except SubtestFailed as exc:
+                result.status = failure_status(exc.cause)
+                result.message = f"subtest '{exc.name}' inside it failed"
+                result.summary = str(exc)
+                raise
             except Exception as exc:
-                result.status = (
-                    "failed" if isinstance(exc, TestFailure | AssertionError) else "error"
-                )
+                result.status = failure_status(exc)
                 result.message = self.describe_failure(exc)
                 result.summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                self.logger.error(f'Test "{name}" failed with error: "{exc}"')
+                if self.interactive:
+                    raise
+                raise SubtestFailed(name, exc) from exc
+            except BaseException as exc:
+                result.status, result.message = "error", f"interrupted: {exc!r}"
                 raise
             finally:
                 result.seconds = time.monotonic() - started
                 result.output = list(lines)
                 self.results.append(result)
 
+    @contextlib.contextmanager
+    def must_raise(
+        self, pattern: str, exception_class: type[BaseException] = Exception
+    ) -> Iterator[None]:
+        """The block must raise an ``exception_class`` whose text matches ``pattern`` (a
+        regular expression, searched; plain text works too). Otherwise it fails with "no
+        exception was raised", "... is not an instance of ..." or "string ... did not
+        match ...". Subtests that failed inside a matching block count as passed (the
+        failure was expected). SIGINT, SIGTERM and the global timeout always go through."""
+        mark = len(self.results)
+        try:
+            yield
+        except BaseException as exc:
+            wanted = isinstance(exc, exception_class)
+            if isinstance(exc, INTERRUPTIONS) and not (
+                wanted and exception_class not in (BaseException, Exception)
+            ):
+                raise
+            if not wanted:
+                raise TestFailure(
+                    f"{type(exc).__name__}({str(exc)!r}) is not an instance of "
+                    f"{exception_class.__name__}"
+                ) from exc
+            if not exception_matches(pattern, exc):
+                raise TestFailure(f"string {str(exc)!r} did not match {pattern!r}") from exc
+            for result in self.results[mark:]:
+                if result.status in ("failed", "error"):
+                    result.output.append(f"failed as expected by must_raise: {result.summary}")
+                    result.status = "passed"
+            return
+        raise TestFailure(
+            f"no exception was raised (expected {exception_class.__name__} matching {pattern!r})"
+        )
+
     def describe_failure(self, exc: BaseException) -> str:
         """The error with only the test script's frames and the failing node's console."""
+        if isinstance(exc, SubtestFailed):
+            exc = exc.cause
         frames = [
             f for f in traceback.extract_tb(exc.__traceback__) if f.filename == self.current_script
         ]
@@ -70,13 +151,29 @@ class ScriptRun:
                 text += f"\nlast console lines of {node}:\n{tail}"
         return f"{where}\n{text}" if where else text
 
+    def namespace(self) -> dict[str, Any]:
+        """A fresh script namespace: the globals, the nodes, ``test_driver`` imports."""
+        env = namespace.build(self.driver, self)
+        modules = nixos_modules(self.script_log, type(self.driver))
+        env["__builtins__"] = script_builtins(modules)
+        return env
+
+    def run_tests(self) -> None:
+        """Run the test script(s) of this run (again): what ``photon-driver run`` was
+        given. In the REPL (``run -I``) this runs the scripts named on the command line."""
+        for path, source in list(self.scripts):
+            self.run_script(path, source)
+
     def run_script(self, path: Path, source: str | None = None) -> None:
-        """Execute one test script with the script namespace."""
+        """Execute one test script with the script namespace. A failed subtest ends the
+        script; its error is raised as it was."""
         if source is None:
             source = path.read_text()
+        if (path, source) not in self.scripts:
+            self.scripts.append((path, source))
         self.current_script = str(path)
         code = compile(source, str(path), "exec")
-        env = namespace.build(self.driver, self, self.logger)
+        env = self.namespace()
         env["__file__"] = str(path)
         env["__name__"] = "__photon_test__"
         with self.logger.nested(f"running {path}"):
@@ -85,12 +182,15 @@ class ScriptRun:
             except SkipSubtest as exc:
                 self.logger.warning(f"script skipped: {exc}")
                 self.results.append(SubtestResult(path.stem, str(path), 0.0, "skipped", str(exc)))
+            except SubtestFailed as exc:
+                raise exc.cause from None
             except Exception as exc:
                 if not any(r.status in ("failed", "error") for r in self.results):
-                    status = "failed" if isinstance(exc, TestFailure | AssertionError) else "error"
                     summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
                     message = self.describe_failure(exc)
                     self.results.append(
-                        SubtestResult(path.stem, str(path), 0.0, status, message, summary)
+                        SubtestResult(
+                            path.stem, str(path), 0.0, failure_status(exc), message, summary
+                        )
                     )
                 raise

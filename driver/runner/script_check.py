@@ -16,7 +16,8 @@ from pathlib import Path
 
 from driver.config.topology import Topology
 from driver.errors import UsageError
-from driver.runner.namespace import GLOBALS, NODE_TYPE, pythonise
+from driver.runner.namespace import GLOBALS, NODE_TYPE, node_symbols, vlan_symbol
+from driver.runner.nixos_imports import OFFERED
 
 NODE_NAME = re.compile(r"^node\d+$")
 
@@ -42,6 +43,61 @@ def _undefined(table: symtable.SymbolTable, module_defs: set[str]) -> set[str]:
     return missing
 
 
+def _global_assignments(table: symtable.SymbolTable) -> set[str]:
+    """Names a function declares ``global`` and assigns: module names the script makes."""
+    names: set[str] = set()
+    for child in table.get_children():
+        for symbol in child.get_symbols():
+            if symbol.is_declared_global() and symbol.is_assigned():
+                names.add(symbol.get_name())
+        names |= _global_assignments(child)
+    return names
+
+
+def _import_problems(path: Path, tree: ast.AST) -> list[tuple[int, str]]:
+    """``from test_driver.X import Y`` of a module or name photon-driver does not offer."""
+    problems: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            module = node.module
+            wanted = [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            module, wanted = "", []
+            for alias in node.names:
+                if alias.name.split(".")[0] == "test_driver" and alias.name not in OFFERED:
+                    problems.append(
+                        (
+                            node.lineno,
+                            f"{path}:{node.lineno}: {alias.name}: not offered by photon-driver "
+                            f"(offered: {', '.join(OFFERED)})",
+                        )
+                    )
+            continue
+        else:
+            continue
+        if module.split(".")[0] != "test_driver":
+            continue
+        if module not in OFFERED:
+            problems.append(
+                (
+                    node.lineno,
+                    f"{path}:{node.lineno}: {module}: not offered by photon-driver "
+                    f"(offered: {', '.join(OFFERED)})",
+                )
+            )
+            continue
+        for name in wanted:
+            if name != "*" and name not in OFFERED[module]:
+                problems.append(
+                    (
+                        node.lineno,
+                        f"{path}:{node.lineno}: {module} has no '{name}' here (offered: "
+                        f"{', '.join(OFFERED[module])}); script globals need no import",
+                    )
+                )
+    return problems
+
+
 def _attributes(kind: type) -> set[str]:
     names = set(dir(kind))
     if dataclasses.is_dataclass(kind):
@@ -54,12 +110,12 @@ def _attributes(kind: type) -> set[str]:
 def _types(tree: ast.AST, nodes: Iterable[str]) -> dict[str, type | str]:
     """What each script variable is: a global's type, a node (Machine), or a list of nodes
     ("machines"); simple aliases (``m = node01``, ``for w in workers``) follow."""
-    types: dict[str, type | str] = {pythonise(n): NODE_TYPE for n in nodes}
-    for name, kind in GLOBALS.items():
-        resolved = kind()
+    types: dict[str, type | str] = {n: NODE_TYPE for n in node_symbols(list(nodes))}
+    for name, entry in GLOBALS.items():
+        resolved = entry.kind()
         if resolved is not None:
             types[name] = resolved
-    types["machines"] = "machines"
+    types["machines"] = types["machines_qemu"] = "machines"
     stored = {
         n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
@@ -100,11 +156,12 @@ def _literal(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _check_topology_names(
+def _topology_problems(
     path: Path, tree: ast.AST, topology: Topology | None, profile: str | None
-) -> None:
+) -> list[tuple[int, str]]:
+    problems: list[tuple[int, str]] = []
     if topology is None or profile is None or profile not in topology.profiles:
-        return
+        return problems
     services = {s.name: s for s in topology.profiles[profile].services}
     endpoints = {e.name for s in services.values() for e in s.endpoints}
     for node in ast.walk(tree):
@@ -114,27 +171,40 @@ def _check_topology_names(
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "service" and first is not None:
             if first not in services:
-                raise UsageError(
-                    f"{path}:{node.lineno}: profile {profile} has no service '{first}' "
-                    f"(known: {', '.join(services)})"
+                problems.append(
+                    (
+                        node.lineno,
+                        f"{path}:{node.lineno}: profile {profile} has no service '{first}' "
+                        f"(known: {', '.join(services)})",
+                    )
                 )
         if isinstance(func, ast.Attribute) and func.attr == "endpoint" and first is not None:
             if first not in endpoints:
-                raise UsageError(
-                    f"{path}:{node.lineno}: no endpoint '{first}' in profile {profile}"
+                problems.append(
+                    (
+                        node.lineno,
+                        f"{path}:{node.lineno}: no endpoint '{first}' in profile {profile}",
+                    )
                 )
         if isinstance(func, ast.Name) and func.id == "cli" and len(node.args) >= 3:
             service, action = _literal(node.args[1]), _literal(node.args[2])
             if service is not None and service not in services:
-                raise UsageError(
-                    f"{path}:{node.lineno}: profile {profile} has no service '{service}'"
+                problems.append(
+                    (
+                        node.lineno,
+                        f"{path}:{node.lineno}: profile {profile} has no service '{service}'",
+                    )
                 )
-            if service is not None and action is not None and action not in services[service].cli:
+            elif service is not None and action is not None and action not in services[service].cli:
                 known = ", ".join(services[service].cli) or "none"
-                raise UsageError(
-                    f"{path}:{node.lineno}: service {service} declares no CLI action "
-                    f"'{action}' (known: {known})"
+                problems.append(
+                    (
+                        node.lineno,
+                        f"{path}:{node.lineno}: service {service} declares no CLI action "
+                        f"'{action}' (known: {known})",
+                    )
                 )
+    return problems
 
 
 def check_script(
@@ -144,9 +214,10 @@ def check_script(
     topology: Topology | None = None,
     profile: str | None = None,
 ) -> None:
-    """Raise UsageError (``file:line: message``) for a syntax error, a node that is not in
-    this run, an undefined global, a missing attribute on a known object, or a service,
-    endpoint or CLI action the topology does not declare."""
+    """Raise UsageError listing every problem of the script, one ``file:line: message``
+    line each: a syntax error, a node that is not in this run, an undefined global, a
+    missing attribute on a known object, a ``test_driver`` import that is not offered, or a
+    service, endpoint or CLI action the topology does not declare."""
     nodes = list(nodes)
     try:
         tree = ast.parse(source, filename=str(path))
@@ -157,25 +228,32 @@ def check_script(
         s.get_name()
         for s in table.get_symbols()
         if s.is_assigned() or s.is_imported() or s.is_namespace()
-    }
-    known = {*GLOBALS, *(pythonise(n) for n in nodes), *dir(builtins), "__file__", "__name__"}
-    missing = sorted(_undefined(table, module_defs) - known, key=lambda n: _first_use(tree, n))
-    if missing:
-        name = missing[0]
+    } | _global_assignments(table)
+    vlans = [vlan_symbol(n) for n in (topology.vlans.values() if topology else [])]
+    known = {*GLOBALS, *node_symbols(nodes), *vlans, *dir(builtins), "__file__", "__name__"}
+    problems: list[tuple[int, str]] = []
+    all_nodes = set(topology.nodes) if topology else set()
+    for name in _undefined(table, module_defs) - known:
         line = _first_use(tree, name)
-        all_nodes = set(topology.nodes) if topology else set()
         if NODE_NAME.match(name) or name in all_nodes:
             where = "not part of this run" if name in all_nodes else "not a node of this cluster"
-            raise UsageError(f"{path}:{line}: unknown node '{name}' ({where})")
-        raise UsageError(f"{path}:{line}: undefined name '{name}'")
+            problems.append((line, f"{path}:{line}: unknown node '{name}' ({where})"))
+        else:
+            problems.append((line, f"{path}:{line}: undefined name '{name}'"))
     types = _types(tree, nodes)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             kind = types.get(node.value.id)
             if isinstance(kind, type) and node.attr not in _attributes(kind):
                 what = "a node" if kind is NODE_TYPE else kind.__name__
-                raise UsageError(
-                    f"{path}:{node.lineno}: {node.value.id}.{node.attr}: {what} has no "
-                    f"attribute '{node.attr}'"
+                problems.append(
+                    (
+                        node.lineno,
+                        f"{path}:{node.lineno}: {node.value.id}.{node.attr}: {what} has no "
+                        f"attribute '{node.attr}'",
+                    )
                 )
-    _check_topology_names(path, tree, topology, profile)
+    problems += _import_problems(path, tree) + _topology_problems(path, tree, topology, profile)
+    if problems:
+        ordered = [text for _, text in sorted(set(problems))]
+        raise UsageError("\n".join(ordered))

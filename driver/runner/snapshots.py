@@ -53,7 +53,7 @@ def _all_paused(machines: list[Machine], action: str, logger: Logger) -> None:
 
 def _quiet(machine: Machine, command: str, timeout: float) -> str:
     """Run a driver-internal command without a log line; raise if it fails."""
-    result = machine.run(command, timeout=timeout)
+    result = machine.run_unchecked(command, timeout=timeout)
     if result.status != 0:
         raise TestFailure(
             f"{machine.name}: `{command}` failed (status {result.status}): {result.stderr}",
