@@ -17,7 +17,7 @@ from driver.images.builder import Image
 from driver.machine.machine import Machine
 from driver.runner.driver import Driver
 from driver.runner.faults import converges
-from driver.runner.helpers import polling_condition, retry
+from driver.runner.helpers import retry
 from driver.runner.snapshots import step_clock
 
 pytestmark = pytest.mark.vm
@@ -286,16 +286,17 @@ def test_driver_helpers(two_nodes: Driver, n1: Machine, capsys: pytest.CaptureFi
     capsys.readouterr()
     n1.shell_interact(read_line=lambda prompt: next(lines))
     assert capsys.readouterr().out == "node01\ninteract-42\n"
-    calls: list[bool] = []
-    retry(lambda last: calls.append(last) or len(calls) == 2, timeout_seconds=30)
-    assert calls == [False, False]
-    with polling_condition(lambda: n1.execute("true")[0] == 0, seconds_interval=0.2):
+    calls: list[float | None] = []
+    retry(lambda remaining: calls.append(remaining) or len(calls) == 2, timeout_seconds=30)
+    assert len(calls) == 2 and all(c is not None and 0 < c <= 30 for c in calls)
+    polling = two_nodes.polling
+    with polling.polling_condition(lambda: n1.execute("true")[0] == 0, seconds_interval=0.2):
         n1.sleep(0.5)
-    with pytest.raises(TestFailure, match="polling condition 'never' failed"):
-        with polling_condition(lambda: False, 0.1, description="never"):
+    with pytest.raises(TestFailure, match="Polling condition failed: never"):
+        with polling.polling_condition(lambda: False, seconds_interval=0.1, description="never"):
             n1.sleep(0.5)
-    with pytest.raises(TestFailure):
-        retry(lambda last: False, timeout_seconds=1)
+    with pytest.raises(TestFailure, match="action timed out"):
+        retry(lambda remaining: False, timeout_seconds=1)
 
 
 def test_serial_stdout_off_and_on(two_nodes: Driver, n1: Machine) -> None:

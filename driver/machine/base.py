@@ -61,14 +61,19 @@ class ShellBase(ABC):
     def _next_qmp_event(self, wait: float) -> dict[str, Any] | None:
         """The next QMP event within ``wait`` s, or None."""
 
-    def _run_callbacks(self) -> None:
-        """Run the callbacks due before a script's command (its polling conditions)."""
+    def run_callbacks(self) -> None:
+        """Run the callbacks due before each command of a script (the Driver checks the
+        script's active polling conditions there), as the NixOS driver does."""
         for callback in self.callbacks:
             callback()
 
     def log(self, message: str) -> None:
         """Write a line about this node to the run log."""
         self.logger.log(message, node=self.name)
+
+    def log_serial(self, message: str) -> None:
+        """Write ``message`` to the run log as a console line of this node."""
+        self.logger.node_line(self.name, message)
 
     @contextlib.contextmanager
     def nested(self, msg: str) -> Iterator[None]:

@@ -289,7 +289,7 @@ class Machine(
         s the guest kills the command's whole process group: status 124, ``timed_out`` set,
         and the node stays usable. Raises CommandTimeout only if the guest does not answer
         at all. The script's active polling conditions are checked first."""
-        self._run_callbacks()
+        self.run_callbacks()
         return self.run_unchecked(command, timeout)
 
     def run_unchecked(

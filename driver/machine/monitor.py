@@ -64,7 +64,7 @@ class MonitorMixin(ShellBase):
         """Send a human-monitor (HMP) command, e.g. ``info status`` or ``help``; returns
         the monitor's text as the NixOS driver does: the command's output followed by the
         monitor prompt ``(qemu) ``. (It travels through QMP's ``human-monitor-command``.)"""
-        self._run_callbacks()
+        self.run_callbacks()
         reply = self.send_qmp_command("human-monitor-command", **{"command-line": command})
         return f"{reply}(qemu) "
 

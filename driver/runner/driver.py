@@ -59,6 +59,11 @@ class RunContext:
 class Driver:
     """Owns one run's machines and VLAN switches, from start to cleanup."""
 
+    machines: list[Machine]  # every node of the run
+    vlans: list[VLan]  # one switch per VLAN
+    context: RunContext
+    polling: PollingConditions  # the script's active polling conditions
+
     def __init__(
         self,
         specs: Mapping[str, NodeSpec],
