@@ -83,6 +83,11 @@ def run_scripts(
             write_junit(session.results, f"photon-driver.{inv.profile}", junit)
     counts = {s: sum(r.status == s for r in session.results) for s in ("passed", "skipped")}
     failed = len(session.results) - counts["passed"] - counts["skipped"]
+    if failed and code == EXIT_OK:
+        # A failed subtest the script caught itself (not excused by must_raise) still
+        # fails the run.
+        inv.logger.error(f"{failed} subtest(s) failed although the script went on")
+        code = EXIT_TEST_FAILURE
     line = f"{counts['passed']} passed, {failed} failed"
     inv.logger.log(
         "subtests: " + line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
@@ -108,7 +113,8 @@ def run(inv: Invocation, scripts: list[Path], reuse: bool, settled: bool = False
                     start_settled(driver, inv.topology().profile(inv.profile), inv.settled_root())
                 return run_scripts(inv, driver, scripts, sources)
     except BaseException:
-        if not (state / "out").exists() and not any(state.glob("*/vm.log")):
+        out = state / "out"
+        if not (out.is_dir() and any(out.iterdir())) and not any(state.glob("*/vm.log")):
             shutil.rmtree(state, ignore_errors=True)  # nothing booted: leave nothing behind
         raise
 

@@ -65,8 +65,12 @@ class MonitorMixin(ShellBase):
         the monitor's text as the NixOS driver does: the command's output followed by the
         monitor prompt ``(qemu) ``. (It travels through QMP's ``human-monitor-command``.)"""
         self.run_callbacks()
-        reply = self.send_qmp_command("human-monitor-command", **{"command-line": command})
-        return f"{reply}(qemu) "
+        return f"{self.human_monitor_command(command)}(qemu) "
+
+    def human_monitor_command(self, command: str) -> str:
+        """The output of a human-monitor (HMP) command as QMP returns it: no prompt, ""
+        for a command that prints nothing (``savevm`` on success)."""
+        return str(self.send_qmp_command("human-monitor-command", **{"command-line": command}))
 
     def send_key(self, key: str, delay: float = 0.01) -> None:
         """Press a key combination in QEMU's sendkey syntax, e.g. ``ctrl-alt-delete``."""

@@ -74,6 +74,7 @@ class Driver:
         host_ports: Mapping[str, list[int]] | None = None,
     ) -> None:
         self.context = context
+        context.out_dir.mkdir(parents=True, exist_ok=True)  # scripts may write there at once
         self.state = context.state
         self.logger = context.logger
         self.detached = detached

@@ -28,7 +28,7 @@ class SnapshotInfo:
 
 
 def _hmp(machine: Machine, command: str) -> str:
-    reply = machine.send_monitor_command(command).strip()
+    reply = machine.human_monitor_command(command).strip()
     if reply:  # savevm/loadvm/delvm answer nothing on success, an error text otherwise
         raise TestFailure(f"{machine.name}: `{command}` failed: {reply}", node=machine.name)
     return reply
@@ -126,7 +126,7 @@ def restore(machines: list[Machine], name: str, logger: Logger) -> None:
 def list_snapshots(machine: Machine) -> list[SnapshotInfo]:
     """The snapshots in ``machine``'s disks (``info snapshots``)."""
     found = []
-    for line in machine.send_monitor_command("info snapshots").splitlines():
+    for line in machine.human_monitor_command("info snapshots").splitlines():
         fields = line.split()
         # ID (digits, or "--" for a snapshot on every disk)  TAG  VM SIZE (number unit)
         # DATE (day time)  VM CLOCK  [ICOUNT]

@@ -18,13 +18,12 @@ with subtest("a failing subtest ends the script as SystemExit"):
     with must_raise("", SystemExit):
         with subtest("expected to fail"):
             raise Exception("Oops.")
-    try:
-        with subtest("not caught by except Exception"):
-            raise ValueError("still a SystemExit")
-    except Exception:
-        raise AssertionError("a subtest failure was swallowed by except Exception")
-    except SystemExit:
-        pass
+    with must_raise("still a SystemExit", SystemExit):
+        try:
+            with subtest("not caught by except Exception"):
+                raise ValueError("still a SystemExit")
+        except Exception:
+            raise AssertionError("a subtest failure was swallowed by except Exception")
 
 with subtest("sanitise"):
     assert logger.rootlog.sanitise("foobar") == "foobar"
