@@ -33,7 +33,10 @@ def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
 
 
 def cmd_status(inv: Invocation, args: argparse.Namespace) -> int:
-    """One line per node: up or not, boot time, forwarded ports."""
+    """One line per node: up or not, boot time, forwarded ports. Exit 2 with no cluster
+    (as every verb that needs one), 3 when a node is down."""
+    if cluster.read_record(inv.state) is None:
+        raise UsageError(cluster.no_cluster(inv.state))
     return cluster.print_status(inv.state, sys.stdout)
 
 
@@ -59,10 +62,9 @@ def cmd_clean(inv: Invocation, args: argparse.Namespace) -> int:
 
 def cmd_ssh(inv: Invocation, args: argparse.Namespace) -> int:
     """``ssh NODE [-- CMD]``: real SSH through the node's forwarded port."""
-    rest = [a for a in args.rest if a != "--"]
-    if not rest:
-        raise UsageError("ssh: name a node, e.g. `photon-driver ssh node04`")
-    node, command = rest[0], rest[1:]
+    node, command = args.node, list(args.remote)
+    if command[:1] == ["--"]:
+        command = command[1:]  # `--` ends our options once; later ones go to the node
     with cluster.attach(inv.state, inv.context(inv.state)) as driver:
         try:
             argv = driver.machine(node).ssh_command()
@@ -89,25 +91,23 @@ def cmd_snapshot(inv: Invocation, args: argparse.Namespace) -> int:
                 for info in snapshots.list_snapshots(machine):
                     print(f"{info.node}  {info.name}  {info.vm_state}  {info.date}")
             return EXIT_OK
-        if not args.rest:
-            raise UsageError(f"cluster {args.verb}: name the snapshot, e.g. `settled`")
         action = driver.snapshot if args.verb == "snapshot" else driver.restore
-        action(args.rest[0])
+        action(args.name)
     return EXIT_OK
 
 
 def cmd_cluster(inv: Invocation, args: argparse.Namespace) -> int:
-    """``cluster VERB``: the verbs above under one word."""
-    if args.verb in ("snapshot", "restore", "snapshots"):
-        return cmd_snapshot(inv, args)
-    verbs = {"start": cmd_start, "status": cmd_status, "stop": cmd_stop, "clean": cmd_clean}
-    if args.verb == "ssh":
-        return cmd_ssh(inv, args)
-    return verbs[args.verb](inv, args)
+    """``cluster VERB``: argparse hands each verb to its own function; this is only reached
+    without one."""
+    raise UsageError("cluster: name a verb (start, status, ssh, stop, clean, snapshot, ...)")
 
 
 def cmd_build(inv: Invocation, args: argparse.Namespace) -> int:
     """Build (or find cached) the profile's images and write its node specs."""
+    known = inv.topology().nodes
+    for name in args.node_names:
+        if name not in known:
+            raise UsageError(f"build: unknown node '{name}' (known: {', '.join(known)})")
     args.nodes = ",".join(args.node_names)
     profile_specs(
         inv.topology(),

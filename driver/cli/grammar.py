@@ -6,9 +6,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from driver.cli import cluster_cmds, run
+
+
+def version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("photoncloud-test-driver")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 DESCRIPTION = "Boot QEMU test nodes and run NixOS-test-driver-style Python test scripts."
 EPILOG = """first steps:
@@ -22,6 +33,13 @@ exit codes: 0 pass, 1 test failure, 2 usage or bad input, 3 infrastructure failu
 124 global timeout, 130 SIGINT, 143 SIGTERM"""
 
 Handler = Callable[..., int]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``photon-driver COMMAND: error: ...`` and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -75,9 +93,10 @@ def output_options(parser: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The whole grammar; each subcommand's ``handler`` default is its function."""
-    top = argparse.ArgumentParser(
+    top = Parser(
         prog="photon-driver", description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter
     )
+    top.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     common_options(top, suppress=False)
     top.add_argument(
         "-I",
@@ -86,16 +105,24 @@ def parser() -> argparse.ArgumentParser:
         help="open the ptpython REPL with the nodes (default: off)",
     )
     top.set_defaults(handler=None)
-    shared = argparse.ArgumentParser(add_help=False)
+    shared = Parser(add_help=False)
     common_options(shared, suppress=True)
-    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(
+    def command(
+        name: str, handler: Handler, help: str, where: Any = sub
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = where.add_parser(
             name, parents=[shared], help=help, description=help, formatter_class=Formatter
         )
         p.set_defaults(handler=handler)
         return p
+
+    def ssh_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("node", metavar="NODE", help="the node to log in to")
+        p.add_argument(
+            "remote", nargs=argparse.REMAINDER, metavar="-- CMD", help="a command to run there"
+        )
 
     r = command("run", run.cmd_run, "boot nodes (or attach with --reuse) and run test scripts")
     r.add_argument("scripts", nargs="*", type=Path, help="test scripts, run in order")
@@ -129,26 +156,21 @@ def parser() -> argparse.ArgumentParser:
     b = command("build", cluster_cmds.cmd_build, "build the profile's node images and specs")
     b.add_argument("node_names", nargs="*", metavar="NODE", help="only these nodes")
 
-    c = command("clean", cluster_cmds.cmd_clean, "stop the cluster and remove its state")
-    c.add_argument(
-        "--images", action="store_true", help="also remove the image cache (default: off)"
-    )
-
     cl = command("cluster", cluster_cmds.cmd_cluster, "the persistent cluster's verbs")
-    cl.add_argument(
-        "verb",
-        choices=["start", "status", "ssh", "stop", "clean", "snapshot", "restore", "snapshots"],
-        help="what to do",
-    )
-    cl.add_argument(
-        "rest", nargs=argparse.REMAINDER, help="for ssh: NODE [-- CMD]; for snapshot/restore: NAME"
-    )
-
-    command("start", cluster_cmds.cmd_start, "start the cluster detached (= cluster start)")
-    command("status", cluster_cmds.cmd_status, "show the cluster (= cluster status)")
-    command("stop", cluster_cmds.cmd_stop, "stop the cluster (= cluster stop)")
-    s = command("ssh", cluster_cmds.cmd_ssh, "ssh into a running node: ssh NODE [-- CMD]")
-    s.add_argument("rest", nargs=argparse.REMAINDER, help="NODE [-- CMD]")
+    verbs = cl.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=Parser)
+    for where in (sub, verbs):
+        command("start", cluster_cmds.cmd_start, "start the cluster detached", where)
+        command("status", cluster_cmds.cmd_status, "show the cluster's nodes", where)
+        command("stop", cluster_cmds.cmd_stop, "stop the cluster", where)
+        c = command("clean", cluster_cmds.cmd_clean, "stop the cluster, remove its state", where)
+        c.add_argument(
+            "--images", action="store_true", help="also remove the image cache (default: off)"
+        )
+        ssh_arguments(command("ssh", cluster_cmds.cmd_ssh, "ssh NODE [-- CMD]", where))
+    for verb, what in (("snapshot", "save"), ("restore", "restore")):
+        snap = command(verb, cluster_cmds.cmd_snapshot, f"{what} a whole-cluster snapshot", verbs)
+        snap.add_argument("name", metavar="NAME", help="the snapshot's name")
+    command("snapshots", cluster_cmds.cmd_snapshot, "list the snapshots", verbs)
 
     for verb in [*run.SEED_SCRIPTS, *run.SEED_ALIASES]:
         for name, what in ((verb, "on the running cluster"), (f"fresh-{verb}", "on fresh nodes")):

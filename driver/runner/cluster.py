@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from driver.atomic import write_atomic
 from driver.config.spec import load_spec
-from driver.errors import InfraError, UsageError
+from driver.errors import EXIT_INFRA, InfraError, UsageError
 from driver.log import Logger
 from driver.machine import process
 from driver.machine.accel import Accel
@@ -128,7 +128,7 @@ def attach(state: Path, context: RunContext) -> Driver:
     the Driver's ``with`` block ends; leaving the block only disconnects."""
     doc = read_record(state)
     if doc is None:
-        raise UsageError(f"no cluster is running in {state} (start one with `cluster start`)")
+        raise UsageError(no_cluster(state))
     problems = check_record(state, doc)
     if problems:
         raise InfraError(f"cannot attach to {state}: " + "; ".join(problems))
@@ -189,12 +189,17 @@ def stop(state: Path, logger: Logger, environ: Mapping[str, str], timeout: float
     return len(doc["nodes"])
 
 
+def no_cluster(state: Path) -> str:
+    """The one line every verb that needs a running cluster says without one."""
+    return f"no cluster is running in {state} (start one with `cluster start`)"
+
+
 def print_status(state: Path, out: TextIO) -> int:
-    """Print one line per node; returns 0 when all are up, 1 otherwise."""
+    """Print one line per node; returns 0 when all are up, 3 (infrastructure) otherwise."""
     doc = read_record(state)
     if doc is None:
         out.write(f"no cluster in {state}\n")
-        return 1
+        return EXIT_INFRA
     stale = doc.get("boot_id") != boot_id()
     out.write(
         f"cluster {state} (profile {doc['profile']})"
@@ -213,4 +218,4 @@ def print_status(state: Path, out: TextIO) -> int:
             f"  {name:8} {'up' if up else 'DOWN':5} boot {boot:7} accel {node['accel']:4} "
             f"addr {','.join(node['addresses'])}  {fwds}\n"
         )
-    return 0 if healthy else 1
+    return 0 if healthy else EXIT_INFRA
