@@ -36,7 +36,7 @@ def test_reference_cluster_lifecycle(
     tmp_path: Path, xdg_cache: Path, installed_driver: Path
 ) -> None:
     vm_dir = tmp_path / "vm"
-    state = Path(f"{vm_dir}-reference")
+    state = vm_dir  # the default profile's state is $PHOTON_VM_DIR itself
     env = photon_env(xdg_cache, vm_dir)
     timings: dict[str, float] = {}
     try:

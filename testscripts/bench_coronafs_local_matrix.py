@@ -1,7 +1,6 @@
 # PhotonCloud: CoronaFS local export across cache/aio combinations on a worker, marking the
 # strongest (the seed's `bench-coronafs-local-matrix`). The export is restarted per profile
 # through the coronafs unit's environment (CORONAFS_CACHE / CORONAFS_AIO drop-in).
-from pathlib import Path
 
 from driver.scripting.storagebench import fio_command, parse_fio, strongest, write_report
 
@@ -38,7 +37,7 @@ with subtest("report"):
     best = strongest(measurements)
     log(f"strongest CoronaFS local export profile: {best}")
     accel = node04.accel.name if node04.accel else "unknown"
-    report = Path(__file__).resolve().parents[1] / "docs" / "coronafs-local-matrix-photoncloud.md"
+    report = driver.out_dir / "coronafs-local-matrix-photoncloud.md"
     write_report(
         measurements,
         {"strongest profile (sum of IOPS)": best},

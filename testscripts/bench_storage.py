@@ -1,8 +1,8 @@
 # PhotonCloud storage benchmark (the seed's `bench-storage`): CoronaFS controller export vs
 # node-local export, worker-side materialisation latency, LightningStor S3 object throughput.
-# Ports come from nodes/cluster.toml; writes docs/storage-benchmarks-photoncloud.md (+ PNG, JSON).
+# Ports come from nodes/cluster.toml; writes storage-benchmarks-photoncloud.md (+ PNG, JSON)
+# to the run's output directory (-o).
 import time
-from pathlib import Path
 
 from driver.scripting.storagebench import FIO_JOBS, fio_command, parse_fio, write_report
 
@@ -54,5 +54,5 @@ with subtest("report"):
     for _, device in targets.values():
         node04.execute(f"nbd-client -d {device}")
     accel = node04.accel.name if node04.accel else "unknown"
-    report = Path(__file__).resolve().parents[1] / "docs" / "storage-benchmarks-photoncloud.md"
+    report = driver.out_dir / "storage-benchmarks-photoncloud.md"
     write_report(measurements, extra, "PhotonCloud storage benchmark", accel, report)

@@ -21,6 +21,7 @@ def version() -> str:
     except PackageNotFoundError:
         return "unknown (not installed)"
 
+
 DESCRIPTION = "Boot QEMU test nodes and run NixOS-test-driver-style Python test scripts."
 EPILOG = """first steps:
   photon-driver --profile reference fresh-smoke

@@ -26,15 +26,14 @@ class Invocation:
         self.logger = Logger()
         self.cache = default_cache_root(environ)
         self._topology: Topology | None = None
-        explicit = args.profile or environ.get("PHOTON_PROFILE")
-        if explicit:
-            self.profile: str = explicit
-        elif getattr(args, "topology", None) is not None:
-            # A topology the user wrote: its own default profile (see Topology).
-            self.profile = self.topology().default_profile()
-        else:
-            self.profile = "reference"
-        self.state = state_dir(environ, self.profile)
+        # A topology the user wrote has its own default profile (see Topology).
+        default = (
+            self.topology().default_profile()
+            if getattr(args, "topology", None) is not None
+            else "reference"
+        )
+        self.profile: str = args.profile or environ.get("PHOTON_PROFILE") or default
+        self.state = state_dir(environ, self.profile, default)
 
     def topology(self) -> Topology:
         """The validated topology (read once)."""

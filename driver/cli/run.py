@@ -12,9 +12,9 @@ from driver.bundled import testscripts_dir
 from driver.cli.invocation import Invocation
 from driver.cli.signals import global_timeout
 from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
-from driver.runner import cluster
+from driver.runner import cluster, runs
 from driver.runner.driver import Driver
-from driver.runner.report import SubtestResult, write_junit
+from driver.runner.report import JunitReport, SubtestResult
 from driver.runner.script import ScriptRun
 from driver.runner.script_check import check_script
 from driver.runner.settled import start_settled
@@ -52,11 +52,16 @@ def read_and_check(inv: Invocation, scripts: list[Path]) -> dict[Path, str]:
 
 
 def run_scripts(
-    inv: Invocation, driver: Driver, scripts: list[Path], sources: dict[Path, str]
+    inv: Invocation,
+    driver: Driver,
+    scripts: list[Path],
+    sources: dict[Path, str],
+    results: list[SubtestResult],
 ) -> int:
-    """Run the pre-checked scripts (or the REPL), then the final health check and the
-    JUnit report. Returns the exit code."""
+    """Run the pre-checked scripts (or the REPL), then the final health check; results go
+    to ``results``. Returns the exit code."""
     session = ScriptRun(driver)
+    session.results = results
     code = EXIT_OK
     try:
         if getattr(inv.args, "interactive", False):
@@ -74,15 +79,10 @@ def run_scripts(
         if findings:
             message = "; ".join(str(f) for f in findings)
             inv.logger.error(f"health check at the end of the run: {message}")
-            session.results.append(
-                SubtestResult("health", "", 0.0, "failed", message, message[:200])
-            )
+            results.append(SubtestResult("health", "", 0.0, "failed", message, message[:200]))
             code = code or EXIT_TEST_FAILURE
-        junit = getattr(inv.args, "junit_xml", None)
-        if junit is not None:
-            write_junit(session.results, f"photon-driver.{inv.profile}", junit)
-    counts = {s: sum(r.status == s for r in session.results) for s in ("passed", "skipped")}
-    failed = len(session.results) - counts["passed"] - counts["skipped"]
+    counts = {s: sum(r.status == s for r in results) for s in ("passed", "skipped")}
+    failed = len(results) - counts["passed"] - counts["skipped"]
     if failed and code == EXIT_OK:
         # A failed subtest the script caught itself (not excused by must_raise) still
         # fails the run.
@@ -98,25 +98,36 @@ def run_scripts(
 def run(inv: Invocation, scripts: list[Path], reuse: bool, settled: bool = False) -> int:
     """Fresh nodes (or the running cluster with ``reuse``), the scripts, cleanup. With
     ``settled`` the fresh nodes start from the profile's cached settled snapshot (taking one
-    after a cold boot when none matches)."""
-    sources = read_and_check(inv, scripts)
-    timeout = getattr(inv.args, "global_timeout", 3600.0)
-    if reuse:
-        with global_timeout(timeout), cluster.attach(inv.state, inv.context(inv.state)) as driver:
-            return run_scripts(inv, driver, scripts, sources)
-    state = inv.state / "runs" / str(os.getpid())
-    try:
-        with global_timeout(timeout):
-            driver = inv.fresh_driver(state, settled=settled)
-            with driver:
-                if settled:
-                    start_settled(driver, inv.topology().profile(inv.profile), inv.settled_root())
-                return run_scripts(inv, driver, scripts, sources)
-    except BaseException:
-        out = state / "out"
-        if not (out.is_dir() and any(out.iterdir())) and not any(state.glob("*/vm.log")):
-            shutil.rmtree(state, ignore_errors=True)  # nothing booted: leave nothing behind
-        raise
+    after a cold boot when none matches). With ``--junit-xml`` a report is written whatever
+    happens: a pre-check error, no cluster, a failed build or boot, an interruption."""
+    results: list[SubtestResult] = []
+    report = JunitReport(getattr(inv.args, "junit_xml", None), f"photon-driver.{inv.profile}")
+    with report.around(results, scripts[0] if scripts else None):
+        sources = read_and_check(inv, scripts)
+        timeout = getattr(inv.args, "global_timeout", 3600.0)
+        if reuse:
+            with (
+                global_timeout(timeout),
+                cluster.attach(inv.state, inv.context(inv.state)) as driver,
+            ):
+                return report.finish(run_scripts(inv, driver, scripts, sources, results))
+        state = inv.state / "runs" / str(os.getpid())
+        runs.prune(inv.state / "runs", keep=runs.KEEP_RUNS, logger=inv.logger)
+        try:
+            with global_timeout(timeout):
+                driver = inv.fresh_driver(state, settled=settled)
+                runs.announce(driver, state, inv.logger)
+                with driver:
+                    if settled:
+                        start_settled(
+                            driver, inv.topology().profile(inv.profile), inv.settled_root()
+                        )
+                    return report.finish(run_scripts(inv, driver, scripts, sources, results))
+        except BaseException:
+            out = state / "out"
+            if not (out.is_dir() and any(out.iterdir())) and not any(state.glob("*/vm.log")):
+                shutil.rmtree(state, ignore_errors=True)  # nothing booted: leave nothing
+            raise
 
 
 def cmd_run(inv: Invocation, args: argparse.Namespace) -> int:

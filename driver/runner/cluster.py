@@ -29,10 +29,12 @@ from driver.wait import wait_until
 RECORD = "cluster.json"
 
 
-def state_dir(environ: Mapping[str, str], profile: str) -> Path:
-    """The profile's state directory."""
+def state_dir(environ: Mapping[str, str], profile: str, default_profile: str = "reference") -> Path:
+    """The profile's state directory: ``$PHOTON_VM_DIR`` (default
+    ``~/.photoncloud-test-cluster``) itself for the default profile (the one a command uses
+    when none is named), ``$PHOTON_VM_DIR-PROFILE`` for any other."""
     base = Path(environ.get("PHOTON_VM_DIR") or Path.home() / ".photoncloud-test-cluster")
-    return base if profile == "photoncloud" else base.with_name(f"{base.name}-{profile}")
+    return base if profile == default_profile else base.with_name(f"{base.name}-{profile}")
 
 
 def boot_id() -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,3 +46,43 @@ def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> No
     suite = TestSuite(suite_name, cases)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, to_xml_report_string([suite], encoding="utf-8"))
+
+
+class JunitReport:
+    """The JUnit file of one run (``--junit-xml``), written once at the end whatever
+    happened, with a ``main`` testcase for the whole run as the NixOS driver writes it:
+    passed, or the error that ended the run outside any subtest (a pre-check error, no
+    cluster, a failed build or boot, an interruption)."""
+
+    def __init__(self, path: Path | None, suite: str) -> None:
+        self.path = path
+        self.suite = suite
+        self.code: int | None = None
+
+    def finish(self, code: int) -> int:
+        """Record the run's exit code; returns it."""
+        self.code = code
+        return code
+
+    @contextlib.contextmanager
+    def around(self, results: list[SubtestResult], script: Path | None) -> Iterator[None]:
+        """Write the report when the block ends, from ``results`` and how the block ended."""
+        started = time.monotonic()
+        main = SubtestResult("main", str(script or ""), 0.0)
+        try:
+            yield
+        except BaseException as exc:
+            main.status = "failed" if getattr(exc, "exit_code", 0) == 1 else "error"
+            main.summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            main.message = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if self.code not in (None, 0, 1) and main.status == "passed":
+                main.status = "error"
+                main.summary = main.message = f"the run ended with exit code {self.code}"
+            main.seconds = time.monotonic() - started
+            if self.path is not None:
+                cases = [r for r in results if r.name != "main"] + [
+                    next((r for r in results if r.name == "main"), main)
+                ]
+                write_junit(cases, self.suite, self.path)

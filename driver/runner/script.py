@@ -189,8 +189,6 @@ class ScriptRun:
                     summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
                     message = self.describe_failure(exc)
                     self.results.append(
-                        SubtestResult(
-                            path.stem, str(path), 0.0, failure_status(exc), message, summary
-                        )
+                        SubtestResult("main", str(path), 0.0, failure_status(exc), message, summary)
                     )
                 raise

@@ -108,7 +108,6 @@ def run_script(
         if junit.exists()
         else {}
     )
-    profile = "default"
-    state = vm_dir.with_name(f"{vm_dir.name}-{profile}") / "runs" / str(proc.pid)
+    state = vm_dir / "runs" / str(proc.pid)  # the topology's default profile: $PHOTON_VM_DIR
     assert leftovers(state) == [], "the run left processes behind"
     return Outcome(proc.returncode, err, cases, state)

@@ -1,6 +1,5 @@
 # The local export across qemu-nbd cache/aio combinations on a worker (the seed's
 # `bench-coronafs-local-matrix`, reference profile), marking the strongest profile.
-from pathlib import Path
 
 from driver.scripting.storagebench import fio_command, parse_fio, strongest, write_report
 
@@ -43,7 +42,7 @@ with subtest("report"):
     best = strongest(measurements)
     log(f"strongest local export profile: {best}")
     accel = node04.accel.name if node04.accel else "unknown"
-    report = Path(__file__).resolve().parents[2] / "docs" / "coronafs-local-matrix.md"
+    report = driver.out_dir / "coronafs-local-matrix.md"
     write_report(
         measurements,
         {"strongest profile (sum of IOPS)": best},

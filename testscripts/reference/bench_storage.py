@@ -1,9 +1,9 @@
 # Reference storage benchmark (the seed's `bench-storage`): block export from a control node
 # (qemu-nbd on node01, the CoronaFS controller-export stand-in) vs the worker's local export
 # (qemu-nbd on node04), fio with direct I/O, plus worker-side attach ("materialisation")
-# latency. Writes docs/storage-benchmarks.md with a PNG chart and the raw JSON.
+# latency. Writes storage-benchmarks.md with a PNG chart and the raw JSON to the run's
+# output directory (-o; `-o docs` regenerates the committed report).
 import time
-from pathlib import Path
 
 from driver.scripting.storagebench import FIO_JOBS, fio_command, parse_fio, write_report
 
@@ -46,7 +46,7 @@ with subtest("report"):
     for _, device in targets.values():
         node04.execute(f"nbd-client -d {device}")
     accel = machines[0].accel.name if machines[0].accel else "unknown"
-    report = Path(__file__).resolve().parents[2] / "docs" / "storage-benchmarks.md"
+    report = driver.out_dir / "storage-benchmarks.md"
     for path in write_report(
         measurements, extra, "Reference block export benchmark", accel, report
     ):

@@ -1,0 +1,47 @@
+"""The run directories of fresh runs (``<state>/runs/<pid>/``): where a run's console logs
+and outputs are, said at its start, and the old ones pruned so they do not pile up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from driver.log import Logger
+
+if TYPE_CHECKING:
+    from driver.runner.driver import Driver
+
+KEEP_RUNS = 5  # finished run directories kept per profile (the newest); older ones removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune(runs: Path, keep: int, logger: Logger) -> None:
+    """Remove all but the ``keep`` newest finished run directories under ``runs`` (a
+    directory whose run is still going, its pid alive, is never removed)."""
+    if not runs.is_dir():
+        return
+    finished = [
+        d for d in runs.iterdir() if d.is_dir() and not (d.name.isdigit() and _alive(int(d.name)))
+    ]
+    finished.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+    for old in finished[max(keep - 1, 0) :]:  # room for the run that starts now
+        shutil.rmtree(old, ignore_errors=True)
+        logger.log(f"removed an old run directory {old} (keeping the last {keep})")
+
+
+def announce(driver: Driver, state: Path, logger: Logger) -> None:
+    """Say where this run keeps its files: the run directory and each console log."""
+    logger.log(f"run directory: {state} (outputs in {driver.out_dir})")
+    for machine in driver.machines:
+        logger.log(f"console log of {machine.name}: {state / machine.name / 'vm.log'}")

@@ -1,0 +1,98 @@
+"""The command line as a user types it (issue 16): options before or after a verb, extra
+words refused, `--` ending options once, one line and the documented exit code for every
+odd invocation, and a JUnit report whenever --junit-xml is given, even when the run ends
+before any script starts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, photon_env
+from junit_schema import junit_cases
+
+ODD = [
+    (["cluster", "status", "extra", "words"], 2, r"unrecognized arguments: extra words"),
+    (["status"], 2, r"no cluster is running in"),
+    (["cluster", "status"], 2, r"no cluster is running in"),
+    (["smoke", "--profile", "reference"], 2, r"no cluster is running in"),
+    (["ssh", "node04", "--", "hostname", "--", "x"], 2, r"no cluster is running in"),
+    (["cluster", "ssh"], 2, r"the following arguments are required: NODE"),
+    (["build", "node99"], 2, r"build: unknown node 'node99' \(known: node01"),
+    (["cluster"], 2, r"the following arguments are required: VERB"),
+    (["cluster", "frob"], 2, r"invalid choice: 'frob'"),
+    (["cluster", "start", "--specs", "/nonexistent"], 2, r"/nonexistent: spec directory not found"),
+    (["--specs", "/nonexistent", "cluster", "start"], 2, r"/nonexistent: spec directory not found"),
+    (["cluster", "snapshot"], 2, r"required: NAME"),
+    (["cluster", "clean", "--bogus"], 2, r"unrecognized arguments: --bogus"),
+    (["run"], 2, r"run: name a test script"),
+    (["run", "--nodes", "node77", "x.py"], 2, r"--nodes: unknown node 'node77'"),
+]
+
+
+def photon(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "driver", "--profile", "minimal", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(("args", "code", "message"), ODD, ids=[" ".join(a) for a, _, _ in ODD])
+def test_odd_invocations_are_one_line_with_the_documented_code(
+    args: list[str], code: int, message: str, tmp_path: Path, xdg_cache: Path
+) -> None:
+    proc = photon(args, photon_env(xdg_cache, tmp_path / "vm"), tmp_path)
+    assert proc.returncode == code, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert re.search(message, lines[0]), lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "driver", "--version"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and re.match(r"photon-driver \d+\.\d+", proc.stdout)
+
+
+def test_cluster_clean_images_after_the_verb_removes_the_cache(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    image = xdg / "photoncloud-test-driver" / "images" / "minimal-0123456789abcdef"
+    image.mkdir(parents=True)
+    proc = photon(["cluster", "clean", "--images"], photon_env(xdg, tmp_path / "vm"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not image.exists()
+
+
+def test_junit_for_a_precheck_error_and_no_cluster(tmp_path: Path, xdg_cache: Path) -> None:
+    env = photon_env(xdg_cache, tmp_path / "vm")
+    bad = tmp_path / "bad.py"
+    bad.write_text("start_all()\nnode01.wait_for_unitt('x')\n")
+    junit = tmp_path / "precheck.xml"
+    proc = photon(["run", "--nodes", "node01", str(bad), "--junit-xml", str(junit)], env, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    main = junit_cases(junit)["main"]
+    error = main.find("error")
+    assert error is not None and "wait_for_unitt" in (error.get("message") or ""), proc.stderr
+    junit = tmp_path / "nocluster.xml"
+    proc = photon(["smoke", "--profile", "reference", "--junit-xml", str(junit)], env, tmp_path)
+    assert proc.returncode == 2
+    error = junit_cases(junit)["main"].find("error")
+    assert error is not None and "no cluster is running" in (error.get("message") or "")
+
+
+def test_reports_go_to_the_output_directory_not_next_to_the_script() -> None:
+    writers = [p for p in (REPO / "testscripts").rglob("*.py") if "write_report(" in p.read_text()]
+    assert len(writers) == 4
+    for script in writers:
+        text = script.read_text()
+        assert "__file__" not in text and "driver.out_dir" in text, script
