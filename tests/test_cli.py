@@ -14,6 +14,7 @@ import pytest
 
 from conftest import leftovers, photon_env
 from driver.images.builder import Image
+from junit_schema import junit_cases
 
 SLEEPER = """start_all()
 node01.succeed("true")
@@ -115,8 +116,9 @@ def test_cleanup_after_signal_or_timeout(
     script.write_text(SLEEPER)
     vm_dir = tmp_path / "vm"
     extra = ["--global-timeout", "40"] if how == "global-timeout" else []
+    junit = tmp_path / "junit.xml"
     proc = subprocess.Popen(
-        driver_cmd("run", "--nodes", "node01", *extra, str(script)),
+        driver_cmd("run", "--nodes", "node01", *extra, str(script), "--junit-xml", str(junit)),
         env=photon_env(xdg_cache, vm_dir),
         stderr=subprocess.PIPE,
         text=True,
@@ -132,6 +134,9 @@ def test_cleanup_after_signal_or_timeout(
         os.kill(proc.pid, getattr(signal, how))
     proc.stderr.read()
     assert proc.wait(timeout=120) == expected
+    if how != "SIGKILL":
+        main = junit_cases(junit)["main"]
+        assert main.find("error") is not None, "an interrupted run's JUnit says so"
     deadline = time.monotonic() + 10
     while leftovers(state) and time.monotonic() < deadline:
         time.sleep(0.2)

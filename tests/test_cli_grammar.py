@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,24 @@ def test_reports_go_to_the_output_directory_not_next_to_the_script() -> None:
     for script in writers:
         text = script.read_text()
         assert "__file__" not in text and "driver.out_dir" in text, script
+
+
+@pytest.mark.vm
+def test_junit_for_an_image_build_failure(tmp_path: Path, xdg_cache: Path) -> None:
+    topology = tmp_path / "lab.toml"
+    topology.write_text('[images.default]\npackages = ["no-such-package-photon"]\n[nodes.a]\n')
+    script = tmp_path / "t.py"
+    script.write_text("start_all()\n")
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "driver", "run", "--topology", str(topology)]
+        + [str(script), "--junit-xml", str(junit)],
+        capture_output=True,
+        text=True,
+        env=photon_env(xdg_cache, tmp_path / "vm"),
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]  # a package Debian does not have
+    error = junit_cases(junit)["main"].find("error")
+    assert error is not None and "no-such-package-photon" in ET.tostring(error, "unicode")

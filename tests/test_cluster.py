@@ -76,7 +76,7 @@ def test_reference_cluster_lifecycle(
             timings[f"smoke_reuse_{run}_s"] = time.monotonic() - started
             assert proc.returncode == 0, proc.stderr[-6000:]
             cases = list(ET.parse(junit).getroot().iter("testcase"))
-            assert len(cases) == 8
+            assert len(cases) == 9  # eight layers and the whole-run "main" case
             assert not [c for c in cases if c.find("failure") is not None]
             assert all(float(c.get("time", "0")) > 0 for c in cases)
 
@@ -87,7 +87,7 @@ def test_reference_cluster_lifecycle(
         timings["faults_reuse_s"] = time.monotonic() - started
         assert proc.returncode == 0, proc.stderr[-6000:]
         cases = list(ET.parse(junit).getroot().iter("testcase"))
-        assert len(cases) == 5 and not [c for c in cases if c.find("failure") is not None]
+        assert len(cases) == 6 and not [c for c in cases if c.find("failure") is not None]
         assert "fault: partition node01 | node02,node03" in proc.stderr
         assert "undo fault: partition node01 | node02,node03" in proc.stderr
 
