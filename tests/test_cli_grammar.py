@@ -106,9 +106,9 @@ def test_junit_for_an_image_build_failure(tmp_path: Path, xdg_cache: Path) -> No
     script = tmp_path / "t.py"
     script.write_text("start_all()\n")
     junit = tmp_path / "junit.xml"
+    argv = [sys.executable, "-m", "driver", "run", "--topology", str(topology), str(script)]
     proc = subprocess.run(
-        [sys.executable, "-m", "driver", "run", "--topology", str(topology)]
-        + [str(script), "--junit-xml", str(junit)],
+        [*argv, "--junit-xml", str(junit)],
         capture_output=True,
         text=True,
         env=photon_env(xdg_cache, tmp_path / "vm"),
