@@ -83,19 +83,34 @@
         done
         exit $status
       '';
+      scriptName = file: builtins.replaceStrings [ "_" ] [ "-" ] (lib.removeSuffix ".py" file);
+      bundledScripts = builtins.filter (f: lib.hasSuffix ".py" f && f != "minimal.py")
+        (builtins.attrNames (builtins.readDir ./testscripts));
+      scriptChecks = builtins.listToAttrs (map (file: {
+        name = "photoncloud-${scriptName file}";
+        value = vmCheck (scriptName file) "photoncloud" (./testscripts + "/${file}");
+      }) bundledScripts) // {
+        minimal-minimal = vmCheck "minimal" "minimal" ./testscripts/minimal.py;
+      };
     in
     {
       packages.${system} = {
         inherit driver;
+        # The scripts behind `nix run .#driver` / `.#cluster`, buildable on their own.
+        driver-app = driverApp;
+        cluster-app = clusterApp;
         default = driver;
         nodeSpecs = nodeSpecs.photoncloud.directory;
         nodeSpecsMinimal = nodeSpecs.minimal.directory;
         storeImage = nodeSpecs.photoncloud.storeImage;
       };
       nixosConfigurations = nodeSystems.photoncloud;
-      checks.${system} = {
-        smoke = vmCheck "smoke" "photoncloud" ./testscripts/smoke.py;
-        minimal = vmCheck "minimal" "minimal" ./testscripts/minimal.py;
+      # One check per bundled test script (checks.<system>.<profile>-<script>), so `nix flake
+      # check`, Hydra, remote builders and nix-fast-build spread a suite over machines;
+      # `smoke` and `minimal` are the short names of the two that CI uses most.
+      checks.${system} = scriptChecks // {
+        smoke = scriptChecks.photoncloud-smoke;
+        minimal = scriptChecks.minimal-minimal;
       };
       apps.${system} = {
         driver = { type = "app"; program = "${driverApp}"; };

@@ -4,6 +4,7 @@ real NixOS host adds (building and booting the systems) is not shown here."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tomllib
@@ -49,6 +50,19 @@ def test_flake_show_and_check_no_build_succeed(ws: Workspace) -> None:
         assert needle in show.stdout
     check = ws.nix("flake", "check", "--no-build", ws.flake())
     assert check.returncode == 0, check.stderr
+
+
+def test_one_check_per_bundled_script(ws: Workspace) -> None:
+    proc = ws.nix("eval", "--json", ws.flake(f"checks.{SYSTEM}"), "--apply", "builtins.attrNames")
+    assert proc.returncode == 0, proc.stderr
+    checks = set(json.loads(proc.stdout))
+    scripts = {
+        "photoncloud-" + p.stem.replace("_", "-")
+        for p in (REPO / "testscripts").glob("*.py")
+        if p.name != "minimal.py"
+    }
+    assert scripts <= checks and "minimal-minimal" in checks, checks
+    assert {"smoke", "minimal"} <= checks
 
 
 def test_nixpkgs_pin_has_qemu_qmp() -> None:

@@ -35,6 +35,13 @@ def socket_prefix(state: Path) -> str:
     return "photon-" + hashlib.sha1(str(state).encode()).hexdigest()[:10] + "-"
 
 
+def socket_parent() -> str:
+    """Where a run's sockets go: the temporary directory, unless its path is so long that
+    a socket path below it would pass the kernel's 108-byte limit (then /tmp)."""
+    parent = tempfile.gettempdir()
+    return parent if len(parent) <= 40 else "/tmp"
+
+
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -79,7 +86,9 @@ class Driver:
         self.logger = context.logger
         self.detached = detached
         self._own_socket_dir = socket_dir is None
-        self.socket_dir = socket_dir or Path(tempfile.mkdtemp(prefix=socket_prefix(self.state)))
+        self.socket_dir = socket_dir or Path(
+            tempfile.mkdtemp(prefix=socket_prefix(self.state), dir=socket_parent())
+        )
         self.socket_dir.chmod(0o700)
         numbers = sorted({nic.vlan for spec in specs.values() for nic in spec.nics})
         self.vlans = [VLan(n, self.socket_dir) for n in numbers]
