@@ -25,7 +25,14 @@
         pyproject = true;
         src = ./.;
         build-system = [ py.setuptools ];
-        dependencies = [ py.ptpython py.colorama py.junit-xml py.pexpect py.qemu-qmp ];
+        dependencies = [ py.ptpython py.colorama py.junit-xml py.pexpect py.qemu-qmp py.shtab ];
+        nativeBuildInputs = [ pkgs.installShellFiles ];
+        # Shell completion for bash and zsh, generated from the CLI grammar (shtab).
+        postInstall = ''
+          installShellCompletion --cmd photon-driver \
+            --bash <($out/bin/photon-driver --print-completion bash) \
+            --zsh <($out/bin/photon-driver --print-completion zsh)
+        '';
         makeWrapperArgs = [
           "--prefix PATH : ${lib.makeBinPath [ pkgs.qemu_kvm pkgs.vde2 pkgs.openssh pkgs.qemu-utils ]}"
         ];

@@ -118,3 +118,17 @@ def test_junit_for_an_image_build_failure(tmp_path: Path, xdg_cache: Path) -> No
     assert proc.returncode == 2, proc.stderr[-3000:]  # a package Debian does not have
     error = junit_cases(junit)["main"].find("error")
     assert error is not None and "no-such-package-photon" in ET.tostring(error, "unicode")
+
+
+def test_shell_completion_knows_the_verbs() -> None:
+    for shell in ("bash", "zsh"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "driver", "--print-completion", shell],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        for word in ("cluster", "fresh-smoke", "--junit-xml", "--topology"):
+            assert word in proc.stdout, (shell, word)
+    flake = (REPO / "flake.nix").read_text()
+    assert "installShellCompletion --cmd photon-driver" in flake

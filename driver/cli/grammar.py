@@ -98,6 +98,9 @@ def parser() -> argparse.ArgumentParser:
         prog="photon-driver", description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    import shtab
+
+    shtab.add_argument_to(top, ["--print-completion"], help="print a bash or zsh completion script")
     common_options(top, suppress=False)
     top.add_argument(
         "-I",

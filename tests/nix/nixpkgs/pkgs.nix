@@ -12,14 +12,17 @@ let
     "bash" "coreutils" "findutils" "gnugrep" "gnused" "gawk" "systemd" "iproute2" "iputils"
     "netcat-openbsd" "curl" "procps" "util-linux" "gnutar" "gzip" "kmod" "dnsutils" "busybox"
     "qemu_kvm" "qemu-utils" "vde2" "openssh" "erofs-utils" "mmdebstrap" "ruff" "mypy"
+    "installShellFiles"
   ];
   python3Packages = lib.genAttrs [
-    "setuptools" "ptpython" "colorama" "junit-xml" "pexpect" "qemu-qmp" "pytest"
+    "setuptools" "ptpython" "colorama" "junit-xml" "pexpect" "qemu-qmp" "pytest" "shtab"
   ] pkg // {
     buildPythonApplication = { pname, version, src, dependencies ? [ ], build-system ? [ ],
-      makeWrapperArgs ? [ ], pyproject ? false, doCheck ? true }:
+      makeWrapperArgs ? [ ], pyproject ? false, doCheck ? true, nativeBuildInputs ? [ ],
+      postInstall ? "" }:
       drv "${pname}-${version}" {
-        inherit src dependencies build-system makeWrapperArgs doCheck;
+        inherit src dependencies build-system makeWrapperArgs doCheck nativeBuildInputs
+          postInstall;
       };
   };
 in
