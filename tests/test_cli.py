@@ -99,9 +99,13 @@ def test_cleanup_after_outcome(
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == expected, err[-3000:]
     assert leftovers(run_state(vm_dir, proc.pid)) == []
-    assert junit.exists()
+    cases = junit_cases(junit)  # schema-checked
+    assert "main" in cases
     if name == "failure":
         assert "last console lines of node01" in err
+        assert cases["bad"].find("failure") is not None
+    if name == "exception":
+        assert cases["main"].find("error") is not None
 
 
 @pytest.mark.vm

@@ -98,6 +98,31 @@ def test_reference_cluster_lifecycle(
         timings["attach_six_and_one_command_each_s"] = time.monotonic() - started
         assert proc.returncode == 0, proc.stderr[-3000:]
 
+        # A benchmark verb from the installed package, outside the checkout: its report goes
+        # to -o and nowhere else (not next to the script, not into the checkout's docs/).
+        package = installed_driver.parent.parent / "lib"
+        before = {p for p in package.rglob("*") if p.is_file()}
+        docs = {p: p.stat().st_mtime for p in (REPO / "docs").iterdir()}
+        reports = tmp_path / "reports"
+        started = time.monotonic()
+        bench = subprocess.run(
+            [str(installed_driver), "--profile", "reference", "bench-storage", "-o", str(reports)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=elsewhere,
+            timeout=900,
+        )
+        timings["bench_storage_reuse_s"] = time.monotonic() - started
+        assert bench.returncode == 0, bench.stderr[-4000:]
+        assert {"storage-benchmarks.md", "storage-benchmarks.json"} <= {
+            p.name for p in reports.iterdir()
+        }
+        assert {p for p in package.rglob("*") if p.is_file()} - before <= {
+            p for p in package.rglob("*.pyc")
+        }
+        assert {p: p.stat().st_mtime for p in (REPO / "docs").iterdir()} == docs
+
         status = photon(env, "cluster", "status")
         assert status.returncode == 0
         lines = [ln for ln in status.stdout.splitlines() if ln.startswith("  node")]
