@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -83,6 +84,24 @@ def two_nodes(
     assert leftovers(state) == []
 
 
+def photon_cli(
+    env: dict[str, str],
+    *args: str,
+    profile: str = "reference",
+    cwd: Path | None = None,
+    timeout: float = 1800,
+) -> subprocess.CompletedProcess[str]:
+    """``photon-driver --profile PROFILE ARGS`` from this checkout, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "driver", "--profile", profile, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
 def photon_env(xdg_cache: Path, vm_dir: Path) -> dict[str, str]:
     """Environment for a photon-driver subprocess sharing the session's image cache."""
     env = dict(os.environ)
@@ -117,3 +136,42 @@ def installed_driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).stdout
     assert where.startswith(str(venv)), f"driver imported from {where}, not the venv"
     return venv / "bin" / "photon-driver"
+
+
+def _session_processes(basetemp: Path) -> list[int]:
+    """QEMUs whose command line names this session's temporary tree, and the vde_switches
+    of their socket directories (a detached cluster's processes have init as parent, so
+    they outlive a test that did not stop them)."""
+    import re
+
+    qemus = qemu_pids(f"qemu-system.*{basetemp}")
+    sockets: set[str] = set()
+    for pid in qemus:
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            sockets |= set(re.findall(r"(/tmp/photon-[0-9a-f]{10}-[^/\x00]+)/", cmdline))
+    switches = [p for s in sockets for p in qemu_pids(f"vde_switch --sock {s}/")]
+    return qemus + switches
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """SIGTERM ends the session as Ctrl-C does (every finalizer runs: a test's `cluster
+    clean` too); at the end, any QEMU or vde_switch the session left is killed and the
+    session fails."""
+    import signal
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    basetemp = tmp_path_factory.getbasetemp()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        left = _session_processes(basetemp)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        assert left == [], f"the test session left processes running (killed): {left}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, leftovers, photon_env
+from conftest import REPO, leftovers, photon_cli, photon_env
 from junit_schema import junit_cases
 
 ODD = [
@@ -36,14 +36,7 @@ ODD = [
 
 
 def photon(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "driver", "--profile", "minimal", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-    )
+    return photon_cli(env, *args, profile="minimal", cwd=cwd, timeout=120)
 
 
 @pytest.mark.parametrize(("args", "code", "message"), ODD, ids=[" ".join(a) for a, _, _ in ODD])

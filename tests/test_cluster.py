@@ -6,28 +6,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, photon_env, qemu_pids
+from conftest import REPO, photon_cli, photon_env, qemu_pids
 
 SMOKE = REPO / "testscripts" / "reference" / "smoke.py"
 
 
-def photon(
-    env: dict[str, str], *args: str, timeout: float = 1800
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "driver", "--profile", "reference", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+photon = photon_cli  # the reference profile
 
 
 @pytest.mark.vm
