@@ -3,27 +3,17 @@ and outputs are, said at its start, and the old ones pruned so they do not pile 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driver.log import Logger
+from driver.machine.process import pid_alive
 
 if TYPE_CHECKING:
     from driver.runner.driver import Driver
 
 KEEP_RUNS = 5  # finished run directories kept per profile (the newest); older ones removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def prune(runs: Path, keep: int, logger: Logger) -> None:
@@ -32,7 +22,9 @@ def prune(runs: Path, keep: int, logger: Logger) -> None:
     if not runs.is_dir():
         return
     finished = [
-        d for d in runs.iterdir() if d.is_dir() and not (d.name.isdigit() and _alive(int(d.name)))
+        d
+        for d in runs.iterdir()
+        if d.is_dir() and not (d.name.isdigit() and pid_alive(int(d.name)))
     ]
     finished.sort(key=lambda d: d.stat().st_mtime, reverse=True)
     for old in finished[max(keep - 1, 0) :]:  # room for the run that starts now
