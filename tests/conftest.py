@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import nixos_shape
-from driver.config.profile_specs import debian_specs, image_recipe
 from driver.config.topology import load_topology
 from driver.images.builder import Image, build_image
+from driver.images.profile_specs import debian_specs, image_recipe
 from driver.log import Logger
 from driver.runner.driver import Driver, RunContext, socket_prefix
 

@@ -30,7 +30,7 @@ from driver.config.spec import NodeSpec
 from driver.config.topology import Profile
 from driver.errors import DriverError, InfraError
 from driver.hosttools import remove_tree
-from driver.images.identity import ssh_keypair
+from driver.keys import ssh_keypair
 from driver.log import Logger
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.runner.driver import Driver
