@@ -117,3 +117,17 @@ def installed_driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).stdout
     assert where.startswith(str(venv)), f"driver imported from {where}, not the venv"
     return venv / "bin" / "photon-driver"
+
+
+@pytest.fixture()
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

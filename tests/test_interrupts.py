@@ -20,7 +20,10 @@ from driver.images.builder import Image
 from driver.machine.machine import Machine
 from driver.runner.driver import Driver
 from junit_schema import junit_cases
-from test_cli import driver_cmd, run_state
+from test_cli import (
+    driver_cmd,
+    run_state,
+)
 
 pytestmark = pytest.mark.vm
 
@@ -115,16 +118,24 @@ node01.succeed("true")
 """
 
 
-@pytest.mark.parametrize(("signame", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
+@pytest.mark.parametrize(
+    ("signame", "code", "nodes"),
+    [("SIGTERM", 143, "node01,node02,node03,node04,node05,node06"), ("SIGINT", 130, "node01")],
+)
 def test_a_signal_in_a_wait_that_the_script_guards_stops_the_run(
-    tmp_path: Path, xdg_cache: Path, minimal_image: tuple[Image, float], signame: str, code: int
+    tmp_path: Path,
+    xdg_cache: Path,
+    minimal_image: tuple[Image, float],
+    signame: str,
+    code: int,
+    nodes: str,
 ) -> None:
     script = tmp_path / "guarded.py"
     script.write_text(SWALLOWER)
     junit = tmp_path / "junit.xml"
     vm_dir = tmp_path / "vm"
     proc = subprocess.Popen(
-        driver_cmd("run", "--nodes", "node01", str(script), "--junit-xml", str(junit)),
+        driver_cmd("run", "--nodes", nodes, str(script), "--junit-xml", str(junit)),
         env=photon_env(xdg_cache, vm_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -141,9 +152,37 @@ def test_a_signal_in_a_wait_that_the_script_guards_stops_the_run(
     _, err = proc.communicate(timeout=60)
     took = time.monotonic() - signalled
     assert proc.returncode == code, err[-3000:]
-    assert took < 5, f"{took:.1f} s from {signame} to exit"
+    assert took < 5, f"{took:.1f} s from {signame} to exit ({nodes})"
     assert "health scan failed" not in err and "health check at the end" not in err
     main = junit_cases(junit)["main"]
     error = main.find("error")
     assert error is not None and "not scanned (interrupted)" in (error.text or "")
     assert leftovers(run_state(vm_dir, proc.pid)) == []
+
+
+def test_a_full_cache_in_a_settled_run_is_one_line_exit_3(
+    tmp_path: Path, cache_root: Path, minimal_image: tuple[Image, float], small_tmpfs: Path
+) -> None:
+    # The image cache is found through a link; the settled snapshots and their keys would be
+    # written on a 256 KiB filesystem that is full.
+    cache = small_tmpfs / "xdg" / "photoncloud-test-driver"
+    cache.mkdir(parents=True)
+    (cache / "images").symlink_to(cache_root / "images")
+    subprocess.run(["dd", "if=/dev/zero", f"of={small_tmpfs}/fill", "bs=4k"], capture_output=True)
+    script = tmp_path / "one.py"
+    script.write_text("start_all()\nnode01.succeed('true')\n")
+    for attempt in (1, 2):
+        proc = subprocess.run(
+            driver_cmd("run", "--settled", "--nodes", "node01", str(script)),
+            env=photon_env(small_tmpfs / "xdg", tmp_path / "vm"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 3, (attempt, proc.stderr[-3000:])
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert str(small_tmpfs) in errors[0], errors[0]
+    keys = list((cache / "settled").rglob("*")) if (cache / "settled").exists() else []
+    assert not [k for k in keys if k.is_file() and k.stat().st_size == 0], keys
+    assert not [k for k in keys if k.name.endswith(".tmp") or ".tmp." in k.name], keys
