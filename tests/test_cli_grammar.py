@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, photon_env
+from conftest import REPO, leftovers, photon_env
 from junit_schema import junit_cases
 
 ODD = [
@@ -50,7 +50,13 @@ def photon(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comple
 def test_odd_invocations_are_one_line_with_the_documented_code(
     args: list[str], code: int, message: str, tmp_path: Path, xdg_cache: Path
 ) -> None:
-    proc = photon(args, photon_env(xdg_cache, tmp_path / "vm"), tmp_path)
+    env = photon_env(xdg_cache, tmp_path / "vm")
+    proc = photon(args, env, tmp_path)
+    state = Path(f"{tmp_path / 'vm'}-minimal")
+    if (state / "cluster.json").exists():  # a regression that booted a cluster: stop it
+        photon(["cluster", "stop"], env, tmp_path)
+        pytest.fail(f"`{' '.join(args)}` started a cluster")
+    assert leftovers(state) == []
     assert proc.returncode == code, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
