@@ -138,3 +138,33 @@ def test_shell_completion_knows_the_verbs() -> None:
             assert word in proc.stdout, (shell, word)
     flake = (REPO / "flake.nix").read_text()
     assert "installShellCompletion --cmd photon-driver" in flake
+
+
+def test_double_dash_ends_options_once() -> None:
+    from driver.cli.cluster_cmds import remote_command
+    from driver.cli.grammar import parser
+
+    args = parser().parse_args(["ssh", "node04", "--", "grep", "--", "-x", "f"])
+    assert args.node == "node04"
+    assert remote_command(args.remote) == ["grep", "--", "-x", "f"]
+    args = parser().parse_args(["cluster", "ssh", "node04", "hostname"])
+    assert remote_command(args.remote) == ["hostname"]
+
+
+def test_old_run_directories_are_pruned(tmp_path: Path) -> None:
+    import os
+
+    from driver.log import Logger
+    from driver.runner import runs
+
+    for number in range(1, 9):
+        run = tmp_path / str(900000 + number)
+        run.mkdir()
+        os.utime(run, (number, number))
+    alive = tmp_path / str(os.getpid())  # a run still going is never removed
+    alive.mkdir()
+    os.utime(alive, (0, 0))
+    runs.prune(tmp_path, keep=runs.KEEP_RUNS, logger=Logger(open(os.devnull, "w")))
+    left = sorted(p.name for p in tmp_path.iterdir())
+    newest = [str(900000 + n) for n in range(9 - (runs.KEEP_RUNS - 1), 9)]
+    assert left == sorted([*newest, str(os.getpid())])

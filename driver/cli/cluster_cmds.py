@@ -60,11 +60,15 @@ def cmd_clean(inv: Invocation, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def remote_command(words: list[str]) -> list[str]:
+    """The command ``ssh NODE -- CMD`` runs on the node: the first ``--`` ends our options;
+    any later one belongs to the command."""
+    return words[1:] if words[:1] == ["--"] else list(words)
+
+
 def cmd_ssh(inv: Invocation, args: argparse.Namespace) -> int:
     """``ssh NODE [-- CMD]``: real SSH through the node's forwarded port."""
-    node, command = args.node, list(args.remote)
-    if command[:1] == ["--"]:
-        command = command[1:]  # `--` ends our options once; later ones go to the node
+    node, command = args.node, remote_command(args.remote)
     with cluster.attach(inv.state, inv.context(inv.state)) as driver:
         try:
             argv = driver.machine(node).ssh_command()
