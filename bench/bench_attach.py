@@ -69,6 +69,18 @@ def main() -> None:
     def summary(values: list[float]) -> dict[str, object]:
         return {"median": statistics.median(values), "max": max(values), "runs": values}
 
+    # Whole-cluster snapshot of the running nodes, then restores (CLI, as a user types it).
+    started = time.monotonic()
+    subprocess.run([*driver_cli, "cluster", "snapshot", "bench"], check=True, capture_output=True)
+    snapshot_s = time.monotonic() - started
+    restore = []
+    for _ in range(5):
+        started = time.monotonic()
+        subprocess.run(
+            [*driver_cli, "cluster", "restore", "bench"], check=True, capture_output=True
+        )
+        restore.append(time.monotonic() - started)
+
     nodes = len(json.loads((state / "cluster.json").read_text())["nodes"])
     subprocess.run([*driver_cli, "cluster", "stop"], check=True, capture_output=True)
     result = {
@@ -78,6 +90,8 @@ def main() -> None:
         "one_command_on_every_node_s": summary(first_command),
         "health_scan_six_s": summary(health),
         "cli_run_reuse_noop_script_s": summary(cli),
+        "cluster_snapshot_s": snapshot_s,
+        "cluster_restore_s": summary(restore),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

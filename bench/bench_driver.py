@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from driver.config.profile_specs import debian_specs, image_recipe
 from driver.config.topology import load_topology
 from driver.images.builder import build_image, default_cache_root
+from driver.images.profile_specs import debian_specs, image_recipe
 from driver.log import Logger
 from driver.machine.process import create_overlay
 from driver.runner.driver import Driver, RunContext

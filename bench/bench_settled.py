@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from driver.config.profile_specs import debian_specs
 from driver.config.topology import load_topology
 from driver.images.builder import default_cache_root
+from driver.images.profile_specs import debian_specs
 from driver.log import Logger
 from driver.machine.machine import Machine
 from driver.runner import settled, snapshots

@@ -86,7 +86,15 @@ class SubtestFailed(SystemExit):
         return str(self.args[0])
 
 
-class Terminated(DriverError):
+class Interrupted(BaseException):
+    """The run is being stopped from outside: a signal or the global timeout. Not an
+    ``Exception``, like KeyboardInterrupt: a script's ``except Exception`` or
+    ``must_raise`` never swallows it, so the run always stops with its exit code."""
+
+    exit_code = EXIT_INFRA
+
+
+class Terminated(Interrupted):
     """The driver received SIGINT (exit 130) or SIGTERM (exit 143)."""
 
     def __init__(self, message: str, signum: int) -> None:
@@ -94,7 +102,7 @@ class Terminated(DriverError):
         self.exit_code = 128 + signum
 
 
-class GlobalTimeout(DriverError):
+class GlobalTimeout(Interrupted):
     """The run exceeded --global-timeout."""
 
     exit_code = EXIT_TIMEOUT

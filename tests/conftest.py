@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import nixos_shape
-from driver.config.profile_specs import debian_specs, image_recipe
 from driver.config.topology import load_topology
 from driver.images.builder import Image, build_image
+from driver.images.profile_specs import debian_specs, image_recipe
 from driver.log import Logger
 from driver.runner.driver import Driver, RunContext, socket_prefix
 
@@ -175,3 +175,17 @@ def nothing_left_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
         assert left == [], f"the test session left processes running (killed): {left}"
+
+
+@pytest.fixture()
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from conftest import leftovers, photon_env
-from driver.config.profile_specs import debian_specs
 from driver.config.topology import load_topology
 from driver.images.builder import Image
+from driver.images.profile_specs import debian_specs
 from driver.log import Logger
 from junit_schema import junit_cases
 from nixeval import NIXPKGS_LIB, REPO, Workspace

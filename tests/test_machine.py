@@ -62,9 +62,9 @@ def test_writes_are_per_node_and_base_untouched(
 
 
 def test_cached_rebuild_does_no_work(minimal_image: tuple[Image, float], cache_root: Path) -> None:
-    from driver.config.profile_specs import image_recipe
     from driver.config.topology import load_topology
     from driver.images.builder import build_image
+    from driver.images.profile_specs import image_recipe
     from driver.log import Logger
 
     started = time.monotonic()

@@ -21,9 +21,9 @@ from driver.images import cpio
 from driver.images.recipe import ImageRecipe
 from driver.machine.accel import Accel
 from driver.machine.argv import Paths, qemu_argv
+from driver.metrics import MetricsParseError, parse_metrics
 from driver.runner.report import SubtestResult, write_junit
 from driver.runner.script_check import check_script
-from driver.scripting.metrics import MetricsParseError, parse_metrics
 
 VALID = default_topology().read_text()
 

@@ -121,7 +121,7 @@ def test_defaults_of_a_short_topology(tmp_path: Path) -> None:
 
 
 def test_several_vlans_and_inline_files(tmp_path: Path) -> None:
-    from driver.config.profile_specs import image_files
+    from driver.images.profile_specs import image_files
 
     path = tmp_path / "lab.toml"
     path.write_text(

@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from driver.errors import EXIT_INFRA, EXIT_USAGE, DriverError, describe_os_error
+from driver.errors import EXIT_INFRA, EXIT_USAGE, DriverError, Interrupted, describe_os_error
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         with signals_raise():
             code: int = args.handler(inv, args)
             return code
-    except DriverError as exc:
+    except (DriverError, Interrupted) as exc:
         inv.logger.error(str(exc))
         return exc.exit_code
     except OSError as exc:

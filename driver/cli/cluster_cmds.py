@@ -10,9 +10,9 @@ import time
 
 from driver.cli.invocation import Invocation
 from driver.cli.signals import global_timeout
-from driver.config.profile_specs import profile_specs
 from driver.errors import EXIT_OK, UsageError
 from driver.images.builder import clean_images
+from driver.images.profile_specs import profile_specs
 from driver.runner import cluster, settled, snapshots
 
 

@@ -7,10 +7,10 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from driver.config.profile_specs import profile_specs
 from driver.config.topology import Topology, load_topology
 from driver.errors import UsageError
 from driver.images.builder import default_cache_root
+from driver.images.profile_specs import profile_specs
 from driver.log import Logger
 from driver.runner.cluster import state_dir
 from driver.runner.driver import Driver, RunContext

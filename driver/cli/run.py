@@ -63,6 +63,7 @@ def run_scripts(
     session = ScriptRun(driver)
     session.results = results
     code = EXIT_OK
+    interrupted = False
     try:
         if getattr(inv.args, "interactive", False):
             from driver.runner.repl import run_repl
@@ -74,8 +75,11 @@ def run_scripts(
     except Exception as exc:
         inv.logger.error(session.describe_failure(exc))
         code = exc.exit_code if isinstance(exc, DriverError) else EXIT_TEST_FAILURE
+    except BaseException:
+        interrupted = True  # a signal or the global timeout: stop now, scan nothing
+        raise
     finally:
-        findings = driver.health_findings()
+        findings = [] if interrupted else driver.health_findings()
         if findings:
             message = "; ".join(str(f) for f in findings)
             inv.logger.error(f"health check at the end of the run: {message}")

@@ -7,12 +7,10 @@ authorised key, enabled units and service configuration files.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from driver.atomic import write_atomic
-from driver.hosttools import require
 from driver.images import cpio
 
 PREFIX = "photon/root"
@@ -96,26 +94,3 @@ def write_node_initrd(base_initrd: Path, identity: NodeIdentity, dest: Path) -> 
     """The shared initramfs with the node's identity archive appended (the kernel unpacks
     concatenated cpio archives in order)."""
     write_atomic(dest, base_initrd.read_bytes() + identity_archive(identity))
-
-
-def ssh_keypair(path: Path, comment: str) -> tuple[bytes, bytes]:
-    """An ed25519 keypair at ``path`` (created once); returns (private, public)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                require("ssh-keygen"),
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                comment,
-                "-f",
-                str(path),
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return path.read_bytes(), path.with_suffix(".pub").read_bytes()

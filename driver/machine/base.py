@@ -5,6 +5,7 @@ inside the guest (``_guest_loop``), log about this node. Helpers read no other p
 from __future__ import annotations
 
 import contextlib
+import math
 import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -114,14 +115,18 @@ class ShellBase(ABC):
         )
         goal = "-eq" if want_success else "-ne"
         stop = "" if stop_status is None else f'  if [ "$r" -eq {stop_status} ]; then break; fi\n'
+        # Deadline on the boot clock (/proc/uptime, centiseconds), as the backdoor's own:
+        # a stepped wall clock (a clock-skew fault, a restored snapshot) leaves it alone.
         script = (
-            f"d=$(( ${{EPOCHREALTIME/./}} + {int(timeout * 1e6)} ))\n"
+            "read -r up _ </proc/uptime\n"
+            f"d=$(( 10#${{up/./}} + {math.ceil(timeout * 100)} ))\n"
             "while :; do\n"
             # The status rides after the output, so trailing newlines of the output stay.
             f"  o=$({attempt} 2>&1; printf '\\n%d' $?); r=${{o##*$'\\n'}}; o=${{o%$'\\n'*}}\n"
             f'  if [ "$r" {goal} 0 ]; then printf "%s\\n%s" "$r" "$o"; exit 0; fi\n'
             f"{stop}"
-            "  if (( ${EPOCHREALTIME/./} >= d )); then break; fi\n"
+            "  read -r up _ </proc/uptime\n"
+            "  if (( 10#${up/./} >= d )); then break; fi\n"
             f"  photon_sleep {interval:g}\n"
             "done\n"
             'printf "%s\\n%s" "$r" "$o"; exit 97'

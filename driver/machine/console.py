@@ -12,9 +12,17 @@ from driver.wait import wait_until
 
 # Kernel lines that mean something went wrong in the guest: one list for Machine.alive
 # (why QEMU died) and the health gate (driver/health.py).
+# Console and kernel-log lines that mean a node is unwell: ours, and the patterns
+# Fedora CoreOS' kola checks on the console (emergency shell, CPU warnings, I/O to an
+# offline device, Go panics, core dumps, unit ordering cycles, failed generators).
 KERNEL_PROBLEMS = re.compile(
     r"Kernel panic|Oops:|BUG: |general protection fault|segfault at|"
-    r"Out of memory: Killed|invoked oom-killer|core dumped"
+    r"Out of memory: Killed|invoked oom-killer|core dumped|"
+    r"You are in emergency mode|emergency shell|WARNING: CPU: |"
+    r"rejecting I/O to offline device|I/O error, dev \S+, sector|"
+    r"^panic: |goroutine \d+ \[running\]|dumped core|"
+    r"Found ordering cycle|ordering cycle on |"
+    r"generator \S+ failed|\S+-generator failed with exit status"
 )
 
 

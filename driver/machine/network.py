@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from driver.config.spec import NodeSpec
 from driver.duration import Duration, seconds
 from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
-from driver.scripting.metrics import Metrics, parse_metrics
+from driver.metrics import Metrics, parse_metrics
 
 
 @dataclass(frozen=True)

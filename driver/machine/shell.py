@@ -26,6 +26,8 @@ READY_MARKER = b"PHOTON-BACKDOOR-READY\n"
 POLL_SECONDS = 0.25
 # How long past a command's own deadline the host waits for the guest's answer.
 REPLY_GRACE_SECONDS = 15.0
+# How long an interrupted run waits for the guest to confirm a cancelled command.
+CANCEL_WAIT_SECONDS = 1.0
 RECORD = re.compile(rb"([oOeE])(\d+)\n")
 
 
@@ -134,6 +136,26 @@ class GuestShell:
         started = time.monotonic()
         self._sock.sendall(nonce + b" %d %d\n" % (len(body), limit) + body)
         deadline = started + (limit + REPLY_GRACE_SECONDS if limit else math.inf)
+        try:
+            return self._reply(nonce, started, deadline)
+        except BaseException as exc:
+            # Interrupted (a signal, the global timeout) or given up: the guest would go on
+            # running the command, and the next one would wait behind it.
+            if isinstance(exc, TimeoutError) or not isinstance(exc, Exception):
+                self.cancel(nonce)
+            raise
+
+    def cancel(self, nonce: bytes, wait: float = CANCEL_WAIT_SECONDS) -> None:
+        """Ask the guest to kill the command ``nonce`` (its whole process group) and read
+        its answer, for at most ``wait`` s; best effort (the next command resynchronises
+        on its own nonce anyway)."""
+        if self._sock is None:
+            return
+        with contextlib.suppress(OSError, InfraError, TimeoutError, ValueError):
+            self._sock.sendall(nonce + b" CANCEL\n")
+            self._reply(nonce, time.monotonic(), time.monotonic() + wait)
+
+    def _reply(self, nonce: bytes, started: float, deadline: float) -> CommandResult:
         marker = nonce + b" "
         while True:
             at = self._buffer.find(marker)

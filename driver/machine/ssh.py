@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from driver.duration import Duration, seconds
-from driver.images.identity import ssh_keypair
+from driver.keys import ssh_keypair
 from driver.machine.base import ShellBase
 
 

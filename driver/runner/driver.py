@@ -229,7 +229,11 @@ class Driver:
         """New findings of the health gate on every machine started in this run (faults
         still in place are undone first)."""
         self.undo_faults()
-        return self.health.scan([m for m in self.machines if m.pid is not None])
+        findings = self.health.scan([m for m in self.machines if m.pid is not None])
+        for what in self.health.unscanned:
+            self.logger.warning(f"health: not scanned: {what}")
+        self.health.unscanned.clear()
+        return findings
 
     def check_health(self, when: str) -> None:
         """Fail (TestFailure naming node and evidence) if the health gate finds a kernel

@@ -43,6 +43,7 @@ class HealthGate:
     allowed: list[tuple[re.Pattern[str], str | None]] = field(default_factory=list)
     reported: set[Finding] = field(default_factory=set)
     console_read: dict[str, int] = field(default_factory=dict)  # node -> console offset
+    unscanned: list[str] = field(default_factory=list)  # nodes a scan could not reach, why
 
     def allow(self, regex: str, node: str | None = None) -> None:
         """Findings matching ``regex`` (on ``node`` only, when given) do not fail the run."""
@@ -81,7 +82,8 @@ class HealthGate:
                 units = [u for u in units if u not in machine.expected_failed_units]
                 lines += [ln.strip() for ln in kernel.splitlines()]
             except (DriverError, TimeoutError) as exc:
-                return [Finding(machine.name, f"health scan failed: {exc}")]
+                # The scan's own trouble is no finding about the node's health.
+                self.unscanned.append(f"{machine.name}: {str(exc).splitlines()[0]}")
         findings = [Finding(machine.name, f"failed unit {u}") for u in units]
         findings += [
             Finding(machine.name, "kernel: " + TIMESTAMP.sub("", ln))

@@ -11,6 +11,7 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from driver.atomic import write_atomic
+from driver.errors import Interrupted
 
 
 @dataclass
@@ -75,6 +76,8 @@ class JunitReport:
             main.status = "failed" if getattr(exc, "exit_code", 0) == 1 else "error"
             main.summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
             main.message = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, Interrupted):
+                main.message += "\nhealth: not scanned (interrupted)"
             raise
         finally:
             if self.code not in (None, 0, 1) and main.status == "passed":

@@ -11,13 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driver.errors import (
-    GlobalTimeout,
-    ScriptAssertion,
-    SubtestFailed,
-    Terminated,
-    TestFailure,
-)
+from driver.errors import Interrupted, ScriptAssertion, SubtestFailed, TestFailure
 from driver.runner import namespace
 from driver.runner.helpers import SkipSubtest, exception_matches
 from driver.runner.nixos_imports import nixos_modules, script_builtins
@@ -28,7 +22,7 @@ if TYPE_CHECKING:
     from driver.runner.driver import Driver
 
 # Never swallowed by must_raise unless asked for by name.
-INTERRUPTIONS = (KeyboardInterrupt, GeneratorExit, Terminated, GlobalTimeout)
+INTERRUPTIONS = (KeyboardInterrupt, GeneratorExit, Interrupted)
 
 
 class AssertionTester(unittest.TestCase):

@@ -28,9 +28,9 @@ from typing import Any
 from driver.atomic import write_atomic
 from driver.config.spec import NodeSpec
 from driver.config.topology import Profile
-from driver.errors import DriverError, GlobalTimeout, InfraError, Terminated
+from driver.errors import DriverError, InfraError
 from driver.hosttools import remove_tree
-from driver.images.identity import ssh_keypair
+from driver.keys import ssh_keypair
 from driver.log import Logger
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.runner.driver import Driver
@@ -92,8 +92,10 @@ def seed_keys(root: Path, state: Path, nodes: list[str]) -> None:
             source = root / KEYS / (relative + suffix)
             target = state / (relative + suffix)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-            target.chmod(source.stat().st_mode & 0o777)
+            partial = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(source, partial)
+            partial.chmod(source.stat().st_mode & 0o777)
+            os.replace(partial, target)  # never a half-copied key under the real name
 
 
 def _digest(path: Path) -> str:
@@ -327,8 +329,6 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
                 restore_settled(driver, profile, snapshot)
             report.update(mode="restored", ready_seconds=time.monotonic() - started)
             return _report(driver, report, snapshot)
-        except (Terminated, GlobalTimeout):
-            raise  # the user's Ctrl-C or the run's time limit: stop, keep the snapshot
         except (DriverError, TimeoutError, OSError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             logger.warning(
@@ -348,8 +348,6 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
                 saved = save_settled(driver, root, key, report["ready_seconds"])
             report["save_seconds"] = saved.manifest["save_seconds"]
             return _report(driver, report, saved)
-        except (Terminated, GlobalTimeout):
-            raise
         except (DriverError, TimeoutError, OSError) as exc:
             logger.warning(f"could not save the settled cluster: {exc}")
     return _report(driver, report, None)

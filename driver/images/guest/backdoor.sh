@@ -5,6 +5,9 @@
 #   guest -> host  "<nonce> <status> <timed-out 0|1>\n" then stdout, then stderr, each as
 #                  records "<tag><n>\n<n bytes>": tag o/e is a piece followed by a NUL byte,
 #                  O/E the last piece of stdout/stderr. Output is byte-exact, NULs included.
+#   host -> guest  "<nonce> CANCEL\n" while <nonce> runs: its process group is killed and
+#                  the answer comes at once (timed-out 1). A header that arrives while a
+#                  command runs is kept for the main loop.
 # Lines that do not start with the expected nonce are skipped by the host, so a client
 # that reconnects resynchronises on its next command.
 #
@@ -53,9 +56,9 @@ append_file() {
   exec 6<&-
 }
 
-# run_command SOURCE TIMEOUT: sets status and timed_out (TIMEOUT 0: no limit).
+# run_command SOURCE TIMEOUT NONCE: sets status and timed_out (TIMEOUT 0: no limit).
 run_command() {
-  local pid word stat up deadline=0
+  local pid word stat up deadline=0 cn ca cb
   (
     exec 3>&- 5>&-
     trap 'printf "%d\n" "$BASHPID" >"$done_fifo"' EXIT
@@ -78,6 +81,16 @@ run_command() {
     read -r stat 2>/dev/null <"/proc/$pid/stat" || break
     stat=${stat##*) }
     [[ ${stat%% *} == Z ]] && break
+    # The host may cancel this command, or already send the next one (kept for later).
+    if ((!pending)) && IFS= read -r -t 0 -u 3 2>/dev/null; then
+      IFS=' ' read -r cn ca cb <&3
+      if [[ $cn == "$3" && $ca == CANCEL ]]; then
+        timed_out=1
+        kill -KILL -- "-$pid" 2>/dev/null
+        break
+      fi
+      [[ $ca =~ ^[0-9]+$ ]] && pending=1 pending_nonce=$cn pending_len=$ca pending_limit=$cb
+    fi
     if ((deadline > 0)); then
       read -r up _ </proc/uptime
       if ((10#${up/./} >= deadline)); then
@@ -99,8 +112,11 @@ run_command() {
 
 echo "photon-backdoor: ready on $port" >&2
 printf 'PHOTON-BACKDOOR-READY\n' >&3
+pending=0
 while :; do
-  if ! IFS=' ' read -r nonce len limit <&3; then
+  if ((pending)); then
+    nonce=$pending_nonce len=$pending_len limit=$pending_limit pending=0
+  elif ! IFS=' ' read -r nonce len limit <&3; then
     photon_sleep 0.1
     continue
   fi
@@ -108,7 +124,7 @@ while :; do
   [[ $limit =~ ^[0-9]+$ ]] || limit=900
   cmd=""
   ((len > 0)) && IFS= read -r -N "$len" cmd <&3
-  run_command "$cmd" "$limit"
+  run_command "$cmd" "$limit" "$nonce"
   reply="$nonce $status $timed_out"$'\n'
   append_file O "$out_file"
   append_file E "$err_file"

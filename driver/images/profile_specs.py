@@ -12,8 +12,9 @@ from driver.config.topology import Node, Profile, Topology
 from driver.errors import UsageError
 from driver.images.builder import Image, build_image
 from driver.images.debian_spec import debian_node_spec
-from driver.images.identity import NodeIdentity, ssh_keypair
+from driver.images.identity import NodeIdentity
 from driver.images.recipe import ImageRecipe
+from driver.keys import ssh_keypair
 from driver.log import Logger
 
 

@@ -1,0 +1,49 @@
+"""SSH keys the driver and the nodes use (one leaf module: machine, runner and images all
+need them)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from driver.errors import InfraError
+from driver.hosttools import require
+
+
+def ssh_keypair(path: Path, comment: str) -> tuple[bytes, bytes]:
+    """An ed25519 keypair at ``path`` (created once); returns (private, public). It is
+    made under a temporary name and renamed into place (the public half first), so a key
+    cut short by a full disk or a signal is never found by a later run; ssh-keygen's own
+    failure is an InfraError naming the path."""
+    public = path.with_suffix(".pub")
+    if not (path.exists() and public.exists()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        for stale in (temporary, Path(f"{temporary}.pub")):
+            stale.unlink(missing_ok=True)
+        proc = subprocess.run(
+            [
+                require("ssh-keygen"),
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                comment,
+                "-f",
+                str(temporary),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            for partial in (temporary, Path(f"{temporary}.pub")):
+                partial.unlink(missing_ok=True)
+            reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
+            raise InfraError(f"{path}: ssh-keygen could not write the key: {reason}")
+        os.replace(f"{temporary}.pub", public)
+        os.replace(temporary, path)
+    return path.read_bytes(), public.read_bytes()
