@@ -25,7 +25,7 @@
         pyproject = true;
         src = ./.;
         build-system = [ py.setuptools ];
-        dependencies = [ py.ptpython py.colorama py.junit-xml py.pexpect py.qemu-qmp py.shtab ];
+        dependencies = [ py.ptpython py.colorama py.junit-xml py.pexpect py.qemu-qmp py.shtab py.prometheus-client ];
         nativeBuildInputs = [ pkgs.installShellFiles ];
         # Shell completion for bash and zsh, generated from the CLI grammar (shtab).
         postInstall = ''

@@ -49,7 +49,9 @@ def boot(names: list[str], cache: Path, logger: Logger) -> tuple[float, list[flo
         for machine in driver.machines:
             machine.wait_for_unit("multi-user.target")
         pss = [pss_mib(m.pid or 0) for m in driver.machines]
-        overlays = sum(p.stat().st_blocks * 512 for m in driver.machines for p in m.qemu.overlays)
+        overlays = sum(
+            p.stat().st_blocks * 512 for c in driver.controls.values() for p in c.overlays
+        )
         return wall, pss, overlays / 2**20
     finally:
         driver.cleanup()

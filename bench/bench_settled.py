@@ -30,7 +30,7 @@ from driver.config.topology import load_topology
 from driver.images.builder import default_cache_root
 from driver.images.profile_specs import debian_specs
 from driver.log import Logger
-from driver.machine.machine import Machine
+from driver.machine.control import NodeControl
 from driver.runner import settled, snapshots
 from driver.runner.driver import Driver, RunContext
 from driver.wait import wait_until
@@ -71,12 +71,12 @@ def cluster_runs(restored_runs: int, cold_runs: int) -> dict[str, Any]:
     return doc
 
 
-def time_to_loaded(machine: Machine, extra_args: tuple[str, ...]) -> float:
+def time_to_loaded(control: NodeControl, extra_args: tuple[str, ...]) -> float:
     """Seconds from QEMU's spawn (with ``extra_args``) until it reports the state loaded."""
-    machine._kill()
+    control.kill()
     started = time.monotonic()
-    machine._spawn(extra_args=extra_args)
-    wait_until(lambda: machine._saved_state_loaded(), 120.0, 0.01)
+    control.spawn(extra_args=extra_args)
+    wait_until(control.saved_state_loaded, 120.0, 0.01)
     return time.monotonic() - started
 
 
@@ -91,6 +91,7 @@ def one_node_loadvm_vs_incoming(samples: int) -> dict[str, Any]:
     with Driver(specs, context) as driver:
         driver.start_all()
         machine = driver.machines[0]
+        control = driver.control(machine)
         machine.wait_for_unit("multi-user.target", timeout=300)
         snapshots.snapshot([machine], "bench", logger)
         machine.send_qmp_command("stop")
@@ -98,15 +99,15 @@ def one_node_loadvm_vs_incoming(samples: int) -> dict[str, Any]:
         machine.send_qmp_command("migrate", uri="exec:cat > " + shlex.quote(str(stream)))
         wait_until(lambda: "completed" in str(machine.send_qmp_command("query-migrate")), 120.0)
         disk = state / "saved.qcow2"
-        shutil.copyfile(machine.qemu.overlays[0], disk)
+        shutil.copyfile(control.overlays[0], disk)
         result["stream_bytes"] = stream.stat().st_size
         for _ in range(samples):
             # -loadvm reads the internal snapshot from the overlay that holds it.
-            shutil.copyfile(disk, machine.qemu.overlays[0])
-            result["loadvm_s"].append(time_to_loaded(machine, ("-S", "-loadvm", "bench")))
-            machine.qemu.overlays_over([disk])
+            shutil.copyfile(disk, control.overlays[0])
+            result["loadvm_s"].append(time_to_loaded(control, ("-S", "-loadvm", "bench")))
+            control.overlays_over([disk])
             incoming = ("-S", "-incoming", "exec:cat " + shlex.quote(str(stream)))
-            result["incoming_s"].append(time_to_loaded(machine, incoming))
+            result["incoming_s"].append(time_to_loaded(control, incoming))
     shutil.rmtree(state, ignore_errors=True)
     return result
 

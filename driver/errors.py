@@ -14,9 +14,12 @@ EXIT_SIGTERM = 143
 
 
 class DriverError(Exception):
-    """Base class of every error the driver raises on purpose."""
+    """Base class of every error the driver raises on purpose. ``quotes_console``: the
+    message already ends with the node's last console lines (reports add them otherwise)."""
 
     exit_code = EXIT_INFRA
+    quotes_console = False
+    node: str | None = None  # the node the error is about, when there is one
 
 
 class TestScriptError(Exception):
@@ -58,9 +61,10 @@ class TestFailure(DriverError, RequestedAssertionFailed):
     exit_code = EXIT_TEST_FAILURE
     __test__ = False  # not a pytest test class
 
-    def __init__(self, message: str, node: str | None = None) -> None:
+    def __init__(self, message: str, node: str | None = None, quotes_console: bool = False) -> None:
         super().__init__(message)
         self.node = node
+        self.quotes_console = quotes_console
 
 
 class CommandTimeout(TestFailure):
@@ -108,6 +112,16 @@ class GlobalTimeout(Interrupted):
     exit_code = EXIT_TIMEOUT
 
 
+class BootTimeout(InfraError):
+    """A node's backdoor shell did not answer in time; the message quotes its console."""
+
+    quotes_console = True
+
+    def __init__(self, message: str, node: str) -> None:
+        super().__init__(message)
+        self.node = node
+
+
 class ToolMissing(InfraError):
     """A host tool is not installed; the message names the Debian package."""
 
@@ -127,10 +141,29 @@ _OS_REASONS = {
 }
 
 
+# Host resources running out or refused: the logger turns these into HostCallFailed,
+# naming the logged activity they interrupted.
+HOST_RESOURCE_ERRNOS = frozenset(
+    {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
+)
+
+
 def describe_os_error(exc: OSError) -> str:
     """One line for a failed host call: what was being done, the path, why."""
     reason = _OS_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
     path = exc.filename if exc.filename is not None else "(no path)"
-    activity = getattr(exc, "photon_activity", None)
     line = f"{path}: {reason}"
-    return f"{activity}: {line}" if activity else line
+    return f"{exc.activity}: {line}" if isinstance(exc, HostCallFailed) else line
+
+
+class HostCallFailed(InfraError, OSError):
+    """A host call failed for want of a host resource (disk full, read-only or forbidden
+    path) during a logged activity: an InfraError (exit 3) and still the OSError it was,
+    with ``activity`` naming what was being done."""
+
+    def __init__(self, activity: str, cause: OSError) -> None:
+        OSError.__init__(self, cause.errno, cause.strerror, cause.filename)
+        self.activity = activity
+
+    def __str__(self) -> str:
+        return describe_os_error(self)

@@ -17,6 +17,8 @@ from typing import TextIO
 
 from colorama import Fore, Style
 
+from driver.errors import HOST_RESOURCE_ERRNOS, HostCallFailed
+
 NODE_COLOURS = (Fore.CYAN, Fore.MAGENTA, Fore.YELLOW, Fore.BLUE, Fore.GREEN, Fore.LIGHTRED_EX)
 
 
@@ -100,10 +102,10 @@ class Logger:
         try:
             yield
         except OSError as exc:
-            # The innermost block names what was being done when a host call failed.
-            if not hasattr(exc, "photon_activity"):
-                exc.photon_activity = message  # type: ignore[attr-defined]
-            raise
+            # The innermost block names what was being done when a host resource failed.
+            if isinstance(exc, HostCallFailed) or exc.errno not in HOST_RESOURCE_ERRNOS:
+                raise
+            raise HostCallFailed(message, exc) from exc
         finally:
             self._depth -= 1
             took = time.monotonic() - start

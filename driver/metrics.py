@@ -1,14 +1,11 @@
-"""Parsing the Prometheus text exposition format (what /metrics endpoints return)."""
+"""The Prometheus text exposition format (what /metrics endpoints return), parsed by
+prometheus-client's own parser, with lookup helpers."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-_SAMPLE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+\S+)?$"
-)
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+from prometheus_client.parser import text_string_to_metric_families
 
 
 class MetricsParseError(ValueError):
@@ -40,26 +37,27 @@ class Metrics:
 
 
 def parse_metrics(text: str) -> Metrics:
-    """Parse exposition text; raises MetricsParseError naming the bad line."""
+    """Parse exposition text with prometheus-client's parser; raises MetricsParseError
+    naming the first bad line."""
     metrics = Metrics()
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            parts = line.split(None, 3)
-            if len(parts) >= 4 and parts[1] == "TYPE":
-                metrics.types[parts[2]] = parts[3]
-            continue
-        match = _SAMPLE.match(line)
-        if match is None:
-            raise MetricsParseError(f"line {number}: not a sample: {line[:80]}")
-        try:
-            value = float(match.group("value"))
-        except ValueError:
-            raise MetricsParseError(f"line {number}: bad value {match.group('value')!r}") from None
-        labels = dict(_LABEL.findall(match.group("labels") or ""))
-        metrics.samples.append(Sample(match.group("name"), labels, value))
+    try:
+        for family in text_string_to_metric_families(text):
+            if family.type != "unknown":
+                metrics.types[family.name] = family.type
+            for sample in family.samples:
+                metrics.samples.append(Sample(sample.name, dict(sample.labels), sample.value))
+    except ValueError as exc:
+        raise MetricsParseError(_first_bad_line(text, exc)) from None
     if not metrics.samples:
         raise MetricsParseError("no samples")
     return metrics
+
+
+def _first_bad_line(text: str, error: ValueError) -> str:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            try:
+                list(text_string_to_metric_families(line + "\n"))
+            except ValueError:
+                return f"line {number}: not a sample: {line.strip()[:80]}"
+    return f"not Prometheus text: {error}"

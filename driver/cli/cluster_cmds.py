@@ -24,8 +24,8 @@ def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
         return cluster.print_status(inv.state, sys.stdout)
     cluster.stop(inv.state, inv.logger, inv.environ)
     driver = inv.fresh_driver(inv.state, detached=True)
-    for machine in driver.machines:
-        machine.qemu.create_overlays()
+    for control in driver.controls.values():
+        control.create_overlays()
     with driver, global_timeout(3600.0):
         driver.start_all()
         cluster.write_record(driver, inv.profile)

@@ -1,5 +1,7 @@
 """The interface every DSL helper builds on: run a command in the guest (``run``), poll
-inside the guest (``_guest_loop``), log about this node. Helpers read no other part's state.
+inside the guest (``_guest_loop``), QMP, log about this node, and the node's ``NodePort``
+(port.py) for the rest. Helpers reach no part of the node (QEMU process, console, shell)
+directly.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from driver.config.spec import NodeSpec
 from driver.duration import Duration
 from driver.errors import TestFailure
 from driver.log import Logger
-from driver.machine.process import QemuProcess
+from driver.machine.port import NodePort
 from driver.machine.shell import CommandResult
 
 DEFAULT_TIMEOUT = 900.0
@@ -43,24 +45,24 @@ class ShellBase(ABC):
     spec: NodeSpec
     logger: Logger
     out_dir: Path
-    qemu: QemuProcess
     callbacks: list[Callable[[], None]]
+    _port: NodePort
 
     @abstractmethod
     def run(self, command: str, timeout: Duration | None = DEFAULT_TIMEOUT) -> CommandResult:
         """Run ``command`` in the guest and return the full result."""
 
-    @abstractmethod
     def _check_alive(self) -> None:
         """Raise MachineDied when the guest's QEMU is gone."""
+        self._port.check_alive()
 
-    @abstractmethod
     def send_qmp_command(self, command: str, /, **arguments: object) -> object:
-        """Send a QMP command; returns its ``return`` value."""
+        """Send a QMP command; returns its ``return`` value (raises on a QMP error)."""
+        return self._port.qmp(command, **arguments)
 
-    @abstractmethod
     def _next_qmp_event(self, wait: float) -> dict[str, Any] | None:
         """The next QMP event within ``wait`` s, or None."""
+        return self._port.next_qmp_event(wait)
 
     def run_callbacks(self) -> None:
         """Run the callbacks due before each command of a script (the Driver checks the

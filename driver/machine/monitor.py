@@ -111,7 +111,7 @@ class MonitorMixin(ShellBase):
             "  if not d: break\n"
             "  os.write(1,d)\n"
         )
-        child = pexpect.spawn(sys.executable, ["-c", bridge, str(self.qemu.paths.serial)])
+        child = pexpect.spawn(sys.executable, ["-c", bridge, str(self._port.serial_socket)])
         try:
             child.interact()
         finally:

@@ -114,7 +114,7 @@ class NetworkMixin(ShellBase):
 
     def host_port(self, guest_port: int, protocol: str = "tcp") -> int:
         """The 127.0.0.1 host port forwarded to ``guest_port`` by the spec."""
-        for fwd, port in zip(self.spec.forwards, self.qemu.host_ports, strict=True):
+        for fwd, port in self._port.forwards():
             if fwd.guest_port == guest_port and fwd.protocol == protocol:
                 return port
         raise self._failure(f"no host forward for guest {protocol} port {guest_port}")

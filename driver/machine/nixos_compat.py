@@ -16,14 +16,11 @@ from typing import Any, NoReturn
 
 from driver.duration import Duration, optional_seconds, seconds
 from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
-from driver.machine.console import ConsoleLog
 from driver.wait import wait_until
 
 
 class NixosCompatMixin(ShellBase):
     """DSL methods kept under their NixOS driver names and meanings."""
-
-    console: ConsoleLog
 
     def wait_for_console_text(self, regex: str, timeout: Duration | None = None) -> str:
         """Wait until the serial console shows text matching ``regex`` (not yet consumed
@@ -32,19 +29,19 @@ class NixosCompatMixin(ShellBase):
         limit = optional_seconds(timeout)
         with self.nested(f"waiting for console text {regex!r}"):
             try:
-                return self.console.wait_for_text(regex, limit, self._check_alive)
+                return self._port.wait_for_console_text(regex, limit)
             except TimeoutError as exc:
                 raise self._timed_out(limit or 0.0, str(exc)) from None
 
     def get_console_log(self) -> str:
         """The serial console text of the current boot."""
-        return self.console.read()
+        return self._port.console_text()
 
     def send_console(self, chars: str) -> None:
         """Type ``chars`` on the node's serial console (ttyS0), as bytes on its input."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(10.0)
-            sock.connect(str(self.qemu.paths.serial))
+            sock.connect(str(self._port.serial_socket))
             sock.sendall(chars.encode())
 
     def wait_for_qmp_event(

@@ -20,7 +20,7 @@ class SshMixin(ShellBase):
     succeed: Callable[..., str]  # Machine
 
     def _ssh_key(self) -> Path:
-        return self.qemu.paths.state.parent / "ssh" / "id_ed25519"
+        return self._port.state_dir.parent / "ssh" / "id_ed25519"
 
     def _install_ssh_key(self) -> None:
         """Authorise the driver's SSH key for root (images that do not bake it in, e.g.

@@ -21,7 +21,6 @@ from driver.config.spec import load_spec
 from driver.errors import EXIT_INFRA, InfraError, UsageError
 from driver.log import Logger
 from driver.machine import process
-from driver.machine.accel import Accel
 from driver.machine.machine import Machine
 from driver.runner.driver import Driver, RunContext
 from driver.wait import wait_until
@@ -68,9 +67,9 @@ def write_record(driver: Driver, profile: str) -> None:
         "boot_groups": driver.boot_groups,
         "vlans": {str(v.number): v.pid for v in driver.vlans},
         "nodes": {
-            m.name: {
-                "pid": m.pid,
-                "host_ports": m.qemu.host_ports,
+            c.name: {
+                "pid": c.pid,
+                "host_ports": c.host_ports,
                 "forwards": [
                     {
                         "name": f.name,
@@ -78,15 +77,15 @@ def write_record(driver: Driver, profile: str) -> None:
                         "protocol": f.protocol,
                         "host_port": port,
                     }
-                    for f, port in zip(m.spec.forwards, m.qemu.host_ports, strict=True)
+                    for f, port in c.forwards()
                 ],
-                "boot_seconds": m.boot_seconds,
-                "started_wall": m.qemu.started_wall,
-                "ready_wall": m.ready_wall,
-                "accel": m.accel.name if m.accel else "",
-                "addresses": [n.address for n in m.spec.nics],
+                "boot_seconds": c.boot_seconds,
+                "started_wall": c.started_wall,
+                "ready_wall": c.ready_wall,
+                "accel": c.accel.name if c.accel else "",
+                "addresses": [n.address for n in c.spec.nics],
             }
-            for m in driver.machines
+            for c in driver.controls.values()
         },
     }
     write_atomic(driver.state / RECORD, json.dumps(doc, indent=2) + "\n")
@@ -116,10 +115,10 @@ def _record_restarts(state: Path, driver: Driver) -> None:
     if doc is None:
         return
     changed = False
-    for machine in driver.machines:
-        node = doc["nodes"].get(machine.name)
-        if node is not None and machine.pid is not None and node["pid"] != machine.pid:
-            node["pid"], node["started_wall"] = machine.pid, machine.qemu.started_wall
+    for control in driver.controls.values():
+        node = doc["nodes"].get(control.name)
+        if node is not None and control.pid is not None and node["pid"] != control.pid:
+            node["pid"], node["started_wall"] = control.pid, control.started_wall
             changed = True
     if changed:
         write_atomic(state / RECORD, json.dumps(doc, indent=2) + "\n")
@@ -154,11 +153,9 @@ def attach(state: Path, context: RunContext) -> Driver:
         driver.exit_hooks.append(lambda: _record_restarts(state, driver))
         driver.exit_hooks.append(lock.close)
         driver.adopt_vlans({int(n): int(pid) for n, pid in doc["vlans"].items()})
-        for machine in driver.machines:
-            node = doc["nodes"][machine.name]
-            machine._attach(int(node["pid"]), node.get("boot_seconds"))
-            if node.get("accel"):
-                machine.qemu.accel = Accel(node["accel"], "recorded when the cluster started")
+        for control in driver.controls.values():
+            node = doc["nodes"][control.name]
+            control.attach(int(node["pid"]), node.get("boot_seconds"), node.get("accel", ""))
     except BaseException:
         lock.close()
         raise

@@ -20,6 +20,7 @@ from driver.duration import Duration, seconds
 from driver.errors import DriverError, TestFailure
 from driver.log import Logger
 from driver.machine.argv import Paths
+from driver.machine.control import NodeControl
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.machine.process import QemuProcess
 from driver.runner import snapshots
@@ -66,7 +67,8 @@ class RunContext:
 class Driver:
     """Owns one run's machines and VLAN switches, from start to cleanup."""
 
-    machines: list[Machine]  # every node of the run
+    machines: list[Machine]  # every node of the run, as scripts see it
+    controls: dict[str, NodeControl]  # the same nodes, as the driver drives them
     vlans: list[VLan]  # one switch per VLAN
     context: RunContext
     polling: PollingConditions  # the script's active polling conditions
@@ -94,6 +96,7 @@ class Driver:
         self.vlans = [VLan(n, self.socket_dir) for n in numbers]
         sockets = {v.number: v.socket for v in self.vlans}
         self.machines: list[Machine] = []
+        self.controls: dict[str, NodeControl] = {}
         self.polling = PollingConditions(self.logger.log)
         for name, spec in specs.items():
             ports = (host_ports or {}).get(name) or [
@@ -103,9 +106,11 @@ class Driver:
             qemu = QemuProcess(
                 spec, paths, sockets, ports, context.environ, context.cache_dir, detached
             )
-            machine = Machine(qemu, self.logger, context.out_dir)
+            control = NodeControl(qemu, self.logger)
+            machine = Machine(control, self.logger, context.out_dir)
             machine.callbacks.append(self.polling.check)
             self.machines.append(machine)
+            self.controls[name] = control
         names = [m.name for m in self.machines]
         groups = [[n for n in g if n in names] for g in (boot_groups or [names])]
         self.boot_groups = [g for g in groups if g]
@@ -149,6 +154,10 @@ class Driver:
             if machine.name == name:
                 return machine
         raise KeyError(name)
+
+    def control(self, node: Machine | str) -> NodeControl:
+        """The NodeControl of a node (by Machine or name)."""
+        return self.controls[node if isinstance(node, str) else node.name]
 
     # --- booting -------------------------------------------------------------------
 
@@ -208,13 +217,13 @@ class Driver:
 
     def serial_stdout_on(self) -> None:
         """Stream every node's console into the log (default)."""
-        for machine in self.machines:
-            machine.console.stream_to_log = True
+        for control in self.controls.values():
+            control.stream_console(True)
 
     def serial_stdout_off(self) -> None:
         """Stop streaming consoles into the log (they are still written to vm.log)."""
-        for machine in self.machines:
-            machine.console.stream_to_log = False
+        for control in self.controls.values():
+            control.stream_console(False)
 
     def undo_faults(self) -> None:
         """Undo every fault still active (a failing undo is logged, not raised)."""
@@ -229,7 +238,8 @@ class Driver:
         """New findings of the health gate on every machine started in this run (faults
         still in place are undone first)."""
         self.undo_faults()
-        findings = self.health.scan([m for m in self.machines if m.pid is not None])
+        started = [m for m in self.machines if m.pid is not None]
+        findings = self.health.scan([(m, self.control(m)) for m in started])
         for what in self.health.unscanned:
             self.logger.warning(f"health: not scanned: {what}")
         self.health.unscanned.clear()
@@ -267,22 +277,22 @@ class Driver:
     def cleanup(self) -> None:
         """Kill every QEMU and switch this run started; remove its socket directory and,
         for a fresh run, the disk overlays (console logs stay)."""
-        for machine in self.machines:
+        for control in self.controls.values():
             try:
-                machine._kill()
+                control.kill()
             except DriverError as exc:
-                self.logger.warning(f"cleanup: {exc}", node=machine.name)
+                self.logger.warning(f"cleanup: {exc}", node=control.name)
         for vlan in self.vlans:
             vlan.stop()
         if self._own_socket_dir:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
         if not self.detached:
-            for machine in self.machines:
-                for overlay in machine.qemu.overlays:
+            for control in self.controls.values():
+                for overlay in control.overlays:
                     if overlay.suffix == ".qcow2":
                         overlay.unlink(missing_ok=True)
 
     def detach(self) -> None:
         """Disconnect from detached machines, leaving them running."""
-        for machine in self.machines:
-            machine._detach()
+        for control in self.controls.values():
+            control.detach()

@@ -7,6 +7,7 @@ and its undo are logged with their scope."""
 
 from __future__ import annotations
 
+import enum
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
@@ -28,10 +29,35 @@ def _address(machine: Machine) -> str:
     return machine.spec.nics[0].address.split("/")[0]
 
 
-class Fault:
-    """One applied fault; ``undo()`` (or leaving its ``with`` block) takes it back."""
+class FaultKind(enum.Enum):
+    """What a fault does."""
 
-    def __init__(self, description: str, undo: Callable[[], object], faults: Faults) -> None:
+    PARTITION = "partition"
+    DELAY = "delay"
+    LOSS = "loss"
+    PAUSE = "pause"
+    DISK_FULL = "disk full"
+    CLOCK_SKEW = "clock skew"
+
+
+NETWORK_FAULTS = frozenset({FaultKind.PARTITION, FaultKind.DELAY, FaultKind.LOSS})
+
+
+class Fault:
+    """One applied fault; ``undo()`` (or leaving its ``with`` block) takes it back.
+    ``kind`` and ``targets`` (the node names it touches) say what it is; ``description``
+    is the log's words for it."""
+
+    def __init__(
+        self,
+        kind: FaultKind,
+        targets: tuple[str, ...],
+        description: str,
+        undo: Callable[[], object],
+        faults: Faults,
+    ) -> None:
+        self.kind = kind
+        self.targets = targets
         self.description = description
         self._undo = undo
         self._faults = faults
@@ -75,11 +101,16 @@ class Faults:
             self.active.remove(fault)
 
     def _apply(
-        self, description: str, do: Callable[[], object], undo: Callable[[], object]
+        self,
+        kind: FaultKind,
+        targets: Iterable[Machine],
+        description: str,
+        do: Callable[[], object],
+        undo: Callable[[], object],
     ) -> Fault:
         with self.logger.nested(f"fault: {description}"):
             do()
-        fault = Fault(description, undo, self)
+        fault = Fault(kind, tuple(m.name for m in targets), description, undo, self)
         self.active.append(fault)
         return fault
 
@@ -106,15 +137,23 @@ class Faults:
                     node.succeed(f"ip route {verb} blackhole {_address(peer)}/32", timeout=30)
 
         names = " | ".join(",".join(m.name for m in g) for g in groups)
-        return self._apply(f"partition {names}", lambda: routes("replace"), lambda: routes("del"))
+        return self._apply(
+            FaultKind.PARTITION,
+            [m for g in groups for m in g],
+            f"partition {names}",
+            lambda: routes("replace"),
+            lambda: routes("del"),
+        )
 
     def heal(self) -> None:
         """Undo every partition, delay and loss still in place."""
         for fault in reversed(list(self.active)):
-            if fault.description.startswith(("partition", "delay", "loss")):
+            if fault.kind in NETWORK_FAULTS:
                 fault.undo()
 
-    def _netem(self, a: Machine, b: Machine, netem: str, description: str) -> Fault:
+    def _netem(
+        self, kind: FaultKind, a: Machine, b: Machine, netem: str, description: str
+    ) -> Fault:
         def add(node: Machine, peer: Machine) -> None:
             bands = self._bands.setdefault(node.name, {})
             band = next(k for k in range(2, 17) if k not in bands.values())
@@ -160,6 +199,8 @@ class Faults:
             action(b, a)
 
         return self._apply(
+            kind,
+            [a, b],
             f"{description} between {a.name} and {b.name}",
             lambda: both(add),
             lambda: both(remove),
@@ -169,17 +210,23 @@ class Faults:
         """Delay packets between two nodes by ``ms`` (± ``jitter_ms``) in each direction
         (tc netem on both nodes' cluster interface)."""
         jitter = f" {jitter_ms:g}ms" if jitter_ms else ""
-        return self._netem(node_a, node_b, f"delay {ms:g}ms{jitter}", f"delay {ms:g}ms")
+        return self._netem(
+            FaultKind.DELAY, node_a, node_b, f"delay {ms:g}ms{jitter}", f"delay {ms:g}ms"
+        )
 
     def loss(self, node_a: Machine, node_b: Machine, percent: float) -> Fault:
         """Drop ``percent`` % of the packets between two nodes, each direction (tc netem)."""
-        return self._netem(node_a, node_b, f"loss {percent:g}%", f"loss {percent:g}%")
+        return self._netem(
+            FaultKind.LOSS, node_a, node_b, f"loss {percent:g}%", f"loss {percent:g}%"
+        )
 
     # --- one node ------------------------------------------------------------------
 
     def pause(self, node: Machine) -> Fault:
         """Freeze the node's VM (QMP ``stop``): it answers nothing until resumed."""
         return self._apply(
+            FaultKind.PAUSE,
+            [node],
             f"pause {node.name}",
             lambda: node.send_qmp_command("stop"),
             lambda: node.send_qmp_command("cont"),
@@ -188,7 +235,7 @@ class Faults:
     def resume(self, node: Machine) -> None:
         """Undo ``pause(node)``."""
         for fault in list(self.active):
-            if fault.description == f"pause {node.name}":
+            if fault.kind is FaultKind.PAUSE and fault.targets == (node.name,):
                 fault.undo()
 
     def disk_full(self, node: Machine, path: str = "/var/tmp") -> Fault:
@@ -205,6 +252,8 @@ class Faults:
             f"rm -f {filler}.probe; exit 1; fi; rm -f {filler}.probe"
         )
         return self._apply(
+            FaultKind.DISK_FULL,
+            [node],
             f"disk full at {path} on {node.name}",
             lambda: node.succeed(fill, timeout=300),
             lambda: node.succeed(f"rm -f {filler} {filler}.top {filler}.probe; sync", timeout=60),
@@ -214,6 +263,8 @@ class Faults:
         """Step the node's clock by ``seconds`` (negative: back); the undo steps it back."""
         step = int(seconds)
         return self._apply(
+            FaultKind.CLOCK_SKEW,
+            [node],
             f"clock of {node.name} {step:+d}s",
             lambda: node.succeed(f"date -s @$(( $(date +%s) + {step} )) >/dev/null"),
             lambda: node.succeed(f"date -s @$(( $(date +%s) - {step} )) >/dev/null"),
@@ -226,24 +277,22 @@ def converges(
     """Run ``check`` on every node until all print the same (non-empty) output; returns it.
     Fails after ``within`` s, listing each node's last output."""
     machines = list(nodes)
-    last: dict[str, str] = {}
+    last: dict[str, tuple[int, str]] = {}  # node -> (exit status, output)
 
     def agreed() -> bool:
         for machine in machines:
             status, output = machine.execute(check, timeout=max(interval * 10, 30))
-            last[machine.name] = (
-                output.strip() if status == 0 else f"(exit {status}) {output.strip()}"
-            )
+            last[machine.name] = (status, output.strip())
         values = set(last.values())
-        return (
-            len(values) == 1
-            and next(iter(values)) != ""
-            and not next(iter(values)).startswith("(exit")
-        )
+        status, output = next(iter(values))
+        return len(values) == 1 and status == 0 and output != ""
+
+    def shown(status: int, output: str) -> str:
+        return repr(output) if status == 0 else repr(f"(exit {status}) {output}")
 
     try:
         wait_until(agreed, within, interval)
     except TimeoutError:
-        seen = "; ".join(f"{name}: {value!r}" for name, value in last.items())
+        seen = "; ".join(f"{name}: {shown(*value)}" for name, value in last.items())
         raise TestFailure(f"`{check}` did not converge within {within:g}s: {seen}") from None
-    return next(iter(last.values()))
+    return next(iter(last.values()))[1]

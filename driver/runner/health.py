@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from driver.errors import DriverError
 from driver.machine.console import KERNEL_PROBLEMS
+from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
 
 TIMESTAMP = re.compile(r"^\[[ 0-9.]+\] ")
@@ -56,20 +57,20 @@ class HealthGate:
             for pattern, node in self.allowed
         )
 
-    def scan(self, machines: list[Machine]) -> list[Finding]:
-        """New findings on ``machines`` that the script did not allow."""
-        if not machines:
+    def scan(self, nodes: list[tuple[Machine, NodeControl]]) -> list[Finding]:
+        """New findings on ``nodes`` that the script did not allow."""
+        if not nodes:
             return []
-        with ThreadPoolExecutor(max_workers=len(machines), thread_name_prefix="health") as pool:
-            found = [f for fs in pool.map(self.scan_machine, machines) for f in fs]
+        with ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="health") as pool:
+            found = [f for fs in pool.map(lambda n: self.scan_machine(*n), nodes) for f in fs]
         new = [f for f in dict.fromkeys(found) if f not in self.reported]
         self.reported.update(new)
         return [f for f in new if not self.is_allowed(f)]
 
-    def scan_machine(self, machine: Machine) -> list[Finding]:
+    def scan_machine(self, machine: Machine, control: NodeControl) -> list[Finding]:
         """Findings on ``machine`` in this boot: console lines not read by an earlier scan,
         kernel log lines, failed units."""
-        text, self.console_read[machine.name] = machine.console.read_lines_from(
+        text, self.console_read[machine.name] = control.console_lines_from(
             self.console_read.get(machine.name, 0)
         )
         lines = [ln.strip() for ln in text.splitlines()]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driver.errors import Interrupted, ScriptAssertion, SubtestFailed, TestFailure
+from driver.errors import DriverError, Interrupted, ScriptAssertion, SubtestFailed, TestFailure
 from driver.runner import namespace
 from driver.runner.helpers import SkipSubtest, exception_matches
 from driver.runner.nixos_imports import nixos_modules, script_builtins
@@ -138,8 +138,8 @@ class ScriptRun:
         ]
         where = "".join(traceback.format_list(frames)).rstrip()
         text = f"{type(exc).__name__}: {exc}"
-        node = getattr(exc, "node", None)
-        if node and "console lines" not in str(exc):
+        node = exc.node if isinstance(exc, DriverError) else None
+        if node and not (isinstance(exc, DriverError) and exc.quotes_console):
             with contextlib.suppress(KeyError):
                 tail = self.driver.machine(node).console_tail()
                 text += f"\nlast console lines of {node}:\n{tail}"

@@ -32,6 +32,7 @@ from driver.errors import DriverError, InfraError
 from driver.hosttools import remove_tree
 from driver.keys import ssh_keypair
 from driver.log import Logger
+from driver.machine.control import NodeControl
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.runner.driver import Driver
 from driver.runner.snapshots import step_clock
@@ -133,8 +134,8 @@ def settled_key(driver: Driver, profile: str) -> tuple[str, str]:
         "qemu": versions,
         "boot_groups": driver.boot_groups,
         "nodes": {
-            m.name: {"accel": m.qemu.choose_accel().name, "spec": _spec_fingerprint(m.spec)}
-            for m in driver.machines
+            c.name: {"accel": c.choose_accel().name, "spec": _spec_fingerprint(c.spec)}
+            for c in driver.controls.values()
         },
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32], ""
@@ -216,15 +217,16 @@ def restore_settled(driver: Driver, profile: Profile, snapshot: SettledSnapshot)
     clocks, check the declared units are active."""
     started = time.monotonic()
     driver.start_vlans()
-    for machine in driver.machines:  # main thread: the parent-death signal binds to it
-        machine._start_from_saved_state(
-            snapshot.state_file(machine.name), snapshot.disks(machine.name)
+    controls = list(driver.controls.values())
+    for control in controls:  # main thread: the parent-death signal binds to it
+        control.start_from_saved_state(
+            snapshot.state_file(control.name), snapshot.disks(control.name)
         )
-    wait_until(lambda: all([m._saved_state_loaded() for m in driver.machines]), 120.0)
-    for machine in driver.machines:
-        machine.send_qmp_command("cont")
-    for machine in driver.machines:
-        machine._mark_restored(time.monotonic() - started)
+    wait_until(lambda: all([c.saved_state_loaded() for c in controls]), 120.0)
+    for control in controls:
+        control.resume()
+    for control in controls:
+        control.mark_restored(time.monotonic() - started)
 
     def settle(machine: Machine) -> None:
         step_clock(machine, "restoring the settled snapshot")
@@ -253,11 +255,9 @@ def _save_states(machines: list[Machine], directory: Path, timeout: float = SAVE
     wait_until(lambda: all([completed(m) for m in machines]), timeout, 0.05)
 
 
-def _copy_disks(machine: Machine, directory: Path) -> dict[str, Any]:
+def _copy_disks(machine: NodeControl, directory: Path) -> dict[str, Any]:
     disks: list[dict[str, Any] | None] = []
-    for index, (disk, path) in enumerate(
-        zip(machine.spec.disks, machine.qemu.overlays, strict=True)
-    ):
+    for index, (disk, path) in enumerate(zip(machine.spec.disks, machine.overlays, strict=True)):
         if not disk.overlay:
             disks.append(None)
             continue
@@ -280,7 +280,7 @@ def save_settled(driver: Driver, root: Path, key: str, cold_seconds: float) -> S
             machine.send_qmp_command("stop")
         try:
             _save_states(driver.machines, work)
-            nodes = {m.name: _copy_disks(m, work) for m in driver.machines}
+            nodes = {c.name: _copy_disks(c, work) for c in driver.controls.values()}
         finally:
             for machine in driver.machines:
                 machine.send_qmp_command("cont")
@@ -307,9 +307,9 @@ def save_settled(driver: Driver, root: Path, key: str, cold_seconds: float) -> S
 
 
 def _reset_for_cold_boot(driver: Driver) -> None:
-    for machine in driver.machines:
-        machine._kill()
-        machine.qemu.create_overlays()
+    for control in driver.controls.values():
+        control.kill()
+        control.create_overlays()
 
 
 def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any]:

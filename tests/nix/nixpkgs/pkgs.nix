@@ -15,7 +15,7 @@ let
     "installShellFiles"
   ];
   python3Packages = lib.genAttrs [
-    "setuptools" "ptpython" "colorama" "junit-xml" "pexpect" "qemu-qmp" "pytest" "shtab"
+    "setuptools" "ptpython" "colorama" "junit-xml" "pexpect" "qemu-qmp" "pytest" "shtab" "prometheus-client"
   ] pkg // {
     buildPythonApplication = { pname, version, src, dependencies ? [ ], build-system ? [ ],
       makeWrapperArgs ? [ ], pyproject ? false, doCheck ? true, nativeBuildInputs ? [ ],
