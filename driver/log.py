@@ -34,12 +34,18 @@ class Logger:
     """Thread-safe run log; ``nested`` opens a timed block."""
 
     def __init__(self, stream: TextIO | None = None, colour: bool | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
+        self._stream = stream  # None: whatever sys.stderr is when a line is written (the
+        # REPL's patched stderr prints console lines above its prompt)
         self.colour = use_colour(self.stream, os.environ) if colour is None else colour
         self._lock = threading.Lock()
         self._local = threading.local()  # per-thread nesting: parallel boots stay readable
         self._capture: list[str] | None = None
         self._node_colour: dict[str, str] = {}
+
+    @property
+    def stream(self) -> TextIO:
+        """Where log lines go."""
+        return self._stream if self._stream is not None else sys.stderr
 
     @property
     def _depth(self) -> int:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-CASE_CHILDREN = {"failure", "error", "skipped", "system-out", "system-err"}
+# Maven Surefire's rerun records, which Jenkins' junit plugin and GitLab also read.
+RERUNS = {"flakyFailure", "flakyError", "rerunFailure", "rerunError"}
+CASE_CHILDREN = {"failure", "error", "skipped", "system-out", "system-err"} | RERUNS
 OUTCOMES = {"failure", "error", "skipped"}
 
 
@@ -38,9 +40,15 @@ def validate_junit(path: Path) -> ET.Element:
             tags = [child.tag for child in case]
             assert set(tags) <= CASE_CHILDREN, tags
             assert sum(t in OUTCOMES for t in tags) <= 1, tags
+            if any(t.startswith("rerun") for t in tags):
+                assert "failure" in tags or "error" in tags, "a rerun record needs a failure"
+            if any(t.startswith("flaky") for t in tags):
+                assert not set(tags) & OUTCOMES, "a flaky case passed in the end"
             for child in case:
                 if child.tag in ("failure", "error"):
                     assert child.get("message") is not None or (child.text or "").strip()
+                if child.tag in RERUNS:
+                    assert child.get("message") is not None and child.find("stackTrace") is not None
     return root
 
 

@@ -36,8 +36,17 @@ def test_repl_runs_commands_and_the_loaded_script(
         child.expect(">>>")
         child.sendline("print('ANSWER-' + node01.succeed('echo $((6*7))').strip())")
         child.expect("ANSWER-42")
+        child.expect(">>>")
+        child.sendline("help()")
+        child.expect("the test script's globals")
+        child.expect("wait_for_all_booted")
+        child.expect("nodes: node01")
+        child.expect(">>>")
         child.sendline("exit()")
         child.expect(pexpect.EOF, timeout=60)
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+    # The REPL keeps its input history in the profile's state directory.
+    history = (tmp_path / "vm-minimal" / "repl-history").read_text()
+    assert "echo $((6*7))" in history and "help()" in history

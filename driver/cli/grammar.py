@@ -92,6 +92,37 @@ def output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def non_negative(text: str) -> int:
+    """An integer >= 0 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
+    return value
+
+
+def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None:
+    """``--rerun-failed N`` and, for runs on fresh nodes, ``--keep-on-failure``."""
+    parser.add_argument(
+        "--rerun-failed",
+        type=non_negative,
+        default=0,
+        metavar="N",
+        help="rerun a failed subtest up to N times, each from a snapshot of the nodes taken "
+        "before it; passing on a rerun makes it flaky (default: 0)",
+    )
+    if not fresh:
+        return
+    parser.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="when a subtest or health check fails, stop there and leave every node running "
+        "as the profile's cluster (ssh, run --reuse, cluster stop) (default: off)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     """The whole grammar; each subcommand's ``handler`` default is its function."""
     top = Parser(
@@ -155,6 +186,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "-I", "--interactive", action="store_true", help="open the ptpython REPL (default: off)"
     )
+    failure_options(r)
     output_options(r)
 
     b = command("build", cluster_cmds.cmd_build, "build the profile's node images and specs")
@@ -186,6 +218,7 @@ def parser() -> argparse.ArgumentParser:
                     help="boot cold instead of starting from the cached settled snapshot, "
                     "and save none (default: off)",
                 )
+            failure_options(v, fresh=name.startswith("fresh-"))
             v.add_argument(
                 "--global-timeout",
                 type=float,

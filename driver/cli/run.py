@@ -10,11 +10,13 @@ from pathlib import Path
 
 from driver.bundled import testscripts_dir
 from driver.cli.invocation import Invocation
+from driver.cli.keep import run_keeping
 from driver.cli.signals import global_timeout
 from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
 from driver.runner import cluster, runs
 from driver.runner.driver import Driver
 from driver.runner.report import JunitReport, SubtestResult
+from driver.runner.rerun import Reruns
 from driver.runner.script import ScriptRun
 from driver.runner.script_check import check_script
 from driver.runner.settled import start_settled
@@ -62,13 +64,16 @@ def run_scripts(
     to ``results``. Returns the exit code."""
     session = ScriptRun(driver)
     session.results = results
+    reruns = getattr(inv.args, "rerun_failed", 0)
+    if reruns:
+        session.reruns = Reruns(driver.machines, inv.logger, reruns)
     code = EXIT_OK
     interrupted = False
     try:
         if getattr(inv.args, "interactive", False):
             from driver.runner.repl import run_repl
 
-            run_repl(session, scripts)
+            run_repl(session, scripts, inv.state)
         else:
             for script in scripts:
                 session.run_script(script, sources[script])
@@ -85,21 +90,24 @@ def run_scripts(
             inv.logger.error(f"health check at the end of the run: {message}")
             results.append(SubtestResult("health", "", 0.0, "failed", message, message[:200]))
             code = code or EXIT_TEST_FAILURE
-    counts = {s: sum(r.status == s for r in results) for s in ("passed", "skipped")}
-    failed = len(results) - counts["passed"] - counts["skipped"]
+    counts = {s: sum(r.status == s for r in results) for s in ("passed", "flaky", "skipped")}
+    failed = len(results) - sum(counts.values())
     if failed and code == EXIT_OK:
         # A failed subtest the script caught itself (not excused by must_raise) still
         # fails the run.
         inv.logger.error(f"{failed} subtest(s) failed although the script went on")
         code = EXIT_TEST_FAILURE
     line = f"{counts['passed']} passed, {failed} failed"
+    line += f", {counts['flaky']} flaky" if counts["flaky"] else ""
     inv.logger.log(
         "subtests: " + line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
     )
     return code
 
 
-def run(inv: Invocation, scripts: list[Path], reuse: bool, settled: bool = False) -> int:
+def run(
+    inv: Invocation, scripts: list[Path], reuse: bool, settled: bool = False, keep: bool = False
+) -> int:
     """Fresh nodes (or the running cluster with ``reuse``), the scripts, cleanup. With
     ``settled`` the fresh nodes start from the profile's cached settled snapshot (taking one
     after a cold boot when none matches). With ``--junit-xml`` a report is written whatever
@@ -115,6 +123,10 @@ def run(inv: Invocation, scripts: list[Path], reuse: bool, settled: bool = False
                 cluster.attach(inv.state, inv.context(inv.state)) as driver,
             ):
                 return report.finish(run_scripts(inv, driver, scripts, sources, results))
+        if keep:
+            with global_timeout(timeout):
+                code = run_keeping(inv, scripts, sources, results, settled, run_scripts)
+                return report.finish(code)
         state = inv.state / "runs" / str(os.getpid())
         runs.prune(inv.state / "runs", keep=runs.KEEP_RUNS, logger=inv.logger)
         try:
@@ -140,7 +152,9 @@ def cmd_run(inv: Invocation, args: argparse.Namespace) -> int:
         raise UsageError("run: name a test script, or use -I for the REPL")
     if args.settled and args.reuse:
         raise UsageError("run: --settled starts fresh nodes; it cannot go with --reuse")
-    return run(inv, args.scripts, args.reuse, args.settled)
+    if args.keep_on_failure and args.reuse:
+        raise UsageError("run: --keep-on-failure keeps fresh nodes; with --reuse they stay anyway")
+    return run(inv, args.scripts, args.reuse, args.settled, args.keep_on_failure)
 
 
 def cmd_seed_script(inv: Invocation, args: argparse.Namespace) -> int:
@@ -149,4 +163,5 @@ def cmd_seed_script(inv: Invocation, args: argparse.Namespace) -> int:
     verb: str = args.command
     script = seed_script(inv.profile, verb.removeprefix("fresh-"))
     fresh = verb.startswith("fresh-")
-    return run(inv, [script], reuse=not fresh, settled=fresh and not args.cold)
+    keep = getattr(args, "keep_on_failure", False)
+    return run(inv, [script], reuse=not fresh, settled=fresh and not args.cold, keep=keep)

@@ -268,7 +268,9 @@ class Driver:
 
     def restore(self, name: str) -> None:
         """Bring every running node back to snapshot ``name`` together, then step each
-        guest clock to the host's time. Fails if a node has no such snapshot."""
+        guest clock to the host's time. Fails if a node has no such snapshot.
+        ``restore("before:SUBTEST")`` restores the snapshot ``--rerun-failed`` took before
+        that subtest (kept after the run with ``--keep-on-failure``)."""
         self.undo_faults()
         snapshots.restore(self.machines, name, self.logger)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,10 @@ class SubtestResult:
     message: str = ""
     summary: str = ""
     output: list[str] = field(default_factory=list)
+    node: str = ""  # the node a failure is about, when there is one
+    # With --rerun-failed: the failed attempts (summary, message, output) of a subtest
+    # that was run again; status "flaky" when a rerun passed.
+    attempts: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
 def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> None:
@@ -46,7 +51,31 @@ def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> No
         cases.append(case)
     suite = TestSuite(suite_name, cases)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, to_xml_report_string([suite], encoding="utf-8"))
+    text = to_xml_report_string([suite], encoding="utf-8")
+    if any(r.attempts for r in results):
+        text = with_reruns(text, results)
+    write_atomic(path, text)
+
+
+def with_reruns(text: str, results: list[SubtestResult]) -> str:
+    """Add the failed attempts of rerun subtests as Maven Surefire writes them (Jenkins'
+    junit plugin and GitLab read these): a flaky case (passed on a rerun) gets one
+    ``flakyFailure`` per failed attempt, a case that failed every time keeps its
+    ``failure`` and gets one ``rerunFailure`` per rerun."""
+    root = ET.fromstring(text)
+    for case, result in zip(root.iter("testcase"), results, strict=True):
+        if not result.attempts:
+            continue
+        flaky = result.status == "flaky"
+        extra = result.attempts if flaky else result.attempts[1:]
+        tag = "flakyFailure" if flaky else "rerunFailure"
+        position = next((i for i, c in enumerate(case) if c.tag.startswith("system-")), len(case))
+        for offset, (summary, message, output) in enumerate(extra):
+            element = ET.Element(tag, message=summary, type=summary.split(":")[0])
+            ET.SubElement(element, "stackTrace").text = message
+            ET.SubElement(element, "system-out").text = "\n".join(output)
+            case.insert(position + offset, element)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
 class JunitReport:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 import traceback
+import types
 import unittest
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from driver.runner import namespace
 from driver.runner.helpers import SkipSubtest, exception_matches
 from driver.runner.nixos_imports import nixos_modules, script_builtins
 from driver.runner.report import SubtestResult
+from driver.runner.rerun import Reruns, find_body, script_frame, source_of
 from driver.runner.scriptlog import DebugHook, ScriptLog
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class ScriptRun:
         self.logger = driver.context.logger
         self.interactive = interactive
         self.results: list[SubtestResult] = []
+        self.reruns: Reruns | None = None  # --rerun-failed N
         self.scripts: list[tuple[Path, str]] = []
         self.current_script = ""
         self.test_case = AssertionTester()
@@ -67,7 +70,11 @@ class ScriptRun:
         expects it). ``skip(reason)`` inside marks the subtest skipped."""
         result = SubtestResult(name, self.current_script, 0.0)
         started = time.monotonic()
+        frame = script_frame(self.current_script) if self.reruns else None
         with self.logger.capture() as lines, self.logger.nested(f"subtest: {name}"):
+            saved = self.reruns is not None and self.reruns.save_before(
+                name, self.driver.faults.pausing()
+            )
             try:
                 yield
                 self.driver.check_health(f"after subtest '{name}'")
@@ -81,9 +88,12 @@ class ScriptRun:
                 raise
             except Exception as exc:
                 result.status = failure_status(exc)
+                result.node = exc.node or "" if isinstance(exc, DriverError) else ""
                 result.message = self.describe_failure(exc)
                 result.summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 self.logger.error(f'Test "{name}" failed with error: "{exc}"')
+                if self._rerun(name, result, frame, saved, list(lines)):
+                    return
                 if self.interactive:
                     raise
                 raise SubtestFailed(name, exc) from exc
@@ -94,6 +104,38 @@ class ScriptRun:
                 result.seconds = time.monotonic() - started
                 result.output = list(lines)
                 self.results.append(result)
+
+    def _rerun(
+        self,
+        name: str,
+        result: SubtestResult,
+        frame: types.FrameType | None,
+        saved: bool,
+        output: list[str],
+    ) -> bool:
+        """With --rerun-failed: run the failed subtest again; True when a rerun passed
+        (the result is then flaky, with every failed attempt kept)."""
+        source = source_of(Path(self.current_script), self.scripts)
+        if self.reruns is None or frame is None or source is None:
+            return False
+        body = find_body(source, self.current_script, frame.f_lineno)
+        if body is None:
+            return False
+        passed, failures = self.reruns.rerun(
+            name,
+            body,
+            frame,
+            saved,
+            lambda: self.driver.check_health(f"after subtest '{name}'"),
+            self.describe_failure,
+        )
+        attempts = [(result.summary, result.message, output)]
+        attempts += [(a.summary, a.message, a.output) for a in failures]
+        result.attempts = attempts
+        if passed:
+            result.status = "flaky"
+            self.logger.warning(f"subtest '{name}' is flaky: it failed, then passed on a rerun")
+        return passed
 
     @contextlib.contextmanager
     def must_raise(

@@ -35,6 +35,17 @@ def _hmp(machine: Machine, command: str) -> str:
     return reply
 
 
+def before_subtest(subtest: str) -> str:
+    """The snapshot ``--rerun-failed`` takes before ``subtest``; ``restore("before:NAME")``
+    in a script or the REPL restores it."""
+    return "before-" + re.sub(r"[^A-Za-z0-9_.-]", "_", subtest)[:48]
+
+
+def snapshot_tag(name: str) -> str:
+    """The snapshot tag for ``name`` as a script gives it (``before:SUBTEST`` allowed)."""
+    return before_subtest(name[len("before:") :]) if name.startswith("before:") else name
+
+
 def _check_name(name: str) -> None:
     if not NAME.match(name):
         raise TestFailure(f"snapshot name {name!r}: letters, digits, '.', '_', '-' only")
@@ -124,6 +135,7 @@ def snapshot(machines: list[Machine], name: str, logger: Logger) -> None:
 def restore(machines: list[Machine], name: str, logger: Logger) -> None:
     """Bring every running node back to snapshot ``name``, then step every guest clock to
     the host's time, all nodes at once."""
+    name = snapshot_tag(name)
     _check_name(name)
     running = [m for m in machines if m.is_running()]
     missing = [m.name for m in running if name not in {s.name for s in list_snapshots(m)}]

@@ -8,14 +8,14 @@ from collections.abc import Callable, Sequence
 
 from driver.config.topology import Endpoint, Profile, Service
 from driver.machine.machine import Machine
-from driver.runner.settled import wait_for_readiness
+from driver.runner.settled import READINESS_TIMEOUT, wait_for_readiness
 
 
 def boot_and_wait_for_units(
     start_all: Callable[[], None],
     machines: Sequence[Machine],
     profile: Profile,
-    timeout: float = 300.0,
+    timeout: float = READINESS_TIMEOUT,
 ) -> None:
     """Boot in dependency order, then wait for multi-user and every unit the profile declares
     on each node (the nodes waited for at once, each unit within ``timeout`` s)."""

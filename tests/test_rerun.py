@@ -1,0 +1,70 @@
+"""``run --rerun-failed N`` on two real guests: each subtest starts from a whole-cluster
+snapshot; a failed one is restored and run again. A subtest that fails once (a guest file
+its first attempt writes, gone again after the restore) ends flaky, one that always fails
+ends failed, each with every attempt's output in JUnit the way Surefire writes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import photon_cli, photon_env
+from driver.images.builder import Image
+from junit_schema import junit_cases
+
+pytestmark = pytest.mark.vm
+
+SCRIPT = """start_all()
+tries = {"flaky": 0, "broken": 0}
+with subtest("flaky once"):
+    tries["flaky"] += 1
+    if tries["flaky"] == 1:
+        node01.succeed("touch /var/tmp/first-attempt-was-here")
+    # Passes only when the restore took the first attempt's file away again.
+    node01.succeed(f"echo FLAKY-ATTEMPT-{tries['flaky']} >&2")
+    node01.fail("test -e /var/tmp/first-attempt-was-here")
+with subtest("always broken"):
+    tries["broken"] += 1
+    node02.succeed(f"echo BROKEN-ATTEMPT-{tries['broken']} >&2; exit 3")
+"""
+
+
+def test_rerun_failed_marks_flaky_and_failed(
+    tmp_path: Path, xdg_cache: Path, minimal_image: tuple[Image, float]
+) -> None:
+    script = tmp_path / "reruns.py"
+    script.write_text(SCRIPT)
+    junit = tmp_path / "junit.xml"
+    proc = photon_cli(
+        photon_env(xdg_cache, tmp_path / "vm"),
+        "run",
+        "--nodes",
+        "node01,node02",
+        "--rerun-failed",
+        "2",
+        "--junit-xml",
+        str(junit),
+        str(script),
+        profile="minimal",
+    )
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    assert "subtests: 0 passed, 1 failed, 1 flaky" in proc.stderr
+    assert "subtest 'flaky once' is flaky" in proc.stderr
+    assert proc.stderr.count("rerun 1/2 of subtest 'always broken'") == 1
+    assert proc.stderr.count("rerun 2/2 of subtest 'always broken'") == 1
+    assert "rerun 2/2 of subtest 'flaky once'" not in proc.stderr
+
+    cases = junit_cases(junit)
+    flaky, broken = cases["flaky once"], cases["always broken"]
+    assert flaky.find("failure") is None and flaky.find("error") is None
+    flaky_failures = flaky.findall("flakyFailure")
+    assert len(flaky_failures) == 1
+    assert "FLAKY-ATTEMPT-1" in (flaky_failures[0].findtext("system-out") or "")
+    assert "FLAKY-ATTEMPT-2" in (flaky.findtext("system-out") or "")
+    assert broken.find("failure") is not None
+    reruns = broken.findall("rerunFailure")
+    assert len(reruns) == 2
+    for number, rerun in zip((2, 3), reruns, strict=True):
+        assert f"BROKEN-ATTEMPT-{number}" in (rerun.findtext("system-out") or "")
+    assert "exit code 3" in (reruns[-1].findtext("stackTrace") or "")

@@ -1,0 +1,52 @@
+"""Pure logic of --rerun-failed: finding a subtest's body in its script, the snapshot name,
+and the Surefire rerun records in JUnit (schema-checked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from driver.runner.report import SubtestResult, write_junit
+from driver.runner.rerun import find_body
+from driver.runner.snapshots import before_subtest, snapshot_tag
+from junit_schema import junit_cases
+
+SOURCE = """x = 1
+with subtest("one"):
+    x += 1
+    y = x * 10
+with subtest("two"):
+    pass
+"""
+
+
+def test_find_body_compiles_the_with_block_at_its_line() -> None:
+    body = find_body(SOURCE, "s.py", 2)
+    assert body is not None
+    env: dict[str, object] = {"x": 1}
+    exec(body, env)
+    assert env["x"] == 2 and env["y"] == 20
+    assert find_body(SOURCE, "s.py", 3) is None  # not a with statement
+
+
+def test_snapshot_names() -> None:
+    assert before_subtest("boot and unit readiness") == "before-boot_and_unit_readiness"
+    assert snapshot_tag("before:boot and unit readiness") == "before-boot_and_unit_readiness"
+    assert snapshot_tag("mine") == "mine"
+
+
+def test_junit_rerun_records(tmp_path: Path) -> None:
+    flaky = SubtestResult("flaky", "s.py", 1.0, "flaky", "TestFailure: x", "TestFailure: x")
+    flaky.attempts = [("TestFailure: first", "trace one", ["out one"])]
+    broken = SubtestResult("broken", "s.py", 2.0, "failed", "trace", "TestFailure: b")
+    broken.attempts = [
+        ("TestFailure: b", "trace", ["a1"]),
+        ("TestFailure: b2", "trace2", ["a2"]),
+    ]
+    path = tmp_path / "j.xml"
+    write_junit([flaky, broken, SubtestResult("main", "s.py", 3.0)], "suite", path)
+    cases = junit_cases(path)
+    assert cases["flaky"].find("failure") is None
+    assert cases["flaky"].find("flakyFailure").findtext("system-out") == "out one"  # type: ignore[union-attr]
+    reruns = cases["broken"].findall("rerunFailure")
+    assert [r.get("message") for r in reruns] == ["TestFailure: b2"]
+    assert reruns[0].findtext("stackTrace") == "trace2"
