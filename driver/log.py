@@ -47,6 +47,10 @@ class Logger:
         """Where log lines go."""
         return self._stream if self._stream is not None else sys.stderr
 
+    @stream.setter
+    def stream(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
     @property
     def _depth(self) -> int:
         return int(getattr(self._local, "depth", 0))
