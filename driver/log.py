@@ -13,11 +13,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import TextIO
+from typing import Any, TextIO
 
 from colorama import Fore, Style
 
 from driver.errors import HOST_RESOURCE_ERRNOS, HostCallFailed
+from driver.events import EventLog
 
 NODE_COLOURS = (Fore.CYAN, Fore.MAGENTA, Fore.YELLOW, Fore.BLUE, Fore.GREEN, Fore.LIGHTRED_EX)
 
@@ -41,6 +42,8 @@ class Logger:
         self._local = threading.local()  # per-thread nesting: parallel boots stay readable
         self._capture: list[str] | None = None
         self._node_colour: dict[str, str] = {}
+        # Where structured events go as well (events.recording adds the run's file).
+        self.event_logs: list[EventLog] = []
 
     @property
     def stream(self) -> TextIO:
@@ -72,6 +75,11 @@ class Logger:
             if self._capture is not None:
                 self._capture.append(plain)
 
+    def event(self, kind: str, **fields: Any) -> None:
+        """Record a structured event (events.py) in the run's event log, if one is open."""
+        for log in self.event_logs:
+            log.write(kind, **fields)
+
     @staticmethod
     def _about(message: str, node: str | None) -> str:
         return f"{node}: {message}" if node else message
@@ -79,20 +87,27 @@ class Logger:
     def log(self, message: str, node: str | None = None) -> None:
         """Log a line at this thread's nesting depth, about ``node`` when given."""
         text = "  " * self._depth + self._about(message, node)
+        self.event("log", node=node, text=message, depth=self._depth)
         self._emit(text, text)
 
     def warning(self, message: str, node: str | None = None) -> None:
         """Log a warning in yellow."""
         text = "  " * self._depth + "warning: " + self._about(message, node)
+        self.event("warning", node=node, text=message, depth=self._depth)
         self._emit(self._paint(text, Fore.YELLOW), text)
 
     def error(self, message: str) -> None:
         """Log an error in red. Never exits the process."""
         text = "  " * self._depth + "error: " + message
+        self.event("error", text=message, depth=self._depth)
         self._emit(self._paint(text, Fore.RED + Style.BRIGHT), text)
 
-    def node_line(self, node: str, line: str) -> None:
-        """Log one console line of ``node`` with its colour prefix."""
+    def node_line(self, node: str, line: str, source: str = "console", shown: bool = True) -> None:
+        """Log one line of ``node`` (its ``console``, or a command's ``stderr``) with its
+        colour prefix; with ``shown`` False it goes only to the event log."""
+        self.event(source, node=node, text=line)
+        if not shown:
+            return
         colour = self._node_colour.setdefault(
             node, NODE_COLOURS[len(self._node_colour) % len(NODE_COLOURS)]
         )
@@ -103,6 +118,7 @@ class Logger:
     def nested(self, message: str, node: str | None = None) -> Iterator[None]:
         """A timed block: logs ``message`` (about ``node`` when given), indents what this
         thread logs inside, then the duration. Each thread nests on its own."""
+        self.event("begin", node=node, text=message, depth=self._depth)
         message = self._about(message, node)
         self._emit(
             self._paint("  " * self._depth + message, Style.BRIGHT), "  " * self._depth + message
@@ -119,6 +135,7 @@ class Logger:
         finally:
             self._depth -= 1
             took = time.monotonic() - start
+            self.event("end", node=node, depth=self._depth, duration=round(took, 4))
             text = "  " * self._depth + f"({took:.2f} seconds)"
             self._emit(self._paint(text, Style.DIM), text)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from browser import dom, screenshot, with_class
 from conftest import photon_cli, photon_env
 from driver.images.builder import Image
 from junit_schema import junit_cases
@@ -17,6 +18,9 @@ pytestmark = pytest.mark.vm
 
 SCRIPT = """start_all()
 tries = {"flaky": 0, "broken": 0}
+with subtest("a fault window"):
+    with partition([node01], [node02]):
+        node01.sleep(1)
 with subtest("flaky once"):
     tries["flaky"] += 1
     if tries["flaky"] == 1:
@@ -49,7 +53,7 @@ def test_rerun_failed_marks_flaky_and_failed(
         profile="minimal",
     )
     assert proc.returncode == 1, proc.stderr[-4000:]
-    assert "subtests: 0 passed, 1 failed, 1 flaky" in proc.stderr
+    assert "subtests: 1 passed, 1 failed, 1 flaky" in proc.stderr
     assert "subtest 'flaky once' is flaky" in proc.stderr
     assert proc.stderr.count("rerun 1/2 of subtest 'always broken'") == 1
     assert proc.stderr.count("rerun 2/2 of subtest 'always broken'") == 1
@@ -68,3 +72,21 @@ def test_rerun_failed_marks_flaky_and_failed(
     for number, rerun in zip((2, 3), reruns, strict=True):
         assert f"BROKEN-ATTEMPT-{number}" in (rerun.findtext("system-out") or "")
     assert "exit code 3" in (reruns[-1].findtext("stackTrace") or "")
+
+    # The report, opened in a real browser: one timeline row per node, the failing step
+    # and node marked, the fault window drawn on both nodes, every attempt listed.
+    out = Path(f"{tmp_path / 'vm'}-minimal") / "runs"
+    report = next(out.glob("*/out/report.html"))
+    text, elements = dom(report)
+    rows = with_class(elements, "node-row")
+    assert [r["data-node"] for r in rows] == ["node01", "node02"]
+    failing = [f for f in with_class(elements, "failing") if "command" in f["class"].split()]
+    assert [f["data-node"] for f in failing] == ["node02"]
+    assert "bad" in failing[0]["class"].split()
+    section = next(a for t, a in elements if a.get("id") == "failure")
+    assert section["data-node"] == "node02" and section["data-subtest"] == "always broken"
+    assert len(with_class(elements, "fault")) == 2  # the partition, on both rows
+    assert "BROKEN-ATTEMPT-3" in text and "exit code 3" in text
+    assert "attempt 2" in text and 'id="count-flaky">1 flaky' in text
+    assert (report.parent / "events.jsonl").stat().st_size > 0
+    screenshot(report, tmp_path / "report.png")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from driver.cli.invocation import Invocation
+from driver.cli.recorded import recorded
 from driver.errors import EXIT_OK, UsageError
 from driver.runner import cluster, runs
 from driver.runner.driver import Driver
@@ -38,7 +39,7 @@ def run_keeping(
     runs.announce(driver, inv.state, inv.logger)
     for control in driver.controls.values():
         control.create_overlays()
-    with driver:
+    with driver, recorded(inv, driver, results):
         if settled:
             start_settled(driver, inv.topology().profile(inv.profile), inv.settled_root())
         code = run_scripts(inv, driver, scripts, sources, results)

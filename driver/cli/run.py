@@ -11,6 +11,7 @@ from pathlib import Path
 from driver.bundled import testscripts_dir
 from driver.cli.invocation import Invocation
 from driver.cli.keep import run_keeping
+from driver.cli.recorded import recorded
 from driver.cli.signals import global_timeout
 from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
 from driver.runner import cluster, runs
@@ -121,6 +122,7 @@ def run(
             with (
                 global_timeout(timeout),
                 cluster.attach(inv.state, inv.context(inv.state)) as driver,
+                recorded(inv, driver, results),
             ):
                 return report.finish(run_scripts(inv, driver, scripts, sources, results))
         if keep:
@@ -133,7 +135,7 @@ def run(
             with global_timeout(timeout):
                 driver = inv.fresh_driver(state, settled=settled)
                 runs.announce(driver, state, inv.logger)
-                with driver:
+                with driver, recorded(inv, driver, results):
                     if settled:
                         start_settled(
                             driver, inv.topology().profile(inv.profile), inv.settled_root()

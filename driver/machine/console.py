@@ -122,10 +122,9 @@ class ConsoleLog:
             self._streamed += len(chunk)
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            if self.stream_to_log:
-                for raw in lines:
-                    line = raw.decode(errors="replace").rstrip("\r")
-                    if line:
-                        self.logger.node_line(self.node, line)
+            for raw in lines:
+                line = raw.decode(errors="replace").rstrip("\r")
+                if line:
+                    self.logger.node_line(self.node, line, shown=self.stream_to_log)
             if stopping:
                 return

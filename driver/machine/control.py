@@ -132,6 +132,7 @@ class NodeControl:
             self._console.begin()
             self._qemu.start(fresh_disks, allow_reboot, extra_args)
             self.lifecycle.enter(NodeState.STARTING)
+            self.logger.event("spawn", node=self.name, restore=bool(extra_args))
             accel = self._qemu.accel
             what = "loading a saved state" if extra_args else "starting QEMU"
             self.logger.log(
@@ -181,6 +182,7 @@ class NodeControl:
         self.lifecycle.enter(NodeState.UP)
         self.boot_seconds = boot_seconds
         self.ready_wall = time.time()
+        self.logger.event("ready", node=self.name, boot_seconds=boot_seconds)
 
     def attach(self, pid: int, boot_seconds: float | None = None, accel: str = "") -> None:
         """Adopt an already running QEMU (a detached cluster node) without restarting it."""
@@ -213,6 +215,8 @@ class NodeControl:
         self._shell.close()
         self._qmp.close()
         self._qemu.reap()
+        if self.state is not NodeState.STOPPED:
+            self.logger.event("exit", node=self.name, status=self._qemu.exit_status)
         self.lifecycle.enter(NodeState.STOPPED)
 
     def check_alive(self) -> None:

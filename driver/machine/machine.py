@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from driver.duration import Duration, optional_seconds, seconds
 from driver.errors import CommandTimeout
 from driver.log import Logger
 from driver.machine.accel import Accel
-from driver.machine.base import DEFAULT_TIMEOUT
+from driver.machine.base import DEFAULT_TIMEOUT, STRICT
 from driver.machine.commands import CommandsMixin
 from driver.machine.files import FilesMixin
 from driver.machine.lifecycle import NodeState
@@ -202,6 +203,7 @@ class Machine(
         commands (health scans, clock steps), which are no part of the script."""
         limit = optional_seconds(timeout)
         self.connect()
+        started = time.time()
         try:
             result = self._port.run(command, limit)
         except TimeoutError:
@@ -217,7 +219,16 @@ class Machine(
                 node=self.name,
             )
             result = dataclasses.replace(result, status=124)
+        self.logger.event(
+            "command",
+            t=started,
+            node=self.name,
+            command=command.removeprefix(STRICT)[:500],
+            status=result.status,
+            duration=round(result.duration, 4),
+            stdout=result.stdout[-2000:],
+        )
         if result.stderr:
             for line in result.stderr.rstrip("\n").splitlines():
-                self.logger.node_line(self.name, line)
+                self.logger.node_line(self.name, line, source="stderr")
         return result

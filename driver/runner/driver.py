@@ -240,6 +240,8 @@ class Driver:
         self.undo_faults()
         started = [m for m in self.machines if m.pid is not None]
         findings = self.health.scan([(m, self.control(m)) for m in started])
+        for finding in findings:
+            self.logger.event("health", node=finding.node, text=finding.evidence)
         for what in self.health.unscanned:
             self.logger.warning(f"health: not scanned: {what}")
         self.health.unscanned.clear()

@@ -73,6 +73,7 @@ class Fault:
         self.undone = True
         with self._faults.logger.nested(f"undo fault: {self.description}"):
             self._undo()
+        self._faults.logger.event("fault-undo", id=id(self), text=self.description)
         self._faults.forget(self)
 
     def __enter__(self) -> Fault:
@@ -108,9 +109,13 @@ class Faults:
         do: Callable[[], object],
         undo: Callable[[], object],
     ) -> Fault:
+        names = tuple(m.name for m in targets)
         with self.logger.nested(f"fault: {description}"):
             do()
-        fault = Fault(kind, tuple(m.name for m in targets), description, undo, self)
+        fault = Fault(kind, names, description, undo, self)
+        self.logger.event(
+            "fault", id=id(fault), fault=kind.value, targets=list(names), text=description
+        )
         self.active.append(fault)
         return fault
 

@@ -71,6 +71,7 @@ class ScriptRun:
         result = SubtestResult(name, self.current_script, 0.0)
         started = time.monotonic()
         frame = script_frame(self.current_script) if self.reruns else None
+        self.logger.event("subtest-begin", subtest=name, script=self.current_script)
         with self.logger.capture() as lines, self.logger.nested(f"subtest: {name}"):
             saved = self.reruns is not None and self.reruns.save_before(
                 name, self.driver.faults.pausing()
@@ -104,6 +105,14 @@ class ScriptRun:
                 result.seconds = time.monotonic() - started
                 result.output = list(lines)
                 self.results.append(result)
+                self.logger.event(
+                    "subtest-end",
+                    subtest=name,
+                    status=result.status,
+                    duration=round(result.seconds, 4),
+                    node=result.node,
+                    summary=result.summary,
+                )
 
     def _rerun(
         self,

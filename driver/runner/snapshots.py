@@ -130,6 +130,7 @@ def snapshot(machines: list[Machine], name: str, logger: Logger) -> None:
     running = [m for m in machines if m.is_running()]
     with logger.nested(f"snapshot {name} of {', '.join(m.name for m in running)}"):
         _all_paused(running, f"savevm {name}", logger)
+    logger.event("snapshot", name=name, nodes=[m.name for m in running])
 
 
 def restore(machines: list[Machine], name: str, logger: Logger) -> None:
@@ -144,6 +145,7 @@ def restore(machines: list[Machine], name: str, logger: Logger) -> None:
     with logger.nested(f"restore {name} on {', '.join(m.name for m in running)}"):
         _all_paused(running, f"loadvm {name}", logger)
         step_clocks(running, f"restoring snapshot {name}")
+    logger.event("restore", name=name, nodes=[m.name for m in running])
 
 
 def list_snapshots(machine: Machine) -> list[SnapshotInfo]:

@@ -1,0 +1,50 @@
+"""The record of one run: its event log (``events.jsonl``) and, when the run ends however
+it ends, ``report.html`` beside it in the output directory."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from driver.cli.invocation import Invocation
+from driver.events import recording
+from driver.runner.driver import Driver
+from driver.runner.report import SubtestResult
+from driver.runner.report_html import write_report
+
+
+def what_ran(inv: Invocation) -> str:
+    """The scripts (or the seed verb) of this run, for the report's title."""
+    scripts = getattr(inv.args, "scripts", None) or []
+    return ", ".join(Path(s).name for s in scripts) or str(getattr(inv.args, "command", "run"))
+
+
+@contextlib.contextmanager
+def recorded(inv: Invocation, driver: Driver, results: list[SubtestResult]) -> Iterator[None]:
+    """Record the block's events; write the report afterwards (also after a failure or an
+    interruption; a report that cannot be written is a warning)."""
+    out = driver.out_dir
+    events = out / "events.jsonl"
+    try:
+        with recording(inv.logger.event_logs, events):
+            yield
+    finally:
+        links: dict[str, Path] = {"event log (events.jsonl)": events}
+        junit = getattr(inv.args, "junit_xml", None)
+        if junit is not None:
+            links["JUnit"] = Path(junit).resolve()
+        for name, control in driver.controls.items():
+            links[f"{name} console (vm.log)"] = control.state_dir / "vm.log"
+        try:
+            report = write_report(
+                out / "report.html",
+                events,
+                results,
+                list(driver.controls),
+                f"photon-driver {inv.profile}: {what_ran(inv)}",
+                links,
+            )
+            inv.logger.log(f"report: {report}")
+        except OSError as exc:
+            inv.logger.warning(f"no report.html: {exc}")
