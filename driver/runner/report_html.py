@@ -127,7 +127,7 @@ def failure_html(timeline: Timeline) -> str:
     for row in timeline.rows:
         lines = [
             f"{t - timeline.start:8.2f}s {'stderr ' if source == 'stderr' else ''}{text}"
-            for t, source, text in row.console
+            for t, source, text in row.console_lines
             if failure.at - before <= t <= failure.at + after
         ]
         if lines:

@@ -39,7 +39,7 @@ class NodeRow:
     name: str
     spans: list[Span] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
-    console: list[tuple[float, str, str]] = field(default_factory=list)  # (t, source, text)
+    console_lines: list[tuple[float, str, str]] = field(default_factory=list)  # (t, source, text)
 
 
 @dataclass
@@ -110,7 +110,7 @@ def build(events: list[dict[str, Any]], results: list[SubtestResult], nodes: lis
                 )
             )
         elif kind in ("console", "stderr") and here is not None:
-            here.console.append((at, kind, str(event.get("text", ""))))
+            here.console_lines.append((at, kind, str(event.get("text", ""))))
         elif kind == "fault":
             faults[int(event["id"])] = {**event, "start": at}
         elif kind == "fault-undo" and int(event["id"]) in faults:
