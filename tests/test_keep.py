@@ -19,6 +19,7 @@ FAILING = """start_all()
 with subtest("first"):
     node01.succeed("touch /tmp/was-here")
 with subtest("breaks"):
+    node02.succeed("touch /var/tmp/during-breaks")
     node02.succeed("echo EVIDENCE-ON-STDERR >&2; exit 7")
 with subtest("never reached"):
     node01.succeed("true")
@@ -53,6 +54,7 @@ def test_keep_on_failure_leaves_a_usable_cluster(
         assert "failed on node02: breaks" in kept and "EVIDENCE-ON-STDERR" in kept
         assert "photon-driver --profile minimal ssh node02" in kept
         assert "run --reuse -I" in kept and "cluster stop" in kept
+        assert 'restore("before:breaks")' in kept
         assert "never reached" not in proc.stderr
         cases = junit_cases(junit)
         assert cases["breaks"].find("failure") is not None
@@ -64,7 +66,14 @@ def test_keep_on_failure_leaves_a_usable_cluster(
         ssh = photon_cli(env, "ssh", "node01", "--", "hostname", profile="minimal", timeout=120)
         assert ssh.returncode == 0 and ssh.stdout.strip() == "node01", ssh.stderr
         again = tmp_path / "again.py"
-        again.write_text("node01.succeed('test -e /tmp/was-here')\n")
+        again.write_text(
+            "node01.succeed('test -e /tmp/was-here')\n"
+            "node02.succeed('test -e /var/tmp/during-breaks')\n"
+            # the kept nodes go back to where the failed subtest began
+            "restore('before:breaks')\n"
+            "node02.fail('test -e /var/tmp/during-breaks')\n"
+            "node01.succeed('test -e /tmp/was-here')\n"
+        )
         proc = photon_cli(env, "run", "--reuse", str(again), profile="minimal")
         assert proc.returncode == 0, proc.stderr[-3000:]
 

@@ -69,4 +69,8 @@ def kept_message(profile: str, state: Path, results: list[SubtestResult]) -> str
         f"    {cli} run --reuse SCRIPT      run a script on these nodes again",
         f"    {cli} cluster stop            stop them (nothing is left running)",
     ]
+    if failed is not None:
+        lines.append(
+            f'    in the REPL: restore("before:{failed.name}")  back to where the subtest began'
+        )
     return "\n".join(lines)

@@ -66,7 +66,9 @@ def run_scripts(
     session = ScriptRun(driver)
     session.results = results
     reruns = getattr(inv.args, "rerun_failed", 0)
-    if reruns:
+    if reruns or getattr(inv.args, "keep_on_failure", False):
+        # Snapshots before each subtest: reruns start from them, and a kept cluster can be
+        # put back to where its failed subtest began (restore("before:NAME")).
         session.reruns = Reruns(driver.machines, inv.logger, reruns)
     code = EXIT_OK
     interrupted = False

@@ -125,7 +125,7 @@ class ScriptRun:
         """With --rerun-failed: run the failed subtest again; True when a rerun passed
         (the result is then flaky, with every failed attempt kept)."""
         source = source_of(Path(self.current_script), self.scripts)
-        if self.reruns is None or frame is None or source is None:
+        if self.reruns is None or not self.reruns.times or frame is None or source is None:
             return False
         body = find_body(source, self.current_script, frame.f_lineno)
         if body is None:
