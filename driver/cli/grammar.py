@@ -103,6 +103,14 @@ def non_negative(text: str) -> int:
     return value
 
 
+def positive(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    value = non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {value}")
+    return value
+
+
 def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None:
     """``--rerun-failed N`` and, for runs on fresh nodes, ``--keep-on-failure``."""
     parser.add_argument(
@@ -112,6 +120,14 @@ def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None
         metavar="N",
         help="rerun a failed subtest up to N times, each from a snapshot of the nodes taken "
         "before it; passing on a rerun makes it flaky (default: 0)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="run N times (fresh nodes each time; from the settled snapshot with --settled "
+        "or a fresh- verb) and report each subtest's pass rate (default: 1)",
     )
     if not fresh:
         return

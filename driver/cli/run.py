@@ -12,6 +12,7 @@ from driver.bundled import testscripts_dir
 from driver.cli.invocation import Invocation
 from driver.cli.keep import run_keeping
 from driver.cli.recorded import recorded
+from driver.cli.repeat import run_repeated
 from driver.cli.signals import global_timeout
 from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
 from driver.runner import cluster, runs
@@ -109,13 +110,24 @@ def run_scripts(
 
 
 def run(
-    inv: Invocation, scripts: list[Path], reuse: bool, settled: bool = False, keep: bool = False
+    inv: Invocation,
+    scripts: list[Path],
+    reuse: bool,
+    settled: bool = False,
+    keep: bool = False,
+    results: list[SubtestResult] | None = None,
 ) -> int:
     """Fresh nodes (or the running cluster with ``reuse``), the scripts, cleanup. With
     ``settled`` the fresh nodes start from the profile's cached settled snapshot (taking one
     after a cold boot when none matches). With ``--junit-xml`` a report is written whatever
-    happens: a pre-check error, no cluster, a failed build or boot, an interruption."""
-    results: list[SubtestResult] = []
+    happens: a pre-check error, no cluster, a failed build or boot, an interruption.
+    ``results`` (filled in) are the subtests' outcomes."""
+    repeat = getattr(inv.args, "repeat", 1)
+    if repeat > 1 and results is None:
+        return run_repeated(
+            inv, repeat, lambda once, found: run(once, scripts, reuse, settled, keep, found)
+        )
+    results = [] if results is None else results
     report = JunitReport(getattr(inv.args, "junit_xml", None), f"photon-driver.{inv.profile}")
     with report.around(results, scripts[0] if scripts else None):
         sources = read_and_check(inv, scripts)
@@ -131,7 +143,7 @@ def run(
             with global_timeout(timeout):
                 code = run_keeping(inv, scripts, sources, results, settled, run_scripts)
                 return report.finish(code)
-        state = inv.state / "runs" / str(os.getpid())
+        state = inv.state / "runs" / runs.run_name(os.getpid(), getattr(inv.args, "repetition", 0))
         runs.prune(inv.state / "runs", keep=runs.KEEP_RUNS, logger=inv.logger)
         try:
             with global_timeout(timeout):
@@ -156,6 +168,8 @@ def cmd_run(inv: Invocation, args: argparse.Namespace) -> int:
         raise UsageError("run: name a test script, or use -I for the REPL")
     if args.settled and args.reuse:
         raise UsageError("run: --settled starts fresh nodes; it cannot go with --reuse")
+    if args.repeat > 1 and args.interactive:
+        raise UsageError("run: --repeat runs scripts again and again; it cannot go with -I")
     if args.keep_on_failure and args.reuse:
         raise UsageError("run: --keep-on-failure keeps fresh nodes; with --reuse they stay anyway")
     return run(inv, args.scripts, args.reuse, args.settled, args.keep_on_failure)

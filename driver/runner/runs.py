@@ -21,15 +21,22 @@ def prune(runs: Path, keep: int, logger: Logger) -> None:
     directory whose run is still going, its pid alive, is never removed)."""
     if not runs.is_dir():
         return
-    finished = [
-        d
-        for d in runs.iterdir()
-        if d.is_dir() and not (d.name.isdigit() and pid_alive(int(d.name)))
-    ]
+    finished = [d for d in runs.iterdir() if d.is_dir() and not running(d.name)]
     finished.sort(key=lambda d: d.stat().st_mtime, reverse=True)
     for old in finished[max(keep - 1, 0) :]:  # room for the run that starts now
         shutil.rmtree(old, ignore_errors=True)
         logger.log(f"removed an old run directory {old} (keeping the last {keep})")
+
+
+def run_name(pid: int, repetition: int = 0) -> str:
+    """A run directory's name: the driver's pid, and ``-K`` for repetition K > 1."""
+    return f"{pid}-{repetition}" if repetition > 1 else str(pid)
+
+
+def running(name: str) -> bool:
+    """Whether the run of directory ``name`` (``PID`` or ``PID-K``) is still going."""
+    pid = name.split("-", 1)[0]
+    return pid.isdigit() and pid_alive(int(pid))
 
 
 def announce(driver: Driver, state: Path, logger: Logger) -> None:
