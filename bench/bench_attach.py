@@ -51,7 +51,7 @@ def main() -> None:
                 machine.succeed("true")
             first_command.append(time.monotonic() - started)
             started = time.monotonic()
-            HealthGate().scan(driver.machines)
+            HealthGate().scan([(m, driver.control(m)) for m in driver.machines])
             health.append(time.monotonic() - started)
     script = Path(tempfile.mkdtemp()) / "noop.py"
     script.write_text("pass\n")
@@ -81,6 +81,39 @@ def main() -> None:
         )
         restore.append(time.monotonic() - started)
 
+    # --rerun-failed on the running cluster: five empty subtests with and without the
+    # snapshot before each; one subtest failing once (restored, run again) or passing.
+    work = script.parent
+    five = work / "five.py"
+    five.write_text("for i in range(5):\n    with subtest(f's{i}'):\n        pass\n")
+    counter = work / "counter"
+    once = work / "once.py"
+    once.write_text(
+        f"from pathlib import Path\nc = Path({str(counter)!r})\n"
+        "with subtest('once'):\n"
+        "    n = int(c.read_text()) + 1\n    c.write_text(str(n))\n"
+        "    assert n > 1 or c.with_suffix('.pass').exists()\n"
+    )
+
+    def timed_run(*extra: str) -> float:
+        started = time.monotonic()
+        argv = [*driver_cli, "run", "--reuse", *extra]
+        subprocess.run(argv, check=True, capture_output=True)
+        return time.monotonic() - started
+
+    plain = [timed_run(str(five)) for _ in range(3)]
+    saved = [timed_run("--rerun-failed", "1", str(five)) for _ in range(3)]
+    per_subtest = [(s - p) / 5 for s, p in zip(saved, plain, strict=True)]
+    rerun_overhead = []
+    for _ in range(3):
+        counter.write_text("0")
+        counter.with_suffix(".pass").touch()
+        passing = timed_run("--rerun-failed", "1", str(once))
+        counter.write_text("0")
+        counter.with_suffix(".pass").unlink()
+        failing_once = timed_run("--rerun-failed", "1", str(once))
+        rerun_overhead.append(failing_once - passing)
+
     nodes = len(json.loads((state / "cluster.json").read_text())["nodes"])
     subprocess.run([*driver_cli, "cluster", "stop"], check=True, capture_output=True)
     result = {
@@ -92,6 +125,8 @@ def main() -> None:
         "cli_run_reuse_noop_script_s": summary(cli),
         "cluster_snapshot_s": snapshot_s,
         "cluster_restore_s": summary(restore),
+        "snapshot_before_subtest_s": summary(per_subtest),
+        "rerun_overhead_s": summary(rerun_overhead),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -90,6 +90,22 @@ ROWS = [
         lambda m, w: (w if w is not None else m) <= 3.0,
     ),
     Row(
+        "`--rerun-failed`: snapshot of six reference nodes before a subtest",
+        "attach.json",
+        lambda d: med_max(d, "snapshot_before_subtest_s"),
+        "s",
+        "<= 3 s (worst)",
+        lambda m, w: (w if w is not None else m) <= 3.0,
+    ),
+    Row(
+        "`--rerun-failed`: a failed subtest's rerun (restore of six nodes, body again)",
+        "attach.json",
+        lambda d: med_max(d, "rerun_overhead_s"),
+        "s",
+        "median <= 5 s",
+        lambda m, w: m <= 5.0,
+    ),
+    Row(
         "`cluster restore` of six running reference nodes",
         "attach.json",
         lambda d: med_max(d, "cluster_restore_s"),
