@@ -80,7 +80,52 @@ def snapshot_mib(doc: Doc) -> tuple[float, float]:
     return statistics.median(sizes), max(sizes)
 
 
+def ratio(doc: Doc, bench: str) -> tuple[float, float]:
+    found = doc["benches"][bench]["ratio"]
+    return found["median"], found["max"]
+
+
 ROWS = [
+    Row(
+        "side by side with 8cda1b9: reference smoke cold, ours / REF",
+        "compare.json",
+        lambda d: ratio(d, "smoke_cold"),
+        "x",
+        "<= 1.0 (goal 0.7)",
+        lambda m, w: m <= 1.0,
+    ),
+    Row(
+        'side by side with 8cda1b9: `succeed("true")` round trip, ours / REF',
+        "compare.json",
+        lambda d: ratio(d, "roundtrip"),
+        "x",
+        "<= 1.0",
+        lambda m, w: m <= 1.0,
+    ),
+    Row(
+        "side by side with 8cda1b9: fresh-smoke from the settled snapshot, ours / REF",
+        "compare.json",
+        lambda d: ratio(d, "smoke_settled"),
+        "x",
+        "-",
+        None,
+    ),
+    Row(
+        "side by side with 8cda1b9: `run --reuse` no-op, ours / REF",
+        "compare.json",
+        lambda d: ratio(d, "reuse"),
+        "x",
+        "-",
+        None,
+    ),
+    Row(
+        "side by side with 8cda1b9: boot of six minimal nodes, ours / REF",
+        "compare.json",
+        lambda d: ratio(d, "boot6"),
+        "x",
+        "-",
+        None,
+    ),
     Row(
         "signal to exit, six nodes, nothing left (boot, in-guest wait, long `succeed`)",
         "interrupt.json",
@@ -88,6 +133,14 @@ ROWS = [
         "s",
         "<= 3 s (worst)",
         lambda m, w: (w if w is not None else m) <= 3.0,
+    ),
+    Row(
+        "idle CPU of the started reference cluster, six QEMUs together (60 s, settled)",
+        "attach.json",
+        lambda d: single(d["idle_cpu_percent_of_one_core"], "total"),
+        "% of a core",
+        "<= 30 %",
+        lambda m, w: m <= 30.0,
     ),
     Row(
         "`--rerun-failed`: snapshot of six reference nodes before a subtest",
