@@ -18,15 +18,17 @@ import time
 from pathlib import Path
 
 from driver.log import Logger
+from driver.machine.process import cpu_seconds
 from driver.runner import cluster
 from driver.runner.driver import RunContext
 from driver.runner.health import HealthGate
 
 
 def qemu_cpu_seconds(pid: int) -> float:
-    """utime + stime of process ``pid`` (its own CPU time, all threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """QEMU's own CPU time (user + system, all threads), in seconds."""
+    used = cpu_seconds(pid)
+    assert used is not None, f"QEMU {pid} is gone"
+    return used
 
 
 def main() -> None:

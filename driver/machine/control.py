@@ -20,7 +20,7 @@ from driver.log import Logger
 from driver.machine.accel import Accel
 from driver.machine.console import KERNEL_PROBLEMS, ConsoleLog
 from driver.machine.lifecycle import Lifecycle, NodeState
-from driver.machine.process import QemuProcess
+from driver.machine.process import QemuProcess, cpu_seconds
 from driver.machine.qmp import QmpClient
 from driver.machine.shell import CommandResult, GuestShell
 from driver.wait import wait_until
@@ -132,7 +132,7 @@ class NodeControl:
             self._console.begin()
             self._qemu.start(fresh_disks, allow_reboot, extra_args)
             self.lifecycle.enter(NodeState.STARTING)
-            self.logger.event("spawn", node=self.name, restore=bool(extra_args))
+            self.logger.event("spawn", node=self.name, restore=bool(extra_args), pid=self._qemu.pid)
             accel = self._qemu.accel
             what = "loading a saved state" if extra_args else "starting QEMU"
             self.logger.log(
@@ -196,9 +196,16 @@ class NodeControl:
             self.lifecycle.enter(NodeState.UP)
             self.boot_seconds = boot_seconds
 
+    def record_cpu(self) -> None:
+        """Put the CPU time QEMU has used so far in the event log (``cpu``)."""
+        if self._qemu.pid is not None and self._qemu.is_running():
+            used = cpu_seconds(self._qemu.pid)
+            self.logger.event("cpu", node=self.name, seconds=used, pid=self._qemu.pid)
+
     def detach(self) -> None:
         """Disconnect from the node, leaving its QEMU running."""
         self._console.stop_streaming()
+        self.record_cpu()
         self._shell.close()
         self._qmp.close()
         if self.state is not NodeState.STOPPED:
@@ -207,6 +214,7 @@ class NodeControl:
     def kill(self) -> None:
         """Terminate QEMU at once (no guest shutdown); returns when it is gone."""
         self._console.stop_streaming()
+        self.record_cpu()
         self._qemu.kill()
         self.after_exit()
 

@@ -8,6 +8,7 @@ import hashlib
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -239,7 +240,11 @@ class Driver:
         still in place are undone first)."""
         self.undo_faults()
         started = [m for m in self.machines if m.pid is not None]
+        begun = time.monotonic()
         findings = self.health.scan([(m, self.control(m)) for m in started])
+        self.logger.event(
+            "health-scan", duration=round(time.monotonic() - begun, 4), nodes=len(started)
+        )
         for finding in findings:
             self.logger.event("health", node=finding.node, text=finding.evidence)
         for what in self.health.unscanned:
