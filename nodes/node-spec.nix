@@ -55,7 +55,9 @@ let
       memory_mib = node.memory_mib;
       kernel = "${toplevel}/kernel";
       initrd = "${toplevel}/initrd";
-      cmdline = "init=${toplevel}/init console=ttyS0 net.ifnames=0 panic=1 "
+      # nosoftlockup: restored snapshots and busy TCG hosts are no soft lockup (see
+      # driver/images/debian_spec.py).
+      cmdline = "init=${toplevel}/init console=ttyS0 net.ifnames=0 panic=1 nosoftlockup "
         + toString system.config.boot.kernelParams;
       disks = [
         { base = "${storeImage}/nix-store.img"; format = "raw"; overlay = true; serial = "nix-store"; size_mib = 0; }
