@@ -93,7 +93,7 @@ def one_node_loadvm_vs_incoming(samples: int) -> dict[str, Any]:
         machine = driver.machines[0]
         control = driver.control(machine)
         machine.wait_for_unit("multi-user.target", timeout=300)
-        snapshots.snapshot([machine], "bench", logger)
+        snapshots.snapshot([(machine, control)], "bench", logger)
         machine.send_qmp_command("stop")
         stream = state / "node01.state"
         machine.send_qmp_command("migrate", uri="exec:cat > " + shlex.quote(str(stream)))

@@ -7,6 +7,7 @@ touches the parts themselves."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import threading
@@ -149,6 +150,28 @@ class NodeControl:
         with self.lock:
             self._qemu.overlays_over(disks)
             self.spawn(extra_args=("-S", "-incoming", "exec:cat " + shlex.quote(str(state_file))))
+
+    def start_from_snapshot(self, name: str) -> None:
+        """Start QEMU paused on this node's disks as they are, loading their internal
+        snapshot ``name`` (``-loadvm``); then, as after ``start_from_saved_state``, wait
+        for ``saved_state_loaded``, ``resume`` and ``mark_restored``. A fresh QEMU starts
+        the guest's clocks where the snapshot froze them (a running QEMU's ``loadvm``
+        keeps the guest TSC where it was, and the restored guest sees time jump by all the
+        time since the snapshot)."""
+        self.spawn(extra_args=("-S", "-loadvm", name))
+
+    def quit(self, timeout: float = 10.0) -> None:
+        """End QEMU at once, without a guest shutdown but with its disks closed cleanly
+        (QMP ``quit``; killed after ``timeout`` s); returns when it is gone."""
+        self._console.stop_streaming()
+        self.record_cpu()
+        with contextlib.suppress(Exception):  # QEMU may close the monitor before replying
+            self._qmp.command("quit")
+        try:
+            wait_until(lambda: not self._qemu.is_running(), timeout, 0.02)
+        except TimeoutError:
+            self._qemu.kill()
+        self.after_exit()
 
     def saved_state_loaded(self) -> bool:
         """Whether QEMU has loaded the saved state (it is then paused); MachineDied if QEMU

@@ -1,7 +1,12 @@
-"""The QEMU monitor over QMP (qemu.qmp's synchronous client), connected on first use."""
+"""The QEMU monitor over QMP (qemu.qmp's synchronous client), connected on first use.
+
+Each client runs on an event loop of its own: qemu.qmp's synchronous shim takes the
+constructing thread's loop, so clients made in one thread would share it, and two nodes'
+monitors used from two threads at once (a parallel ``loadvm``) would collide."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
@@ -14,6 +19,20 @@ from driver.errors import InfraError
 from driver.wait import wait_until
 
 
+def _client_on(loop: asyncio.AbstractEventLoop, path: Path) -> Any:
+    """A synchronous client bound to ``loop`` (the shim binds the current thread's loop,
+    so ``loop`` is made current for the construction and the previous one put back)."""
+    policy = asyncio.get_event_loop_policy()
+    previous: asyncio.AbstractEventLoop | None = None
+    with contextlib.suppress(RuntimeError):  # a worker thread has no loop of its own
+        previous = policy.get_event_loop()
+    policy.set_event_loop(loop)
+    try:
+        return QEMUMonitorProtocol(str(path))
+    finally:
+        policy.set_event_loop(previous)
+
+
 class QmpClient:
     """A connection to one QEMU's QMP socket (QEMU is the server)."""
 
@@ -21,6 +40,7 @@ class QmpClient:
         self.path = path
         self._check_alive = check_alive
         self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.RLock()
 
     def _connected(self) -> Any:
@@ -29,9 +49,14 @@ class QmpClient:
                 wait_until(self.path.exists, 10.0, 0.02, self._check_alive)
             except TimeoutError:
                 raise InfraError(f"{self.path}: QMP socket did not appear") from None
-            client = QEMUMonitorProtocol(str(self.path))
-            client.connect()
-            self._client = client
+            loop = asyncio.new_event_loop()
+            client = _client_on(loop, self.path)
+            try:
+                client.connect()
+            except BaseException:
+                loop.close()
+                raise
+            self._client, self._loop = client, loop
         return self._client
 
     def command(self, qmp_command: str, /, **arguments: object) -> object:
@@ -52,3 +77,6 @@ class QmpClient:
                 with contextlib.suppress(Exception):
                     self._client.close()
                 self._client = None
+            if self._loop is not None:
+                self._loop.close()
+                self._loop = None

@@ -10,7 +10,6 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +23,7 @@ from driver.machine.argv import Paths
 from driver.machine.control import NodeControl
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.machine.process import QemuProcess
+from driver.parallel import on_each
 from driver.runner import snapshots
 from driver.runner.faults import Faults
 from driver.runner.health import Finding, HealthGate
@@ -156,6 +156,10 @@ class Driver:
                 return machine
         raise KeyError(name)
 
+    def nodes(self) -> list[tuple[Machine, NodeControl]]:
+        """Every node as its script-facing Machine and its NodeControl."""
+        return [(m, self.control(m)) for m in self.machines]
+
     def control(self, node: Machine | str) -> NodeControl:
         """The NodeControl of a node (by Machine or name)."""
         return self.controls[node if isinstance(node, str) else node.name]
@@ -203,16 +207,7 @@ class Driver:
     @staticmethod
     def parallel(machines: list[Machine], action: Callable[[Machine], object]) -> None:
         """Run ``action`` on every machine at once; re-raises the first failure."""
-        if not machines:
-            return
-        pool = ThreadPoolExecutor(max_workers=len(machines), thread_name_prefix="machines")
-        try:
-            for future in [pool.submit(action, m) for m in machines]:
-                future.result()
-        finally:
-            # On a signal or timeout, don't wait for the others: cleanup kills their QEMUs,
-            # which ends those threads within one poll interval.
-            pool.shutdown(wait=False, cancel_futures=True)
+        on_each(machines, action, "machines")
 
     # --- consoles and health ---------------------------------------------------------
 
@@ -241,7 +236,7 @@ class Driver:
         self.undo_faults()
         started = [m for m in self.machines if m.pid is not None]
         begun = time.monotonic()
-        findings = self.health.scan([(m, self.control(m)) for m in started])
+        findings = self.health.scan([n for n in self.nodes() if n[0] in started])
         self.logger.event(
             "health-scan", duration=round(time.monotonic() - begun, 4), nodes=len(started)
         )
@@ -271,7 +266,7 @@ class Driver:
         """Save every running node together under ``name`` (RAM, devices, disks; all nodes
         paused around it), replacing an older snapshot of that name."""
         self.undo_faults()
-        snapshots.snapshot(self.machines, name, self.logger)
+        snapshots.snapshot(self.nodes(), name, self.logger)
 
     def restore(self, name: str) -> None:
         """Bring every running node back to snapshot ``name`` together, then step each
@@ -279,7 +274,7 @@ class Driver:
         ``restore("before:SUBTEST")`` restores the snapshot ``--rerun-failed`` took before
         that subtest (kept after the run with ``--keep-on-failure``)."""
         self.undo_faults()
-        snapshots.restore(self.machines, name, self.logger)
+        snapshots.restore(self.nodes(), name, self.logger)
 
     # --- teardown --------------------------------------------------------------------
 

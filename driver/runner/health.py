@@ -8,13 +8,13 @@ finding is reported once."""
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from driver.errors import DriverError
 from driver.machine.console import KERNEL_PROBLEMS
 from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
+from driver.parallel import on_each
 
 TIMESTAMP = re.compile(r"^\[[ 0-9.]+\] ")
 SEPARATOR = "@@photon-health@@"
@@ -61,8 +61,8 @@ class HealthGate:
         """New findings on ``nodes`` that the script did not allow."""
         if not nodes:
             return []
-        with ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="health") as pool:
-            found = [f for fs in pool.map(lambda n: self.scan_machine(*n), nodes) for f in fs]
+        scanned = on_each(nodes, lambda n: self.scan_machine(*n), "health")
+        found = [f for fs in scanned for f in fs]
         new = [f for f in dict.fromkeys(found) if f not in self.reported]
         self.reported.update(new)
         return [f for f in new if not self.is_allowed(f)]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from driver.errors import DriverError
 from driver.log import Logger
+from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
 from driver.runner import snapshots
 
@@ -52,15 +53,17 @@ def script_frame(filename: str) -> types.FrameType | None:
 class Reruns:
     """Snapshots before subtests and the reruns of failed ones, for one run."""
 
-    def __init__(self, machines: list[Machine], logger: Logger, times: int) -> None:
-        self.machines = machines
+    def __init__(
+        self, nodes: Callable[[], list[tuple[Machine, NodeControl]]], logger: Logger, times: int
+    ) -> None:
+        self.nodes = nodes
         self.logger = logger
         self.times = times
 
     def save_before(self, subtest: str, pausing_fault: bool) -> bool:
         """Save every running node before ``subtest``; False (with a warning) when that
         cannot be done, and the rerun then starts from where the failure left the nodes."""
-        running = [m for m in self.machines if m.is_running()]
+        running = [(m, c) for m, c in self.nodes() if m.is_running()]
         if not running or pausing_fault:
             return False
         try:
@@ -72,7 +75,7 @@ class Reruns:
 
     def restore_before(self, subtest: str) -> None:
         """Put every running node back to the snapshot taken before ``subtest``."""
-        snapshots.restore(self.machines, snapshots.before_subtest(subtest), self.logger)
+        snapshots.restore(self.nodes(), snapshots.before_subtest(subtest), self.logger)
 
     def rerun(
         self,

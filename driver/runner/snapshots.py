@@ -6,14 +6,19 @@ guest clock is stepped to the host's time (the journal records the step)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from driver.atomic import write_atomic
 from driver.errors import TestFailure
 from driver.log import Logger
+from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
+from driver.parallel import on_each
+from driver.wait import wait_until
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -51,16 +56,29 @@ def _check_name(name: str) -> None:
         raise TestFailure(f"snapshot name {name!r}: letters, digits, '.', '_', '-' only")
 
 
-def _all_paused(machines: list[Machine], action: str, logger: Logger) -> None:
-    for machine in machines:
-        machine.send_qmp_command("stop")
+Node = tuple[Machine, NodeControl]
+CLOCKS = "snapshot-clocks.json"  # in a node's state directory: name -> host time it froze
+
+
+def _timed(action: Callable[[], object]) -> float:
+    """Run ``action`` (a QMP ``stop`` or ``cont``); the host time it took effect at (the
+    midpoint of the round trip)."""
+    sent = time.time()
+    action()
+    return (sent + time.time()) / 2
+
+
+def _frozen_at(control: NodeControl) -> dict[str, float]:
+    """Snapshot name -> the host time the node's guest clock stood at in it."""
     try:
-        for machine in machines:
-            with logger.nested(action, node=machine.name):
-                _hmp(machine, action)
-    finally:
-        for machine in machines:
-            machine.send_qmp_command("cont")
+        data = json.loads((control.state_dir / CLOCKS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, float)} if isinstance(data, dict) else {}
+
+
+def _save_frozen_at(control: NodeControl, name: str, at: float) -> None:
+    write_atomic(control.state_dir / CLOCKS, json.dumps({**_frozen_at(control), name: at}))
 
 
 def _quiet(machine: Machine, command: str, timeout: float) -> str:
@@ -74,78 +92,112 @@ def _quiet(machine: Machine, command: str, timeout: float) -> str:
     return result.stdout
 
 
-def clock_offset(machine: Machine, samples: int = 3, timeout: float = 30.0) -> tuple[float, float]:
-    """The guest clock minus the host's, in seconds, and the round trip it was measured
-    over: the sample with the shortest round trip, guest time against the midpoint of the
-    host's send and receive (as NTP does)."""
-    best = (0.0, float("inf"))
-    for _ in range(samples):
-        sent = time.time()
-        guest = float(_quiet(machine, "echo $EPOCHREALTIME", timeout))
-        received = time.time()
-        if received - sent < best[1]:
-            best = (guest - (sent + received) / 2, received - sent)
-    return best
+def _step_round(machine: Machine, step: float, message: str, timeout: float) -> tuple[float, float]:
+    """One round trip: step the guest clock by ``step`` s (none when 0) and return the
+    offset left (guest minus host) and how far off that estimate can be. GNU date computes
+    ``now + step`` itself, right before it sets the clock, so neither delivery nor its own
+    start (the one process this costs) adds to the step; the guest reports its clock before
+    and after, so its own processing is taken out of the round trip, and the rest is split
+    evenly between the two directions (as NTP does; the uncertainty is half of that rest)."""
+    # The journal line goes through /dev/kmsg (journald files it under the tag): no
+    # process to start, where systemd-cat would cost a second right after a restore.
+    journal = f"echo '<13>photon-driver: {message}' >/dev/kmsg; " if step else ""
+    setter = f"date -s 'now {step:+.6f} seconds' >/dev/null; " if step else ""
+    sent = time.time()
+    reply = _quiet(machine, f"a=$EPOCHREALTIME; {journal}{setter}echo $a $EPOCHREALTIME", timeout)
+    received = time.time()
+    before, after = map(float, reply.split())
+    processing = min(max(0.0, after - before - step), received - sent)
+    one_way = (received - sent - processing) / 2
+    return after - (sent + one_way + processing), one_way
 
 
-def step_clock(machine: Machine, why: str, timeout: float = 30.0, within: float = 0.05) -> float:
+def step_clock(
+    machine: Machine,
+    why: str,
+    lag: float | None = None,
+    timeout: float = 30.0,
+    within: float = 0.05,
+) -> float:
     """Step the guest clock to the host's time (after ``why``) and say so in the log and
-    the guest's journal; returns the total step in seconds. The offset is measured over two
-    round trips (the shorter counts); the step is relative to the guest's own clock, so the
-    command's delivery time does not add to the error, and carries the journal line in the
-    same command; one more sample checks it, and a second step follows only when the
-    residual is still above ``within`` s."""
-    offset, _ = clock_offset(machine, samples=2, timeout=timeout)
-    total = 0.0
-    for _ in range(2):
-        if abs(offset) < within:
+    the guest's journal; returns the total step in seconds. ``lag``, when known (how long
+    the node stood still in a restore), is stepped in the first round trip, which also
+    answers the offset left; without it the first round trip only measures. Another step
+    follows while the offset is above ``within`` s plus the estimate's uncertainty (at
+    most three more)."""
+    total, pending = 0.0, lag or 0.0
+    for _ in range(4):
+        message = f"clock stepped by {total + pending:+.3f}s after {why}"
+        offset, uncertainty = _step_round(machine, pending, message, timeout)
+        total += pending
+        if abs(offset) <= within + uncertainty:
             break
-        micros = -round(offset * 1e6)
-        total -= offset
-        message = f"clock stepped by {total:+.3f}s after {why}"
-        # systemd-cat with a command (without one it execs /bin/cat: NixOS has none)
-        _quiet(
-            machine,
-            f"t=$(( ${{EPOCHREALTIME/./}} + ({micros}) )); date -s @${{t:0:-6}}.${{t: -6}}"
-            f" >/dev/null; systemd-cat -t photon-driver echo 'photon-driver: {message}'",
-            timeout,
-        )
-        offset, _ = clock_offset(machine, samples=1, timeout=timeout)
+        pending = -offset
     machine.log(f"clock stepped by {total:+.3f}s after {why}")
     return total
 
 
-def step_clocks(machines: list[Machine], why: str) -> None:
-    """``step_clock`` on every machine at once (one thread each)."""
-    if not machines:
-        return
-    with ThreadPoolExecutor(max_workers=len(machines), thread_name_prefix="clocks") as pool:
-        for future in [pool.submit(step_clock, m, why) for m in machines]:
-            future.result()
+def step_clocks(machines: list[Machine], why: str, lags: dict[str, float] | None = None) -> None:
+    """``step_clock`` on every machine at once (one thread each), with each one's ``lag``
+    when known."""
+    on_each(machines, lambda m: step_clock(m, why, (lags or {}).get(m.name)), "clocks")
 
 
-def snapshot(machines: list[Machine], name: str, logger: Logger) -> None:
-    """Save every running node under ``name`` (replacing an older one of that name)."""
+def snapshot(nodes: list[Node], name: str, logger: Logger) -> None:
+    """Save every running node under ``name`` (replacing an older one of that name): all
+    paused, ``savevm`` on all at once, all resumed; then each guest clock stepped forward
+    by how long its node stood still."""
     _check_name(name)
-    running = [m for m in machines if m.is_running()]
-    with logger.nested(f"snapshot {name} of {', '.join(m.name for m in running)}"):
-        _all_paused(running, f"savevm {name}", logger)
-    logger.event("snapshot", name=name, nodes=[m.name for m in running])
+    running = [(m, c) for m, c in nodes if m.is_running()]
+    machines = [m for m, _ in running]
+    with logger.nested(f"snapshot {name} of {', '.join(m.name for m in machines)}"):
+        stopped = on_each(running, lambda n: _timed(n[1].pause), "pause")
+
+        def save(node: Node) -> None:
+            with logger.nested(f"savevm {name}", node=node[0].name):
+                _hmp(node[0], f"savevm {name}")
+
+        try:
+            on_each(running, save, "savevm")
+        finally:
+            resumed = on_each(running, lambda n: _timed(n[1].resume), "resume")
+        for (_, control), at in zip(running, stopped, strict=True):
+            _save_frozen_at(control, name, at)
+        lags = {m.name: r - s for m, s, r in zip(machines, stopped, resumed, strict=True)}
+        step_clocks(machines, f"saving snapshot {name}", lags)
+    logger.event("snapshot", name=name, nodes=[m.name for m in machines])
 
 
-def restore(machines: list[Machine], name: str, logger: Logger) -> None:
-    """Bring every running node back to snapshot ``name``, then step every guest clock to
-    the host's time, all nodes at once."""
+def restore(nodes: list[Node], name: str, logger: Logger, timeout: float = 120.0) -> None:
+    """Bring every running node back to snapshot ``name``: each QEMU quits and starts
+    again paused, loading the snapshot (``-loadvm``); all resume together, and each guest
+    clock, frozen in the snapshot, is stepped to the host's time (by how long ago the
+    snapshot froze it, with the offset left answered in the same round trip). Fails after
+    ``timeout`` s if a QEMU does not load it."""
     name = snapshot_tag(name)
     _check_name(name)
-    running = [m for m in machines if m.is_running()]
-    missing = [m.name for m in running if name not in {s.name for s in list_snapshots(m)}]
+    running = [(m, c) for m, c in nodes if m.is_running()]
+    machines, controls = [m for m, _ in running], [c for _, c in running]
+    missing = [m.name for m in machines if name not in {s.name for s in list_snapshots(m)}]
     if missing:
         raise TestFailure(f"no snapshot {name!r} on {', '.join(missing)}")
-    with logger.nested(f"restore {name} on {', '.join(m.name for m in running)}"):
-        _all_paused(running, f"loadvm {name}", logger)
-        step_clocks(running, f"restoring snapshot {name}")
-    logger.event("restore", name=name, nodes=[m.name for m in running])
+    frozen = {c.name: _frozen_at(c).get(name) for c in controls}
+    with logger.nested(f"restore {name} on {', '.join(m.name for m in machines)}"):
+        started = time.monotonic()
+        on_each(controls, lambda c: c.quit(), "quit")
+        for control in controls:  # main thread: the parent-death signal binds to it
+            control.start_from_snapshot(name)
+        wait_until(lambda: all([c.saved_state_loaded() for c in controls]), timeout)
+        resumed = on_each(controls, lambda c: _timed(c.resume), "resume")
+        for control in controls:
+            control.mark_restored(time.monotonic() - started)
+        lags = {
+            c.name: at - frozen_at
+            for c, at in zip(controls, resumed, strict=True)
+            if (frozen_at := frozen[c.name]) is not None
+        }
+        step_clocks(machines, f"restoring snapshot {name}", lags)
+    logger.event("restore", name=name, nodes=[m.name for m in machines])
 
 
 def list_snapshots(machine: Machine) -> list[SnapshotInfo]:
