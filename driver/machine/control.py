@@ -158,7 +158,7 @@ class NodeControl:
         the guest's clocks where the snapshot froze them (a running QEMU's ``loadvm``
         keeps the guest TSC where it was, and the restored guest sees time jump by all the
         time since the snapshot)."""
-        self.spawn(extra_args=("-S", "-loadvm", name))
+        self.spawn(allow_reboot=self._qemu.allow_reboot, extra_args=("-S", "-loadvm", name))
 
     def quit(self, timeout: float = 10.0) -> None:
         """End QEMU at once, without a guest shutdown but with its disks closed cleanly

@@ -132,6 +132,7 @@ class QemuProcess:
         self.exit_status: int | None = None  # of the last QEMU started here
         self.started_wall: float | None = None  # time.time() at spawn
         self.started_monotonic = 0.0
+        self.allow_reboot = False  # as the last QEMU started here was
         paths.state.mkdir(parents=True, exist_ok=True)
         paths.sockets.mkdir(parents=True, exist_ok=True)
 
@@ -188,6 +189,7 @@ class QemuProcess:
         ``extra_args`` appended (e.g. ``-S -incoming URI`` to load a saved state)."""
         if fresh_disks or not all(p.exists() for p in self.overlays):
             self.create_overlays()
+        self.allow_reboot = allow_reboot
         argv = self.argv(self.choose_accel(), allow_reboot) + list(extra_args)
         for sock in (self.paths.qmp, self.paths.backdoor, self.paths.serial):
             sock.unlink(missing_ok=True)
