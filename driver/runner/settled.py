@@ -35,7 +35,7 @@ from driver.log import Logger
 from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
 from driver.runner.driver import Driver
-from driver.runner.snapshots import step_clock
+from driver.runner.snapshots import resume_loaded, step_clock
 from driver.wait import wait_until
 
 FORMAT = 1
@@ -228,11 +228,7 @@ def restore_settled(driver: Driver, profile: Profile, snapshot: SettledSnapshot)
         control.start_from_saved_state(
             snapshot.state_file(control.name), snapshot.disks(control.name)
         )
-    wait_until(lambda: all([c.saved_state_loaded() for c in controls]), 120.0)
-    for control in controls:
-        control.resume()
-    for control in controls:
-        control.mark_restored(time.monotonic() - started)
+    resume_loaded(controls, started)
 
     def settle(machine: Machine) -> None:
         step_clock(machine, "restoring the settled snapshot")

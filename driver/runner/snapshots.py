@@ -168,6 +168,19 @@ def snapshot(nodes: list[Node], name: str, logger: Logger) -> None:
     logger.event("snapshot", name=name, nodes=[m.name for m in machines])
 
 
+def resume_loaded(
+    controls: list[NodeControl], started: float, timeout: float = 120.0
+) -> list[float]:
+    """Wait until every node started from a saved state has loaded it, resume all together
+    and mark them restored (``started``: the restore's ``time.monotonic()``); the host time
+    each one resumed at. TimeoutError after ``timeout`` s."""
+    wait_until(lambda: all([c.saved_state_loaded() for c in controls]), timeout)
+    resumed = on_each(controls, lambda c: _timed(c.resume), "resume")
+    for control in controls:
+        control.mark_restored(time.monotonic() - started)
+    return resumed
+
+
 def restore(nodes: list[Node], name: str, logger: Logger, timeout: float = 120.0) -> None:
     """Bring every running node back to snapshot ``name``: each QEMU quits and starts
     again paused, loading the snapshot (``-loadvm``); all resume together, and each guest
@@ -187,10 +200,7 @@ def restore(nodes: list[Node], name: str, logger: Logger, timeout: float = 120.0
         on_each(controls, lambda c: c.quit(), "quit")
         for control in controls:  # main thread: the parent-death signal binds to it
             control.start_from_snapshot(name)
-        wait_until(lambda: all([c.saved_state_loaded() for c in controls]), timeout)
-        resumed = on_each(controls, lambda c: _timed(c.resume), "resume")
-        for control in controls:
-            control.mark_restored(time.monotonic() - started)
+        resumed = resume_loaded(controls, started, timeout)
         lags = {
             c.name: at - frozen_at
             for c, at in zip(controls, resumed, strict=True)
