@@ -5,7 +5,8 @@ nodes under TCG), measured at random points of a run, written as JSON.
 
 Each run boots six minimal nodes with ``photon-driver run`` and sends SIGTERM or SIGINT at
 one of: the boot (a random moment in it), an in-guest wait (``wait_until_succeeds("false")``
-guarded by ``except Exception``), a long ``succeed``. It records the seconds from the signal
+guarded by ``except Exception``), a long ``succeed``, snapshots saved in a loop, restores
+of a snapshot in a loop (a random moment 1-5 s into the loop). It records the seconds from the signal
 to the process's exit, the exit code, and whether any QEMU or vde_switch of the run was
 still alive when it exited."""
 
@@ -35,6 +36,11 @@ SCRIPTS = {
         "    node03.wait_until_succeeds('false', timeout=600)\nexcept Exception:\n    pass\n"
     ),
     "succeed": "start_all()\nprint('READY', flush=True)\nnode05.succeed('sleep 300')\n",
+    "snapshot": "start_all()\nprint('READY', flush=True)\nwhile True:\n    snapshot('bench')\n",
+    "restore": (
+        "start_all()\nsnapshot('bench')\nprint('READY', flush=True)\n"
+        "while True:\n    restore('bench')\n"
+    ),
 }
 
 
@@ -71,14 +77,15 @@ def one_run(phase: str, signum: int, work: Path, rng: random.Random) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/interrupt.json")
     args = parser.parse_args()
     rng = random.Random(17)
     work = Path(tempfile.mkdtemp(prefix="bench-interrupt-"))
-    phases = ["boot", "wait", "succeed"]
+    phases = list(SCRIPTS)
+    signals = (signal.SIGTERM, signal.SIGINT)
     runs = [
-        one_run(phases[i % 3], (signal.SIGTERM, signal.SIGINT)[i % 2], work, rng)
+        one_run(phases[i % len(phases)], signals[i // len(phases) % 2], work, rng)
         for i in range(args.runs)
     ]
     times = [float(str(r["signal_to_exit_s"])) for r in runs]

@@ -127,7 +127,7 @@ ROWS = [
         None,
     ),
     Row(
-        "signal to exit, six nodes, nothing left (boot, in-guest wait, long `succeed`)",
+        "signal to exit, six nodes, nothing left (boot, in-guest wait, long `succeed`, snapshot, restore)",
         "interrupt.json",
         lambda d: med_max(d, "signal_to_exit_s"),
         "s",
