@@ -367,6 +367,8 @@ def test_timed_out_command_is_killed_and_the_node_answers(n1: Machine) -> None:
 def test_deadlines_ignore_wall_clock_steps(n1: Machine) -> None:
     # The guest measures a command's deadline on the boot clock: a wall-clock step (date -s,
     # clock_skew, a restored snapshot) neither ends a command early nor logs errors.
+    # Synced first: an earlier test may have left the guest clock off by seconds.
+    step_clock(n1, "before test_deadlines_ignore_wall_clock_steps")
     try:
         result = n1.run("date -s @$(( $(date +%s) + 3600 )) >/dev/null; sleep 1; echo done", 30)
         assert (result.status, result.stdout, result.timed_out) == (0, "done\n", False)
