@@ -71,9 +71,11 @@ def cmd_ssh(inv: Invocation, args: argparse.Namespace) -> int:
     node, command = args.node, remote_command(args.remote)
     with cluster.attach(inv.state, inv.context(inv.state)) as driver:
         try:
-            argv = driver.machine(node).ssh_command()
+            machine = driver.machine(node)
         except KeyError:
             raise UsageError(f"ssh: unknown node '{node}'") from None
+        machine.wait_for_ssh()
+        argv = machine.ssh_command()
     return subprocess.call(argv + command)
 
 

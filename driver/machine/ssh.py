@@ -17,6 +17,7 @@ class SshMixin(ShellBase):
     """SSH-facing DSL methods."""
 
     host_port: Callable[[int], int]  # NetworkMixin
+    wait_for_open_port: Callable[..., None]  # NetworkMixin
     succeed: Callable[..., str]  # Machine
 
     def _ssh_key(self) -> Path:
@@ -43,8 +44,16 @@ class SshMixin(ShellBase):
             argv += ["-o", option]
         return [*argv, f"{user}@127.0.0.1"]
 
+    def wait_for_ssh(self, timeout: Duration = 120.0) -> None:
+        """Wait until the node's sshd listens on port 22. The backdoor answers before
+        multi-user.target, so a connection right after boot would otherwise meet QEMU's
+        port forward with nothing behind it (``Connection reset by peer``)."""
+        self.wait_for_open_port(22, timeout=timeout)
+
     def ssh(self, command: str = "", timeout: Duration = 60.0) -> str:
-        """Run ``command`` on the node over real SSH (not the backdoor); returns stdout."""
+        """Run ``command`` on the node over real SSH (not the backdoor), once its sshd
+        listens; returns stdout."""
+        self.wait_for_ssh(timeout)
         argv = self.ssh_command() + ([command] if command else [])
         proc = subprocess.run(
             argv,
