@@ -10,7 +10,8 @@ each tree runs with its own code first on PYTHONPATH (no install: the libraries 
 this machine's site-packages) and its own state directory, sharing the image cache. Every
 benchmark goes through the command line both trees have, with scripts in the DSL both have:
 
-- roundtrip: one minimal node, 200 x ``succeed("true")`` timed inside the script (median);
+- roundtrip: one minimal node once multi-user.target is active and 15 s later, 200 x
+  ``succeed("true")`` timed inside the script (median);
 - reuse: ``run --reuse`` of a no-op script on a started six-node minimal cluster (5 runs);
 - boot1 / boot6: ``run`` of ``start_all()`` on one / six fresh minimal nodes (wall);
 - smoke_cold: the reference smoke on six fresh nodes (README command 1's run, wall);
@@ -35,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDTRIP = """start_all()
 import time
+node01.wait_for_unit("multi-user.target")
+time.sleep(15)  # timed on a settled guest, not one still finishing its boot
 node01.succeed("true")
 samples = []
 for _ in range(200):
