@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_io import summary, write
 
 from driver.log import Logger
 from driver.machine.process import cpu_seconds
@@ -80,9 +81,6 @@ def main() -> None:
         )
         cli.append(time.monotonic() - started)
 
-    def summary(values: list[float]) -> dict[str, object]:
-        return {"median": statistics.median(values), "max": max(values), "runs": values}
-
     # Whole-cluster snapshot of the running nodes, then restores (CLI, as a user types it).
     started = time.monotonic()
     subprocess.run([*driver_cli, "cluster", "snapshot", "bench"], check=True, capture_output=True)
@@ -143,9 +141,7 @@ def main() -> None:
         "snapshot_before_subtest_s": summary(per_subtest),
         "rerun_overhead_s": summary(rerun_overhead),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write(args.out, result)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_io import summary, write
+
 from driver.config.topology import load_topology
 from driver.images.builder import build_image, default_cache_root
 from driver.images.profile_specs import debian_specs, image_recipe
@@ -189,24 +191,14 @@ def main() -> None:
             node.connect()
             driver_boots.append(time.monotonic() - t0)
         node.shutdown()
-        result["driver_boot_to_backdoor_s"] = {
-            "median": statistics.median(driver_boots),
-            "max": max(driver_boots),
-            "runs": driver_boots,
-        }
-        result["bare_qemu_boot_to_backdoor_s"] = {
-            "median": statistics.median(bare_boots),
-            "max": max(bare_boots),
-            "runs": bare_boots,
-        }
+        result["driver_boot_to_backdoor_s"] = summary(driver_boots)
+        result["bare_qemu_boot_to_backdoor_s"] = summary(bare_boots)
     finally:
         driver.cleanup()
     result["driver_boot_overhead_percent"] = 100 * (
         statistics.median(driver_boots) / statistics.median(bare_boots) - 1
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write(args.out, result)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from results_io import summary, write
 
 from driver.log import Logger
 from driver.machine import Machine
@@ -78,7 +78,7 @@ def main() -> None:
                 machine.wait_until_succeeds('[ -z "$(systemctl list-jobs --no-legend)" ]', 600)
             record = cluster.read_record(state)
             assert record is not None
-            pids = {n: int(d["pid"]) for n, d in record["nodes"].items()}  # type: ignore[index]
+            pids = {n: int(d["pid"]) for n, d in record["nodes"].items()}
             scrape = scrape_cost(nodes["node01"])
             used = window(pids, args.window)
             steps.append({"running": "every service", "total": sum(used.values()), "nodes": used})
@@ -98,15 +98,9 @@ def main() -> None:
         "window_s": args.window,
         "steps": steps,
         "cost_percent_of_one_core": costs,
-        "etcd_metrics_scrape_guest_cpu_s": {
-            "median": statistics.median(scrape),
-            "max": max(scrape),
-            "runs": scrape,
-        },
+        "etcd_metrics_scrape_guest_cpu_s": summary(scrape),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    write(args.out, result, indent=1)
 
 
 if __name__ == "__main__":

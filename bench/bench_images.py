@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from results_io import write
 
 from driver.config.topology import load_topology
 from driver.images.builder import build_image, default_cache_root
@@ -95,9 +96,7 @@ def main() -> None:
     }
     if args.cold:
         shutil.rmtree(cache, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write(args.out, result)
 
 
 if __name__ == "__main__":

@@ -13,16 +13,16 @@ still alive when it exited."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_io import summary, write
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -91,13 +91,11 @@ def main() -> None:
     times = [float(str(r["signal_to_exit_s"])) for r in runs]
     result = {
         "nodes": 6,
-        "signal_to_exit_s": {"median": statistics.median(times), "max": max(times), "runs": times},
+        "signal_to_exit_s": summary(times),
         "left_running": sum(int(str(r["left_running"])) for r in runs),
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write(args.out, result)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_io import write
+
 from driver.config.topology import load_topology
 from driver.images.builder import default_cache_root
 from driver.images.profile_specs import debian_specs
@@ -121,9 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     doc = {"one_node": one_node_loadvm_vs_incoming(args.samples)}
     doc.update(cluster_runs(args.restored_runs, args.cold_runs))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1) + "\n")
-    print(json.dumps(doc, indent=1))
+    write(args.out, doc, indent=1)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ benchmark goes through the command line both trees have, with scripts in the DSL
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -32,6 +31,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from results_io import summary, write
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDTRIP = """start_all()
@@ -191,13 +192,9 @@ def main() -> None:
         ratios = [w / r for w, r in pairs if r > 0]
         doc["benches"][name] = {  # type: ignore[index]
             **samples,
-            "ratio": {"median": statistics.median(ratios), "max": max(ratios), "runs": ratios}
-            if ratios
-            else None,
+            "ratio": summary(ratios) if ratios else None,
         }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(json.dumps(doc, indent=2))
+    write(args.out, doc)
 
 
 if __name__ == "__main__":

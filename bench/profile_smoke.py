@@ -8,7 +8,6 @@ subtest its duration, the health scans, and each QEMU's CPU seconds, written as 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from results_io import write
 
 from driver.events import read_events
 
@@ -92,9 +93,7 @@ def main() -> None:
     )
     doc = {"script": str(script.relative_to(ROOT)), "command_wall_s": time.monotonic() - started}
     doc.update(profile(read_events(out / "events.jsonl")))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(json.dumps(doc, indent=2))
+    write(args.out, doc)
 
 
 if __name__ == "__main__":
