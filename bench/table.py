@@ -127,6 +127,22 @@ ROWS = [
         None,
     ),
     Row(
+        'side by side with 834e3f9 (before issue 20): `succeed("true")` round trip, ours / REF',
+        "compare-834e3f9-roundtrip.json",
+        lambda d: ratio(d, "roundtrip"),
+        "x",
+        "<= 1.0",
+        lambda m, w: m <= 1.0,
+    ),
+    Row(
+        "side by side with 834e3f9 (before issue 20): `run --reuse` no-op, ours / REF",
+        "compare-834e3f9.json",
+        lambda d: ratio(d, "reuse"),
+        "x",
+        "<= 1.0",
+        lambda m, w: m <= 1.0,
+    ),
+    Row(
         "signal to exit, six nodes, nothing left (boot, in-guest wait, long `succeed`, snapshot, restore)",
         "interrupt.json",
         lambda d: med_max(d, "signal_to_exit_s"),
