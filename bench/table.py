@@ -85,63 +85,39 @@ def ratio(doc: Doc, bench: str) -> tuple[float, float]:
     return found["median"], found["max"]
 
 
+def side_by_side(ref: str, what: str, bench: str, source: str, target: str = "-") -> Row:
+    """A ratio row of compare.py's output: ours / ``ref`` for ``bench``; ``target`` is
+    "<= X" (met when the median is at most X, any words after X are a note) or "-"."""
+    limit = float(target.split()[1]) if target != "-" else None
+    return Row(
+        f"side by side with {ref}: {what}, ours / REF",
+        source,
+        lambda d: ratio(d, bench),
+        "x",
+        target,
+        None if limit is None else (lambda m, w: m <= limit),
+    )
+
+
+BEFORE_20 = "834e3f9 (before issue 20)"
 ROWS = [
-    Row(
-        "side by side with 8cda1b9: reference smoke cold, ours / REF",
-        "compare.json",
-        lambda d: ratio(d, "smoke_cold"),
-        "x",
-        "<= 1.0 (goal 0.7)",
-        lambda m, w: m <= 1.0,
+    side_by_side(
+        "8cda1b9", "reference smoke cold", "smoke_cold", "compare.json", "<= 1.0 (goal 0.7)"
     ),
-    Row(
-        'side by side with 8cda1b9: `succeed("true")` round trip, ours / REF',
-        "compare.json",
-        lambda d: ratio(d, "roundtrip"),
-        "x",
-        "<= 1.0",
-        lambda m, w: m <= 1.0,
+    side_by_side("8cda1b9", '`succeed("true")` round trip', "roundtrip", "compare.json", "<= 1.0"),
+    side_by_side(
+        "8cda1b9", "fresh-smoke from the settled snapshot", "smoke_settled", "compare.json"
     ),
-    Row(
-        "side by side with 8cda1b9: fresh-smoke from the settled snapshot, ours / REF",
-        "compare.json",
-        lambda d: ratio(d, "smoke_settled"),
-        "x",
-        "-",
-        None,
-    ),
-    Row(
-        "side by side with 8cda1b9: `run --reuse` no-op, ours / REF",
-        "compare.json",
-        lambda d: ratio(d, "reuse"),
-        "x",
-        "-",
-        None,
-    ),
-    Row(
-        "side by side with 8cda1b9: boot of six minimal nodes, ours / REF",
-        "compare.json",
-        lambda d: ratio(d, "boot6"),
-        "x",
-        "-",
-        None,
-    ),
-    Row(
-        'side by side with 834e3f9 (before issue 20): `succeed("true")` round trip, ours / REF',
+    side_by_side("8cda1b9", "`run --reuse` no-op", "reuse", "compare.json"),
+    side_by_side("8cda1b9", "boot of six minimal nodes", "boot6", "compare.json"),
+    side_by_side(
+        BEFORE_20,
+        '`succeed("true")` round trip',
+        "roundtrip",
         "compare-834e3f9-roundtrip.json",
-        lambda d: ratio(d, "roundtrip"),
-        "x",
         "<= 1.0",
-        lambda m, w: m <= 1.0,
     ),
-    Row(
-        "side by side with 834e3f9 (before issue 20): `run --reuse` no-op, ours / REF",
-        "compare-834e3f9.json",
-        lambda d: ratio(d, "reuse"),
-        "x",
-        "<= 1.0",
-        lambda m, w: m <= 1.0,
-    ),
+    side_by_side(BEFORE_20, "`run --reuse` no-op", "reuse", "compare-834e3f9.json", "<= 1.0"),
     Row(
         "signal to exit, six nodes, nothing left (boot, in-guest wait, long `succeed`, snapshot, restore)",
         "interrupt.json",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,14 +53,15 @@ class SshMixin(ShellBase):
 
     def ssh(self, command: str = "", timeout: Duration = 60.0) -> str:
         """Run ``command`` on the node over real SSH (not the backdoor), once its sshd
-        listens; returns stdout."""
+        listens; returns stdout. ``timeout`` covers both."""
+        deadline = time.monotonic() + seconds(timeout)
         self.wait_for_ssh(timeout)
         argv = self.ssh_command() + ([command] if command else [])
         proc = subprocess.run(
             argv,
             capture_output=True,
             text=True,
-            timeout=seconds(timeout),
+            timeout=max(deadline - time.monotonic(), 1.0),
             check=False,
             env={**os.environ, "LC_ALL": "C"},
         )
