@@ -290,6 +290,11 @@ def test_stale_build_directories_are_swept(tmp_path: Path) -> None:
 
 
 OOPS = "node01.succeed(\"echo '<1>Oops: photon deliberate test oops' > /dev/kmsg\")"
+# An info-level kernel line (as a real segfault's is): on the console only because the images
+# send every kernel message there; the gate no longer runs dmesg on them.
+SEGFAULT = (
+    "node01.succeed(\"echo '<6>photon-test[1]: segfault at 0 ip 0 sp 0 error 4' > /dev/kmsg\")"
+)
 DOOMED = (
     "node01.succeed('systemd-run --unit=doomed -p Type=oneshot false || true')\n"
     "    node01.wait_until_succeeds('systemctl is-failed doomed', timeout=60)"
@@ -302,6 +307,12 @@ DOOMED = (
     [
         ("oops", f"with subtest('oops'):\n    {OOPS}\n", 1, "node01: kernel: Oops: photon"),
         ("unit", f"with subtest('unit'):\n    {DOOMED}\n", 1, "node01: failed unit doomed"),
+        (
+            "segfault",
+            f"with subtest('segfault'):\n    {SEGFAULT}\n",
+            1,
+            "node01: kernel: photon-test[1]: segfault at 0",
+        ),
         (
             "allowed",
             "allow_problem('Oops: photon deliberate', node01)\nallow_problem('doomed')\n"

@@ -33,6 +33,15 @@ ShowStatus=no
 
 FSTAB = "/dev/vda / ext4 rw,noatime 0 0\n"
 
+# Every kernel message reaches the console, which the host reads anyway: the health gate
+# finds kernel problems there without running dmesg in the guest (runner/health.py).
+CONSOLE_SYSCTL = "kernel.printk = 8 4 1 7\n"
+# The health gate's failed-unit note (photon-health.conf) on every unit type, and not on its
+# own handler (a drop-in of the same name in a more specific directory replaces it).
+HEALTH_DROPIN_TYPES = ("service", "socket", "mount", "swap", "automount", "timer", "path", "target")
+HEALTH_DROPIN = "90-photon-health.conf"
+NO_ON_FAILURE = "[Unit]\nOnFailure=\n"
+
 # The backdoor answers before systemd-tmpfiles-setup runs; keep /tmp's contents at boot so
 # files a script writes there early are not swept away (Debian's tmp.conf says "D /tmp").
 TMPFILES_TMP = "d /tmp 1777 root root -\n"
@@ -88,7 +97,18 @@ def stage_files(stage: Path, recipe: ImageRecipe) -> None:
         "etc/ssh/sshd_config.d/photon.conf": (SSHD_CONF, 0o644),
         "etc/fstab": (FSTAB, 0o644),
         "etc/tmpfiles.d/tmp.conf": (TMPFILES_TMP, 0o644),
+        "etc/sysctl.d/90-photon-console.conf": (CONSOLE_SYSCTL, 0o644),
+        "etc/systemd/system/photon-failed@.service": (
+            (GUEST_DIR / "photon-failed@.service").read_bytes(),
+            0o644,
+        ),
+        f"etc/systemd/system/photon-failed@.service.d/{HEALTH_DROPIN}": (NO_ON_FAILURE, 0o644),
     }
+    for unit_type in HEALTH_DROPIN_TYPES:
+        files[f"etc/systemd/system/{unit_type}.d/{HEALTH_DROPIN}"] = (
+            (GUEST_DIR / "photon-health.conf").read_bytes(),
+            0o644,
+        )
     for path, text in recipe.extra_files.items():
         files[path] = (text, 0o644)
     for rel, (content, mode) in files.items():
