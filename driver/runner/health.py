@@ -8,6 +8,8 @@ here; the console log is read on the host. Each finding is reported once."""
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from dataclasses import dataclass, field
 
 from driver.errors import DriverError
@@ -27,12 +29,21 @@ SEPARATOR = "@@photon-health@@"
 # filtered on the host (measured: dmesg alone 0.07-0.2 s, dmesg | grep 0.12-0.23 s).
 FAILED_NOTES = "/run/photon-failed"
 DROP_IN = "/etc/systemd/system/service.d/90-photon-health.conf"
-SCAN_COMMAND = (
-    f"if [[ -s {FAILED_NOTES} || ! -e {DROP_IN} ]]; then "
-    "systemctl list-units --state=failed --no-legend --plain --no-pager; fi; "
-    f"echo {SEPARATOR}; read -r level _ </proc/sys/kernel/printk; "
-    "((level >= 8)) || dmesg --notime 2>/dev/null || :"
-)
+# The host waits this long for the scan's marker to reach the console.
+CONSOLE_WAIT_SECONDS = 10.0
+
+
+def scan_command(marker: str) -> str:
+    """The scan's guest command. Where every kernel message goes to the console, it writes
+    ``marker`` to the kernel log and echoes it: once the marker is on the console, so is
+    every kernel line before it (the console prints the log in order)."""
+    return (
+        f"if [[ -s {FAILED_NOTES} || ! -e {DROP_IN} ]]; then "
+        "systemctl list-units --state=failed --no-legend --plain --no-pager; fi; "
+        f"echo {SEPARATOR}; read -r level _ </proc/sys/kernel/printk; "
+        f"if ((level >= 8)); then echo '<7>{marker}' >/dev/kmsg; echo '{marker}'; "
+        "else dmesg --notime 2>/dev/null || :; fi"
+    )
 
 
 @dataclass(frozen=True)
@@ -79,25 +90,43 @@ class HealthGate:
     def scan_machine(self, machine: Machine, control: NodeControl) -> list[Finding]:
         """Findings on ``machine`` in this boot: console lines not read by an earlier scan,
         kernel log lines, failed units."""
-        text, self.console_read[machine.name] = control.console_lines_from(
-            self.console_read.get(machine.name, 0)
-        )
-        lines = [ln.strip() for ln in text.splitlines()]
+        marker = f"photon-driver: health scan {secrets.token_hex(6)}"
+        lines: list[str] = []
         units: list[str] = []
+        on_console = False
         if machine.is_up():
             try:
-                result = machine.run_unchecked(SCAN_COMMAND, timeout=30.0)
+                result = machine.run_unchecked(scan_command(marker), timeout=30.0)
                 failed, _, kernel = result.stdout.partition(SEPARATOR)
                 units = [ln.split()[0] for ln in failed.splitlines() if ln.strip()]
                 units = [u for u in units if u not in machine.expected_failed_units]
-                lines += [ln.strip() for ln in kernel.splitlines()]
+                on_console = marker in kernel
+                lines += [ln.strip() for ln in kernel.splitlines() if marker not in ln]
             except (DriverError, TimeoutError) as exc:
                 # The scan's own trouble is no finding about the node's health.
                 self.unscanned.append(f"{machine.name}: {str(exc).splitlines()[0]}")
+        lines += self._console_lines(machine.name, control, marker if on_console else None)
         findings = [Finding(machine.name, f"failed unit {u}") for u in units]
+        # Console lines carry the kernel's timestamp, dmesg --notime lines do not: patterns
+        # anchored at the start of the message (Go's "panic: ") see both alike.
+        messages = [TIMESTAMP.sub("", ln) for ln in lines]
         findings += [
-            Finding(machine.name, "kernel: " + TIMESTAMP.sub("", ln))
-            for ln in lines
-            if KERNEL_PROBLEMS.search(ln)
+            Finding(machine.name, "kernel: " + m) for m in messages if KERNEL_PROBLEMS.search(m)
         ]
         return findings
+
+    def _console_lines(self, node: str, control: NodeControl, marker: str | None) -> list[str]:
+        """Console lines not read by an earlier scan; with ``marker``, up to the line that
+        carries it (waited for up to CONSOLE_WAIT_SECONDS)."""
+        offset = self.console_read.get(node, 0)
+        text, offset = control.console_lines_from(offset)
+        deadline = time.monotonic() + CONSOLE_WAIT_SECONDS
+        while marker is not None and marker not in text:
+            if time.monotonic() > deadline:
+                self.unscanned.append(f"{node}: the console did not show `{marker}`")
+                break
+            time.sleep(0.01)
+            more, offset = control.console_lines_from(offset)
+            text += more
+        self.console_read[node] = offset
+        return [ln.strip() for ln in text.splitlines()]
