@@ -25,6 +25,9 @@ KERNEL_PROBLEMS = re.compile(
     r"generator \S+ failed|\S+-generator failed with exit status"
 )
 
+# The health gate's marker in the kernel log (runner/health.py): not copied into the run log.
+HEALTH_MARKER = "photon-driver: health scan "
+
 
 class ConsoleLog:
     """Reads one node's console log from the offset where the current boot began."""
@@ -124,7 +127,7 @@ class ConsoleLog:
             *lines, pending = pending.split(b"\n")
             for raw in lines:
                 line = raw.decode(errors="replace").rstrip("\r")
-                if line:
+                if line and HEALTH_MARKER not in line:
                     self.logger.node_line(self.node, line, shown=self.stream_to_log)
             if stopping:
                 return

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from driver.errors import DriverError
-from driver.machine.console import KERNEL_PROBLEMS
+from driver.machine.console import HEALTH_MARKER, KERNEL_PROBLEMS
 from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
 from driver.parallel import on_each
@@ -90,7 +90,7 @@ class HealthGate:
     def scan_machine(self, machine: Machine, control: NodeControl) -> list[Finding]:
         """Findings on ``machine`` in this boot: console lines not read by an earlier scan,
         kernel log lines, failed units."""
-        marker = f"photon-driver: health scan {secrets.token_hex(6)}"
+        marker = HEALTH_MARKER + secrets.token_hex(6)
         lines: list[str] = []
         units: list[str] = []
         on_console = False
