@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_idle import window
 from results_io import summary, write
 
 from driver.log import Logger
@@ -32,6 +33,23 @@ def qemu_cpu_seconds(pid: int) -> float:
     return used
 
 
+def idle_windows(
+    pids: dict[str, int], since: float, agree: float = 0.1, most: int = 6
+) -> list[dict[str, object]]:
+    """60 s windows until two in a row differ by at most ``agree`` (relative) or ``most``
+    were taken; each with its start in seconds after ``since`` (the cluster start)."""
+    windows: list[dict[str, object]] = []
+    totals: list[float] = []
+    while len(windows) < most:
+        began = time.monotonic() - since
+        used = window(pids, 60.0)
+        totals.append(sum(used.values()))
+        windows.append({"from_start_s": began, "total": totals[-1], "nodes": used})
+        if len(totals) >= 2 and abs(totals[-1] - totals[-2]) <= agree * totals[-2]:
+            break
+    return windows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="reference")
@@ -40,21 +58,19 @@ def main() -> None:
     state = cluster.state_dir(os.environ, args.profile)
     logger = Logger(open(os.devnull, "w"))
     driver_cli = [sys.executable, "-m", "driver", "--profile", args.profile]
-    started = time.monotonic()
+    cluster_started = time.monotonic()
     subprocess.run([*driver_cli, "cluster", "start"], check=True, capture_output=True)
-    start_s = time.monotonic() - started
+    start_s = time.monotonic() - cluster_started
     # Measure a settled cluster: no pending systemd jobs anywhere, then a quiet minute.
     context = RunContext(state, logger, os.environ, state / "out", state)
     with cluster.attach(state, context) as driver:
         for machine in driver.machines:
             machine.wait_until_succeeds('[ -z "$(systemctl list-jobs --no-legend)" ]', 600)
-    # The quiet minute is the idle measurement: each QEMU's own CPU time over 60 s.
+    # Idle: each QEMU's own CPU time over 60 s windows, one after the other from the moment
+    # no job is pending, until two windows agree (the last is the settled figure).
     pids = {n: int(d["pid"]) for n, d in cluster.read_record(state)["nodes"].items()}  # type: ignore[index]
-    before = {n: qemu_cpu_seconds(p) for n, p in pids.items()}
-    quiet_started = time.monotonic()
-    time.sleep(60)
-    quiet = time.monotonic() - quiet_started
-    idle = {n: 100 * (qemu_cpu_seconds(p) - before[n]) / quiet for n, p in pids.items()}
+    windows = idle_windows(pids, since=cluster_started)
+    idle = windows[-1]["nodes"]
     attach, first_command, health = [], [], []
     for _ in range(5):
         started = time.monotonic()
@@ -132,6 +148,7 @@ def main() -> None:
         "nodes": nodes,
         "cluster_start_to_ready_s": start_s,
         "idle_cpu_percent_of_one_core": {"total": sum(idle.values()), "nodes": idle},
+        "idle_windows": windows,
         "attach_s": summary(attach),
         "one_command_on_every_node_s": summary(first_command),
         "health_scan_six_s": summary(health),
