@@ -25,6 +25,14 @@ with subtest("never reached"):
     node01.succeed("true")
 """
 
+# The backdoor shell's voluntary context switches over 3 s: a detached node's shell waits for
+# a host in one blocking write to its port, so it does not wake (a poll would, many times).
+BACKDOOR_WAKEUPS = (
+    "p=$(systemctl show -p MainPID --value photon-backdoor.service); "
+    "w() { awk '/^voluntary_ctxt_switches/ {print $2}' /proc/$p/status; }; "
+    "a=$(w); sleep 3; b=$(w); echo $((b - a))"
+)
+
 
 def test_keep_on_failure_leaves_a_usable_cluster(
     tmp_path: Path, xdg_cache: Path, minimal_image: tuple[Image, float]
@@ -65,6 +73,8 @@ def test_keep_on_failure_leaves_a_usable_cluster(
 
         ssh = photon_cli(env, "ssh", "node01", "--", "hostname", profile="minimal", timeout=120)
         assert ssh.returncode == 0 and ssh.stdout.strip() == "node01", ssh.stderr
+        woke = photon_cli(env, "ssh", "node02", "--", BACKDOOR_WAKEUPS, profile="minimal")
+        assert woke.returncode == 0 and int(woke.stdout.split()[-1]) <= 2, woke
         again = tmp_path / "again.py"
         again.write_text(
             "node01.succeed('test -e /tmp/was-here')\n"
