@@ -20,17 +20,9 @@ from bench_idle import window
 from results_io import summary, write
 
 from driver.log import Logger
-from driver.machine.process import cpu_seconds
 from driver.runner import cluster
 from driver.runner.driver import RunContext
 from driver.runner.health import HealthGate
-
-
-def qemu_cpu_seconds(pid: int) -> float:
-    """QEMU's own CPU time (user + system, all threads), in seconds."""
-    used = cpu_seconds(pid)
-    assert used is not None, f"QEMU {pid} is gone"
-    return used
 
 
 def idle_windows(
