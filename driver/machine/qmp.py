@@ -11,8 +11,9 @@ import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from qemu.qmp import ExecuteError, QMPError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from driver.errors import InfraError
@@ -53,16 +54,34 @@ class QmpClient:
             client = _client_on(loop, self.path)
             try:
                 client.connect()
+            except (QMPError, OSError) as exc:
+                loop.close()
+                self._raise_dead_or(exc)
             except BaseException:
                 loop.close()
                 raise
             self._client, self._loop = client, loop
         return self._client
 
+    def _raise_dead_or(self, exc: BaseException, grace: float = 2.0) -> NoReturn:
+        """A refused or dropped connection: QEMU is usually on its way out (it rejected a
+        saved state, or was told to quit), so give it ``grace`` s to exit and let
+        ``check_alive`` raise MachineDied; else an InfraError naming the socket."""
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda: False, grace, 0.05, self._check_alive)
+        raise InfraError(f"{self.path}: QMP connection failed: {exc}") from None
+
     def command(self, qmp_command: str, /, **arguments: object) -> object:
         """Run a QMP command; returns its ``return`` value (raises on a QMP error)."""
         with self._lock:
-            return self._connected().cmd(qmp_command, **arguments)
+            client = self._connected()
+            try:
+                return client.cmd(qmp_command, **arguments)
+            except ExecuteError:
+                raise
+            except (QMPError, OSError, EOFError) as exc:  # the connection itself broke
+                self.close()
+                self._raise_dead_or(exc)
 
     def next_event(self, wait: float) -> dict[str, Any] | None:
         """The next QMP event, waiting up to ``wait`` s; None if none came."""
