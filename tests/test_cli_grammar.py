@@ -32,6 +32,10 @@ ODD = [
     (["cluster", "clean", "--bogus"], 2, r"unrecognized arguments: --bogus"),
     (["run"], 2, r"run: name a test script"),
     (["run", "--nodes", "node77", "x.py"], 2, r"--nodes: unknown node 'node77'"),
+    (["run", "--global-timeout", "-5", "x.py"], 2, r"--global-timeout: must be a number of"),
+    (["run", "--global-timeout", "0", "x.py"], 2, r"--global-timeout: must be a number of"),
+    (["run", "--global-timeout", "inf", "x.py"], 2, r"--global-timeout: must be a number of"),
+    (["smoke", "--global-timeout", "soon"], 2, r"--global-timeout: not a number of seconds"),
 ]
 
 

@@ -4,6 +4,7 @@ does, with its default."""
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -111,6 +112,28 @@ def positive(text: str) -> int:
     return value
 
 
+def seconds_limit(text: str) -> float:
+    """A finite number of seconds > 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0: {text}")
+    return value
+
+
+def global_timeout_option(parser: argparse.ArgumentParser) -> None:
+    """``--global-timeout SECONDS`` (default 3600)."""
+    parser.add_argument(
+        "--global-timeout",
+        type=seconds_limit,
+        default=3600.0,
+        metavar="SECONDS",
+        help="seconds before the whole run is stopped (exit 124) (default: 3600)",
+    )
+
+
 def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None:
     """``--rerun-failed N`` and, for runs on fresh nodes, ``--keep-on-failure``."""
     parser.add_argument(
@@ -187,12 +210,7 @@ def parser() -> argparse.ArgumentParser:
         help="start the fresh nodes from the profile's cached settled snapshot (saved after "
         "the first cold boot reaches unit readiness) (default: off)",
     )
-    r.add_argument(
-        "--global-timeout",
-        type=float,
-        default=3600.0,
-        help="seconds before the whole run is stopped (exit 124)",
-    )
+    global_timeout_option(r)
     r.add_argument(
         "--skip-check",
         action="store_true",
@@ -235,11 +253,6 @@ def parser() -> argparse.ArgumentParser:
                     "and save none (default: off)",
                 )
             failure_options(v, fresh=name.startswith("fresh-"))
-            v.add_argument(
-                "--global-timeout",
-                type=float,
-                default=3600.0,
-                help="seconds before the whole run is stopped (exit 124)",
-            )
+            global_timeout_option(v)
             output_options(v)
     return top
