@@ -68,6 +68,28 @@ MALFORMED = {
     ),
     "nodes-not-a-table": ('nodes = "client"\n', r"nodes: must be dict"),
     "unknown-role": ('[nodes.a]\nrole = "wrker"\n', r"nodes\.a\.role: unknown role 'wrker'"),
+    "tiny-memory": (
+        "[nodes.a]\nmemory_mib = 16\n",
+        r"nodes\.a\.memory_mib: must be 128-65536, got 16",
+    ),
+    "network-address": (
+        '[[vlans]]\nname = "lan"\n[nodes.a]\naddresses = { lan = "10.0.0.0/24" }\n',
+        r"nodes\.a\.addresses\.lan: 10\.0\.0\.0/24 is the network's own or broadcast address",
+    ),
+    "broadcast-address": (
+        '[[vlans]]\nname = "lan"\n[nodes.a]\naddresses = { lan = "10.0.0.255/24" }\n',
+        r"nodes\.a\.addresses\.lan: 10\.0\.0\.255/24 is the network's own or broadcast",
+    ),
+    "duplicate-forward-name": (
+        '[nodes.a]\nforwards = [{ name = "x", guest_port = 80 }, { name = "x", guest_port = 81 }]\n',
+        r"nodes\.a\.forwards\[1\]\.name: duplicate forward name 'x' on this node",
+    ),
+    "host-port-twice": (
+        '[nodes.a]\nforwards = [{ name = "x", guest_port = 80, host_port = 18080 }]\n'
+        '[nodes.b]\nforwards = [{ name = "x", guest_port = 80, host_port = 18080 }]\n',
+        r"nodes\.b\.forwards\[0\]\.host_port: host tcp port 18080 is already forwarded by "
+        r"nodes\.a\.forwards\[0\]",
+    ),
 }
 
 

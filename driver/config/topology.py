@@ -6,15 +6,21 @@ Errors are one line naming the file and the field, e.g.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from driver.config import fields
 from driver.config.spec import Forward
+from driver.config.topology_reader import (
+    TopologyReader,
+    host_address,
+    load_forwards,
+    optional,
+    positive,
+    unknown_fields,
+)
 from driver.errors import UsageError
 
 PROTOCOLS = ("tcp", "udp", "http", "metrics")
@@ -25,6 +31,8 @@ DEFAULT_ROLE = "node"  # the role of a node that names none (boot group 0)
 DEFAULT_PROFILE = "default"  # the profile of a topology with no [profiles]
 DEFAULT_VCPUS = 1
 DEFAULT_MEMORY_MIB = 512
+# Below this the Debian kernel, initramfs and systemd do not come up.
+MIN_MEMORY_MIB = 128
 NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
@@ -136,119 +144,53 @@ class Topology:
         return [[n.name for n in chosen if n.boot_group == g] for g in groups]
 
 
-class _Reader:
-    """Field access that prefixes every error with the topology file's path."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, where: str, message: str) -> UsageError:
-        return UsageError(f"{self.path}: {where}: {message}")
-
-    def get(self, table: dict[str, Any], key: str, kind: type, where: str) -> Any:
-        try:
-            return fields.field(table, key, kind, where)
-        except UsageError as exc:
-            raise UsageError(f"{self.path}: {exc}") from None
-
-    def port(self, value: Any, where: str) -> int:
-        try:
-            return fields.port(value, where)
-        except UsageError as exc:
-            raise UsageError(f"{self.path}: {exc}") from None
-
-
-def _optional(
-    r: _Reader, table: dict[str, Any], key: str, kind: type, where: str, default: Any
-) -> Any:
-    return r.get(table, key, kind, where) if key in table else default
-
-
-def _unknown_fields(r: _Reader, table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in known:
-            raise r.fail(f"{where}.{key}", f"unknown field (known: {', '.join(known)})")
-
-
-def _load_nodes(r: _Reader, raw: dict[str, Any], roles: dict[str, Any]) -> dict[str, Node]:
+def _load_nodes(r: TopologyReader, raw: dict[str, Any], roles: dict[str, Any]) -> dict[str, Node]:
     nodes: dict[str, Node] = {}
     seen_addresses: dict[str, str] = {}
-    for name, table in _optional(r, raw, "nodes", dict, "", {}).items():
+    seen_host_ports: dict[tuple[str, int], str] = {}
+    for name, table in optional(r, raw, "nodes", dict, "", {}).items():
         where = f"nodes.{name}"
         if not NODE_NAME.match(name):
             raise r.fail(where, "a node name must be a hostname (letters, digits, '-')")
         if not isinstance(table, dict):
             raise r.fail(where, f"must be a table, got {table!r}")
-        _unknown_fields(r, table, NODE_FIELDS, where)
-        role = _optional(r, table, "role", str, where, DEFAULT_ROLE)
+        unknown_fields(r, table, NODE_FIELDS, where)
+        role = optional(r, table, "role", str, where, DEFAULT_ROLE)
         if role not in roles and role != DEFAULT_ROLE:
             raise r.fail(f"{where}.role", f"unknown role '{role}' (known: {', '.join(roles)})")
-        addresses = _optional(r, table, "addresses", dict, where, {})
+        addresses = optional(r, table, "addresses", dict, where, {})
         for vlan, cidr in addresses.items():
-            try:
-                if not isinstance(cidr, str) or "/" not in cidr:
-                    raise ValueError(cidr)
-                ip = str(ipaddress.ip_interface(cidr).ip)
-            except ValueError:
-                raise r.fail(
-                    f"{where}.addresses.{vlan}", f"bad address {cidr!r} (want ADDRESS/PREFIX)"
-                ) from None
+            ip = host_address(r, cidr, f"{where}.addresses.{vlan}")
             if ip in seen_addresses:
                 raise r.fail(
                     f"{where}.addresses.{vlan}",
                     f"duplicate address {ip} (also {seen_addresses[ip]})",
                 )
             seen_addresses[ip] = name
-        forwards = []
-        for i, fwd in enumerate(_optional(r, table, "forwards", list, where, [])):
-            fwhere = f"{where}.forwards[{i}]"
-            if not isinstance(fwd, dict):
-                raise r.fail(fwhere, f"must be a table, got {fwd!r}")
-            protocol = fwd.get("protocol", "tcp")
-            if protocol not in ("tcp", "udp"):
-                raise r.fail(f"{fwhere}.protocol", f"must be tcp or udp, got {protocol!r}")
-            forwards.append(
-                Forward(
-                    name=r.get(fwd, "name", str, fwhere),
-                    guest_port=r.port(
-                        r.get(fwd, "guest_port", int, fwhere), f"{fwhere}.guest_port"
-                    ),
-                    protocol=protocol,
-                    host_port=r.port(fwd["host_port"], f"{fwhere}.host_port")
-                    if "host_port" in fwd
-                    else 0,
-                )
-            )
+        forwards = load_forwards(r, table, where, seen_host_ports)
         nodes[name] = Node(
             name=name,
             role=role,
-            vcpus=_positive(r, table, "vcpus", where, DEFAULT_VCPUS, 64),
-            memory_mib=_positive(r, table, "memory_mib", where, DEFAULT_MEMORY_MIB, 65536),
+            vcpus=positive(r, table, "vcpus", where, DEFAULT_VCPUS, 64),
+            memory_mib=positive(
+                r, table, "memory_mib", where, DEFAULT_MEMORY_MIB, 65536, MIN_MEMORY_MIB
+            ),
             addresses=dict(addresses),
             forwards=tuple(forwards),
             boot_group=int(roles.get(role, {}).get("boot_group", 0)),
-            nested_virtualisation=_optional(r, table, "nested_virtualisation", bool, where, False),
+            nested_virtualisation=optional(r, table, "nested_virtualisation", bool, where, False),
         )
     return nodes
 
 
-def _positive(
-    r: _Reader, table: dict[str, Any], key: str, where: str, default: int, most: int
-) -> int:
-    value = int(_optional(r, table, key, int, where, default))
-    if not 1 <= value <= most:
-        raise r.fail(f"{where}.{key}", f"must be 1-{most}, got {value}")
-    return value
-
-
-def _load_vlans(r: _Reader, raw: dict[str, Any]) -> dict[str, int]:
+def _load_vlans(r: TopologyReader, raw: dict[str, Any]) -> dict[str, int]:
     vlans: dict[str, int] = {}
-    for i, table in enumerate(_optional(r, raw, "vlans", list, "", [])):
+    for i, table in enumerate(optional(r, raw, "vlans", list, "", [])):
         where = f"vlans[{i}]"
         if not isinstance(table, dict):
             raise r.fail(where, f"must be a table, got {table!r}")
         name = r.get(table, "name", str, where)
-        number = _optional(r, table, "id", int, where, i + 1)
+        number = optional(r, table, "id", int, where, i + 1)
         if not 1 <= number <= 4095:
             raise r.fail(f"{where}.id", f"must be 1-4095, got {number}")
         if name in vlans:
@@ -259,27 +201,27 @@ def _load_vlans(r: _Reader, raw: dict[str, Any]) -> dict[str, int]:
     return vlans
 
 
-def _load_images(r: _Reader, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _load_images(r: TopologyReader, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     images: dict[str, dict[str, Any]] = {}
-    for name, table in _optional(r, raw, "images", dict, "", {}).items():
+    for name, table in optional(r, raw, "images", dict, "", {}).items():
         where = f"images.{name}"
         if not isinstance(table, dict):
             raise r.fail(where, f"must be a table, got {table!r}")
-        _unknown_fields(r, table, IMAGE_FIELDS, where)
+        unknown_fields(r, table, IMAGE_FIELDS, where)
         for key in ("packages", "disable_units"):
-            for i, item in enumerate(_optional(r, table, key, list, where, [])):
+            for i, item in enumerate(optional(r, table, key, list, where, [])):
                 if not isinstance(item, str) or not re.match(
                     r"^[A-Za-z0-9][A-Za-z0-9+.@_:-]*$", item
                 ):
                     raise r.fail(f"{where}.{key}[{i}]", f"not a package or unit name: {item!r}")
-        for target, source in _optional(r, table, "files", dict, where, {}).items():
+        for target, source in optional(r, table, "files", dict, where, {}).items():
             fwhere = f"{where}.files.{target}"
             if not target.startswith("/"):
                 raise r.fail(fwhere, "the guest path must be absolute")
             if isinstance(source, dict):
-                _unknown_fields(r, source, ("content", "mode"), fwhere)
+                unknown_fields(r, source, ("content", "mode"), fwhere)
                 r.get(source, "content", str, fwhere)
-                mode = _optional(r, source, "mode", str, fwhere, "0644")
+                mode = optional(r, source, "mode", str, fwhere, "0644")
                 if not re.match(r"^0?[0-7]{3,4}$", mode):
                     raise r.fail(f"{fwhere}.mode", f"not an octal mode: {mode!r}")
             elif isinstance(source, str):
@@ -291,7 +233,9 @@ def _load_images(r: _Reader, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return images
 
 
-def _load_service(r: _Reader, table: dict[str, Any], where: str, nodes: dict[str, Node]) -> Service:
+def _load_service(
+    r: TopologyReader, table: dict[str, Any], where: str, nodes: dict[str, Node]
+) -> Service:
     name = r.get(table, "name", str, where)
     where = f"{where}({name})"
     if "nodes" in table:
@@ -348,13 +292,13 @@ def load_topology(path: Path | None = None) -> Topology:
         raise UsageError(f"{path}: cannot read the topology file (permission denied)") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: invalid TOML: {exc}") from None
-    r = _Reader(path)
-    cluster = _optional(r, raw, "cluster", dict, "", {})
-    roles = _optional(r, raw, "roles", dict, "", {})
+    r = TopologyReader(path)
+    cluster = optional(r, raw, "cluster", dict, "", {})
+    roles = optional(r, raw, "roles", dict, "", {})
     for role, table in roles.items():
         if not isinstance(table, dict):
             raise r.fail(f"roles.{role}", f"must be a table, got {table!r}")
-        _optional(r, table, "boot_group", int, f"roles.{role}", 0)
+        optional(r, table, "boot_group", int, f"roles.{role}", 0)
     vlans = _load_vlans(r, raw)
     nodes = _load_nodes(r, raw, roles)
     for node in nodes.values():
@@ -363,29 +307,29 @@ def load_topology(path: Path | None = None) -> Topology:
                 raise r.fail(f"nodes.{node.name}.addresses.{vlan}", f"unknown VLAN '{vlan}'")
     images = _load_images(r, raw)
     profiles: dict[str, Profile] = {}
-    raw_profiles = _optional(r, raw, "profiles", dict, "", {DEFAULT_PROFILE: {"image": "default"}})
+    raw_profiles = optional(r, raw, "profiles", dict, "", {DEFAULT_PROFILE: {"image": "default"}})
     for pname, ptable in raw_profiles.items():
         where = f"profiles.{pname}"
         if not isinstance(ptable, dict):
             raise r.fail(where, f"must be a table, got {ptable!r}")
         services = tuple(
             _load_service(r, s, f"{where}.services[{i}]", nodes)
-            for i, s in enumerate(_optional(r, ptable, "services", list, where, []))
+            for i, s in enumerate(optional(r, ptable, "services", list, where, []))
         )
-        image = _optional(r, ptable, "image", str, where, "default")
+        image = optional(r, ptable, "image", str, where, "default")
         if image not in images and image == "default":
             images["default"] = {}
         profiles[pname] = Profile(
             name=pname,
-            image=_optional(r, ptable, "image", str, where, "default"),
+            image=optional(r, ptable, "image", str, where, "default"),
             description=ptable.get("description", ""),
             services=services,
             contract=dict(r.get(ptable, "contract", dict, where) if "contract" in ptable else {}),
         )
     return Topology(
         path=path,
-        name=_optional(r, cluster, "name", str, "cluster", path.stem),
-        domain=_optional(r, cluster, "domain", str, "cluster", ""),
+        name=optional(r, cluster, "name", str, "cluster", path.stem),
+        domain=optional(r, cluster, "domain", str, "cluster", ""),
         vlans=vlans,
         nodes=nodes,
         profiles=profiles,
