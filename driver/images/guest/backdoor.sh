@@ -89,7 +89,7 @@ run_command() {
         kill -KILL -- "-$pid" 2>/dev/null
         break
       fi
-      [[ $ca =~ ^[0-9]+$ ]] && pending=1 pending_nonce=$cn pending_len=$ca pending_limit=$cb
+      [[ -n $ca && $ca != *[!0-9]* ]] && pending=1 pending_nonce=$cn pending_len=$ca pending_limit=$cb
     fi
     if ((deadline > 0)); then
       read -r up _ </proc/uptime
@@ -123,13 +123,19 @@ while :; do
     printf 'photon-backdoor: host connected\n' >&3 2>/dev/null || photon_sleep 0.1
     continue
   fi
-  [[ $len =~ ^[0-9]+$ ]] || continue
-  [[ $limit =~ ^[0-9]+$ ]] || limit=900
+  # Glob tests, not regexes: bash compiles a =~ pattern on every use, and under TCG every
+  # statement on this path costs (the round trip is counted in bench/results/driver.json).
+  [[ -n $len && $len != *[!0-9]* ]] || continue
+  [[ -n $limit && $limit != *[!0-9]* ]] || limit=900
   cmd=""
   ((len > 0)) && IFS= read -r -N "$len" cmd <&3
   run_command "$cmd" "$limit" "$nonce"
-  reply="$nonce $status $timed_out"$'\n'
-  append_file O "$out_file"
-  append_file E "$err_file"
+  if [[ -s $out_file || -s $err_file ]]; then
+    reply="$nonce $status $timed_out"$'\n'
+    append_file O "$out_file"
+    append_file E "$err_file"
+  else
+    reply="$nonce $status $timed_out"$'\nO0\nE0\n'
+  fi
   printf '%s' "$reply" >&3  # the whole answer in one write
 done
