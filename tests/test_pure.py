@@ -79,7 +79,7 @@ def test_topology_invalid_toml_and_missing(tmp_path: Path) -> None:
 def test_topology_shape_and_boot_order() -> None:
     topo = load_topology()
     assert list(topo.nodes) == [f"node0{i}" for i in range(1, 7)]
-    assert topo.boot_groups() == [["node01", "node02", "node03"], ["node04", "node05"], ["node06"]]
+    assert topo.boot_groups() == [["node01", "node02", "node03"], ["node04", "node05", "node06"]]
     pc = topo.profile("photoncloud")
     names = {s.name for s in pc.services}
     assert {
