@@ -189,13 +189,16 @@ def main() -> None:
             capture_output=True,
         )
         shutil.rmtree(work, ignore_errors=True)
-    doc: dict[str, object] = {"ref": args.ref, "benches": {}, "errors": errors}
+    earlier: dict[str, dict[str, object]] = {"benches": {}, "errors": {}}
     with contextlib.suppress(OSError, ValueError):
-        earlier = json.loads(args.out.read_text())
-        if earlier.get("ref") == args.ref:  # keep what this run did not measure again
-            doc["benches"] = {k: v for k, v in earlier["benches"].items() if k not in results}
-            doc["errors"] = {k: v for k, v in earlier["errors"].items() if k not in results}
-            doc["errors"].update(errors)  # type: ignore[attr-defined]
+        found = json.loads(args.out.read_text())
+        if found.get("ref") == args.ref:  # keep what this run did not measure again
+            earlier = {k: {n: v for n, v in found[k].items() if n not in results} for k in earlier}
+    doc: dict[str, object] = {
+        "ref": args.ref,
+        "benches": earlier["benches"],
+        "errors": {**earlier["errors"], **errors},
+    }
     for name, samples in results.items():
         pairs = list(zip(samples["work"], samples["ref"], strict=False))
         ratios = [w / r for w, r in pairs if r > 0]

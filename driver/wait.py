@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -30,3 +31,11 @@ def wait_until(
         if remaining <= 0:
             raise TimeoutError(f"not within {timeout}s")
         time.sleep(min(interval, remaining))
+
+
+def give_exit_time(check_alive: Callable[[], None], grace: float = 2.0) -> None:
+    """A channel to QEMU closed or refused: QEMU is usually on its way out, so call
+    ``check_alive`` (which raises once it has exited) for up to ``grace`` s; returns if it
+    is still running then."""
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: False, grace, 0.05, check_alive)

@@ -17,7 +17,7 @@ from qemu.qmp import ExecuteError, QMPError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from driver.errors import InfraError
-from driver.wait import wait_until
+from driver.wait import give_exit_time, wait_until
 
 
 def _client_on(loop: asyncio.AbstractEventLoop, path: Path) -> Any:
@@ -67,8 +67,7 @@ class QmpClient:
         """A refused or dropped connection: QEMU is usually on its way out (it rejected a
         saved state, or was told to quit), so give it ``grace`` s to exit and let
         ``check_alive`` raise MachineDied; else an InfraError naming the socket."""
-        with contextlib.suppress(TimeoutError):
-            wait_until(lambda: False, grace, 0.05, self._check_alive)
+        give_exit_time(self._check_alive, grace)
         raise InfraError(f"{self.path}: QMP connection failed: {exc}") from None
 
     def command(self, qmp_command: str, /, **arguments: object) -> object:

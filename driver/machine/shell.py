@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from driver.errors import InfraError
-from driver.wait import wait_until
+from driver.wait import give_exit_time, wait_until
 
 READY_MARKER = b"PHOTON-BACKDOOR-READY\n"
 POLL_SECONDS = 0.25
@@ -110,8 +110,7 @@ class GuestShell:
                 chunk = self._sock.recv(1 << 16)
                 if not chunk:
                     # QEMU closes the socket as it dies; give the exit a moment to show.
-                    with contextlib.suppress(TimeoutError):
-                        wait_until(lambda: False, 2.0, 0.05, self._alive)
+                    give_exit_time(self._alive)
                     raise InfraError(f"backdoor {self.path} closed by QEMU")
                 self._buffer += chunk
                 return
