@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -86,8 +87,42 @@ def test_reference_cluster_lifecycle(
         assert "fault: partition node01 | node02,node03" in proc.stderr
         assert "undo fault: partition node01 | node02,node03" in proc.stderr
 
+        # A run killed in the middle of a command (SIGKILL: it sends no cancel). The guest
+        # ends the command when its client goes away, so the next run is not queued behind
+        # it and the command is gone.
+        hung = tmp_path / "hung.py"
+        hung.write_text("node04.succeed('touch /tmp/hung-started; sleep 4441', timeout=3000)\n")
+        hung_log = tmp_path / "hung.log"
+        with hung_log.open("w") as log:
+            killed = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "driver",
+                    "--profile",
+                    "reference",
+                    "run",
+                    "--reuse",
+                    str(hung),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        try:
+            deadline = time.monotonic() + 120
+            while "sleep 4441" not in hung_log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(2.0)
+        finally:
+            killed.kill()
+            killed.wait()
         trivial = tmp_path / "trivial.py"
-        trivial.write_text("for m in machines:\n    m.succeed('true')\n")
+        trivial.write_text(
+            "node04.succeed('test -e /tmp/hung-started')\n"
+            "node04.fail(\"pgrep -f 'sleep 4441'\")\n"
+            "for m in machines:\n    m.succeed('true')\n"
+        )
         started = time.monotonic()
         proc = photon(env, "run", "--reuse", str(trivial))
         timings["attach_six_and_one_command_each_s"] = time.monotonic() - started
