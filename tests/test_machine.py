@@ -106,6 +106,18 @@ def test_wait_until_succeeds_and_fails(n1: Machine) -> None:
         n1.wait_until_succeeds("sleep 10", timeout=3, attempt_timeout=1)
 
 
+def test_a_long_wait_backs_off_and_still_notices(n1: Machine) -> None:
+    # Attempts every 0.1 s at first, then a twentieth of the time waited (at most 0.5 s):
+    # 20 s of waiting is about 60 attempts, not the 130+ a fixed 0.1 s interval makes.
+    n1.succeed("rm -f /tmp/attempts /tmp/flag; (sleep 20; touch /tmp/flag) >/dev/null 2>&1 &")
+    n1.wait_until_succeeds("echo x >> /tmp/attempts; test -e /tmp/flag", timeout=60)
+    now, flagged = n1.succeed("date +%s.%N; date -r /tmp/flag +%s.%N").split()
+    late = float(now) - float(flagged)
+    attempts = int(n1.succeed("wc -l < /tmp/attempts"))
+    assert 30 < attempts < 100, attempts
+    assert late < 2.0, f"noticed {late:.2f} s after the flag"
+
+
 def test_wait_for_unit_late_oneshot(n1: Machine) -> None:
     n1.succeed(
         "systemd-run --unit=late-oneshot --no-block -p Type=oneshot -p RemainAfterExit=yes sleep 2"

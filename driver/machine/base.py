@@ -101,11 +101,15 @@ class ShellBase(ABC):
         interval: float = 0.1,
         strict: bool = False,
         stop_status: int | None = None,
+        max_interval: float = 0.5,
     ) -> Polled:
         """The one in-guest wait: run ``check`` in the guest until it succeeds (or, with
-        ``want_success`` False, fails), in one round trip; the guest sleeps ``interval`` s
-        between attempts without spawning a process. Each attempt is bounded by
-        ``attempt_timeout`` s (None: a subshell, no ``timeout`` process); an attempt that
+        ``want_success`` False, fails), in one round trip; the guest sleeps between attempts
+        without spawning a process: ``interval`` s at first, then a twentieth of the time
+        waited so far, at most ``max_interval`` s. An attempt forks and may exec, which
+        under TCG costs tens of ms of the guest's only vCPU: a long wait must not take the
+        CPU from what it waits for, and it still notices within 5 % of its time. Each
+        attempt is bounded by ``attempt_timeout`` s (None: a subshell, no ``timeout`` process); an attempt that
         exits with ``stop_status`` ends the wait at once. ``strict`` runs ``check`` under
         ``set -euo pipefail`` (test-author commands)."""
         if strict:
@@ -119,17 +123,22 @@ class ShellBase(ABC):
         stop = "" if stop_status is None else f'  if [ "$r" -eq {stop_status} ]; then break; fi\n'
         # Deadline on the boot clock (/proc/uptime, centiseconds), as the backdoor's own:
         # a stepped wall clock (a clock-skew fault, a restored snapshot) leaves it alone.
+        first = max(1, round(interval * 100))
+        most = max(first, round(max_interval * 100))
         script = (
             "read -r up _ </proc/uptime\n"
-            f"d=$(( 10#${{up/./}} + {math.ceil(timeout * 100)} ))\n"
+            f"s=$(( 10#${{up/./}} )); d=$(( s + {math.ceil(timeout * 100)} ))\n"
             "while :; do\n"
             # The status rides after the output, so trailing newlines of the output stay.
             f"  o=$({attempt} 2>&1; printf '\\n%d' $?); r=${{o##*$'\\n'}}; o=${{o%$'\\n'*}}\n"
             f'  if [ "$r" {goal} 0 ]; then printf "%s\\n%s" "$r" "$o"; exit 0; fi\n'
             f"{stop}"
             "  read -r up _ </proc/uptime\n"
-            "  if (( 10#${up/./} >= d )); then break; fi\n"
-            f"  photon_sleep {interval:g}\n"
+            "  n=$(( 10#${up/./} ))\n"
+            "  if (( n >= d )); then break; fi\n"
+            f"  w=$(( (n - s) / 20 )); (( w < {first} )) && w={first}; (( w > {most} )) && w={most}\n"
+            "  printf -v w '%d.%02d' $(( w / 100 )) $(( w % 100 ))\n"
+            '  photon_sleep "$w"\n'
             "done\n"
             'printf "%s\\n%s" "$r" "$o"; exit 97'
         )

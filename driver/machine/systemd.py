@@ -104,7 +104,9 @@ class SystemdMixin(ShellBase):
         sc = self._systemctl_command(f"show -p ActiveState --value -- {shlex.quote(unit)}", user)
         check = f's=$({sc}); echo "$s"; [ "$s" = {shlex.quote(state)} ]'
         with self.nested(f"waiting for unit {unit} to be {state}"):
-            polled = self._guest_loop(check, limit, attempt_timeout=None, interval=0.05)
+            polled = self._guest_loop(
+                check, limit, attempt_timeout=None, interval=0.05, max_interval=0.05
+            )
             if not polled.reached:
                 last = polled.output.strip() or "unknown"
                 raise self._timed_out(limit, f"unit {unit} did not reach {state} (it is {last})")
