@@ -199,9 +199,9 @@ def list_settled(cache: Path) -> list[tuple[str, SettledSnapshot]]:
     return found
 
 
-# Each declared unit's wait: the reference standbys wait for the primary, then take a base
-# backup; six TCG guests on two host cores have taken more than 300 s for that (the
-# units' own TimeoutStartSec is 600 s).
+# Each declared unit's wait: six TCG guests on two host cores have taken more than 300 s
+# to bring up the reference control plane when its standbys took base backups (they still
+# do when their cluster has run before; the units' own TimeoutStartSec is 600 s).
 READINESS_TIMEOUT = 600.0
 
 
