@@ -130,6 +130,38 @@ def test_wait_for_unit_late_oneshot(n1: Machine) -> None:
     assert n1.get_unit_info("late-oneshot")["ActiveState"] == "active"
 
 
+def late_unit_noticed(n1: Machine, unit: str) -> float:
+    """Start ``unit`` (a 3 s oneshot) without blocking, wait for it; seconds between its
+    activation and the wait's return, on the guest's clock."""
+    n1.succeed(
+        f"systemd-run --unit={unit} --no-block -p Type=oneshot -p RemainAfterExit=yes sleep 3"
+    )
+    n1.wait_for_unit(unit, timeout=60)
+    now, active = n1.succeed(
+        "read up _ < /proc/uptime; echo $up; "
+        f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}"
+    ).split()
+    return float(now) - int(active) / 1e6
+
+
+def test_wait_for_unit_blocks_on_the_pending_job(n1: Machine) -> None:
+    # The wait sits on the unit's job (photon-wait@UNIT.target) instead of polling, and
+    # returns right after the job ends.
+    late = late_unit_noticed(n1, "late-blocking")
+    assert late < 1.0, f"noticed {late:.2f} s after activation"
+    journal = n1.succeed("journalctl -b --no-pager -o cat | grep -F photon-wait@late-blocking")
+    assert "Reached target photon-wait@late-blocking.service.target" in journal, journal
+    n1.require_unit_state("photon-wait@late-blocking.service.target", "inactive")
+    # An image without the template polls, with the same result.
+    n1.succeed("mv /etc/systemd/system/photon-wait@.target /root/photon-wait@.target")
+    try:
+        late = late_unit_noticed(n1, "late-polled")
+    finally:
+        n1.succeed("mv /root/photon-wait@.target /etc/systemd/system/photon-wait@.target")
+    assert late < 2.0, f"noticed {late:.2f} s after activation"
+    n1.fail("journalctl -b --no-pager -o cat | grep -F photon-wait@late-polled")
+
+
 def test_wait_for_unit_failed_carries_journal(n1: Machine) -> None:
     n1.succeed(
         "systemd-run --unit=doomed --no-block -p Type=oneshot sh -c 'echo doom-marker-42; exit 3'"

@@ -127,6 +127,10 @@ def stage_files(stage: Path, recipe: ImageRecipe) -> None:
             0o644,
         ),
         f"etc/systemd/system/photon-failed@.service.d/{HEALTH_DROPIN}": (NO_ON_FAILURE, 0o644),
+        "etc/systemd/system/photon-wait@.target": (
+            (GUEST_DIR / "photon-wait@.target").read_bytes(),
+            0o644,
+        ),
     }
     for unit_type in HEALTH_DROPIN_TYPES:
         files[f"etc/systemd/system/{unit_type}.d/{HEALTH_DROPIN}"] = (

@@ -109,9 +109,11 @@ class ShellBase(ABC):
         waited so far, at most ``max_interval`` s. An attempt forks and may exec, which
         under TCG costs tens of ms of the guest's only vCPU: a long wait must not take the
         CPU from what it waits for, and it still notices within 5 % of its time. Each
-        attempt is bounded by ``attempt_timeout`` s (None: a subshell, no ``timeout`` process); an attempt that
-        exits with ``stop_status`` ends the wait at once. ``strict`` runs ``check`` under
-        ``set -euo pipefail`` (test-author commands)."""
+        attempt is bounded by ``attempt_timeout`` s (None: a subshell, no ``timeout``
+        process); an attempt that exits with ``stop_status`` ends the wait at once. A check
+        may read ``$d``, the wait's deadline in centiseconds of /proc/uptime, to block
+        until then itself. ``strict`` runs ``check`` under ``set -euo pipefail``
+        (test-author commands)."""
         if strict:
             check = STRICT + check
         attempt = (

@@ -9,11 +9,29 @@ from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
 
 # One attempt of wait_for_unit's in-guest poll: exit 0 when active, 1 to keep waiting,
 # 3 (the poll's stop status) when the unit can no longer become active, with its journal.
+# While the unit is on its way, the attempt blocks on its pending job through
+# photon-wait@UNIT.target (driver/images/guest) until the wait's deadline ($d, the guest
+# loop's, in centiseconds of /proc/uptime); without that template (an image from elsewhere,
+# a user's systemd) it falls back to polling.
 _UNIT_STATE = r"""{define_sc}
 u={unit}
-while IFS='=' read -r k v; do
-  case "$k" in LoadState) ls=$v ;; ActiveState) as=$v ;; SubState) ss=$v ;; Result) rs=$v ;; esac
-done < <(sc show -p LoadState,ActiveState,SubState,Result -- "$u")
+unit_state() {{
+  while IFS='=' read -r k v; do
+    case "$k" in LoadState) ls=$v ;; ActiveState) as=$v ;; SubState) ss=$v ;; Result) rs=$v ;; esac
+  done < <(sc show -p LoadState,ActiveState,SubState,Result -- "$u")
+}}
+unit_state
+case "$as" in
+  active | failed) ;;
+  *)
+    read -r up _ </proc/uptime; left=$(( ${{d:-0}} - 10#${{up/./}} ))
+    if {block} && [ "$ls" != not-found ] && ((left > 0)) \
+       && [ -e /etc/systemd/system/photon-wait@.target ]; then
+      printf -v left '%d.%02d' $((left / 100)) $((left % 100))
+      timeout "$left" systemctl start -- "photon-wait@$u.target" >/dev/null 2>&1
+      unit_state
+    fi ;;
+esac
 case "$as" in
   active) echo active; exit 0 ;;
   failed) echo "reached state \"failed\" (result: $rs)"; journalctl {journal_unit} "$u" -n {lines} --no-pager -o cat; exit 3 ;;
@@ -131,6 +149,7 @@ class SystemdMixin(ShellBase):
                 unit=shlex.quote(name),
                 lines=journal_lines,
                 journal_unit="-u" if user is None else "--user-unit",
+                block="true" if user is None else "false",
                 define_sc=(
                     'sc() { systemctl "$@"; }'
                     if user is None

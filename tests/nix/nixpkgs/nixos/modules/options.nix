@@ -28,6 +28,12 @@ let
       serviceConfig = opt unitSection { };
     };
   };
+  unitFileType = types.submodule {
+    options = {
+      enable = opt bool true;
+      text = opt (types.nullOr types.str) null;
+    };
+  };
   networkType = types.submodule {
     options = {
       matchConfig = opt unitSection { };
@@ -59,6 +65,7 @@ in
     };
     systemd = {
       services = opt (types.attrsOf serviceType) { };
+      units = opt (types.attrsOf unitFileType) { };
       network.networks = opt (types.attrsOf networkType) { };
       settings.Manager = opt unitSection { };
     };
@@ -96,6 +103,7 @@ in
       builder = "/bin/sh";
       args = [ "-c" "exit 1" ];
       units = builtins.toJSON (lib.mapAttrs (_: s: s.serviceConfig) config.systemd.services);
+      unitFiles = builtins.toJSON (lib.mapAttrs (_: u: u.text) config.systemd.units);
       fileSystems = builtins.toJSON config.fileSystems;
       kernelParams = config.boot.kernelParams;
       packages = config.environment.systemPackages;
