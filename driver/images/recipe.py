@@ -62,7 +62,7 @@ MASKED_UNITS = (
     "modprobe@efi_pstore.service",
     "modprobe@configfs.service",
     # Each of these is a process and a unit under TCG while six guests share two host cores
-    # (systemd-analyze blame in a booting reference cluster: 2-14 s each): binfmt_misc, utmp
+    # (seconds each in systemd-analyze blame of a booting reference cluster): binfmt_misc, utmp
     # records, a random seed file (virtio-rng feeds the pool), networks from the kernel
     # command line, and flushing a journal that is volatile anyway.
     "systemd-binfmt.service",

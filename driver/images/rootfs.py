@@ -57,7 +57,7 @@ MODPROBE_BLACKLIST = "".join(
 )
 # systemd generators for storage a test VM does not have (encrypted, integrity or verity
 # volumes, GPT auto-discovery, hibernation, offline updates): a generator runs at every
-# boot and daemon-reload (~0.13 s each in a guest of the running reference cluster).
+# boot and daemon-reload, each an exec under TCG.
 MASKED_GENERATORS = (
     "systemd-cryptsetup-generator",
     "systemd-integritysetup-generator",
