@@ -55,9 +55,10 @@ let
       memory_mib = node.memory_mib;
       kernel = "${toplevel}/kernel";
       initrd = "${toplevel}/initrd";
-      # nosoftlockup: restored snapshots and busy TCG hosts are no soft lockup (see
-      # driver/images/debian_spec.py).
-      cmdline = "init=${toplevel}/init console=ttyS0 net.ifnames=0 panic=1 nosoftlockup "
+      # nosoftlockup: restored snapshots and busy TCG hosts are no soft lockup;
+      # no_timer_check: a busy host can starve the kernel's early timer check into a panic
+      # (see driver/images/debian_spec.py).
+      cmdline = "init=${toplevel}/init console=ttyS0 net.ifnames=0 panic=1 nosoftlockup no_timer_check "
         + toString system.config.boot.kernelParams;
       disks = [
         { base = "${storeImage}/nix-store.img"; format = "raw"; overlay = true; serial = "nix-store"; size_mib = 0; }
