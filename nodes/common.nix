@@ -85,8 +85,8 @@ in
 
   # wait_for_unit blocks on a unit's pending job through this template instead of polling
   # systemctl (driver/machine/systemd.py); the Debian images carry the same file.
-  systemd.units."photon-wait@.target".text =
-    builtins.readFile (../driver/images/guest + "/photon-wait@.target");
+  systemd.units."photon-active@.target".text =
+    builtins.readFile (../driver/images/guest + "/photon-active@.target");
 
   system.stateVersion = "25.11";
 }

@@ -143,9 +143,9 @@ def test_node_modules_give_the_backdoor_and_checks_what_they_need(ws: Workspace)
     assert filesystems["/nix/store"]["device"] == "/dev/disk/by-id/virtio-nix-store"
     assert filesystems["/"]["autoFormat"] is True
     wait_target = ws.eval_json(
-        config.format("node05") + '.systemd.units."photon-wait@.target".text'
+        config.format("node05") + '.systemd.units."photon-active@.target".text'
     )
-    assert wait_target == (REPO / "driver/images/guest/photon-wait@.target").read_text()
+    assert wait_target == (REPO / "driver/images/guest/photon-active@.target").read_text()
 
 
 @pytest.mark.parametrize(

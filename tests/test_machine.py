@@ -145,21 +145,21 @@ def late_unit_noticed(n1: Machine, unit: str) -> float:
 
 
 def test_wait_for_unit_blocks_on_the_pending_job(n1: Machine) -> None:
-    # The wait sits on the unit's job (photon-wait@UNIT.target) instead of polling, and
+    # The wait sits on the unit's job (photon-active@UNIT.target) instead of polling, and
     # returns right after the job ends.
     late = late_unit_noticed(n1, "late-blocking")
     assert late < 1.0, f"noticed {late:.2f} s after activation"
-    journal = n1.succeed("journalctl -b --no-pager -o cat | grep -F photon-wait@late-blocking")
-    assert "Reached target photon-wait@late-blocking.service.target" in journal, journal
-    n1.require_unit_state("photon-wait@late-blocking.service.target", "inactive")
+    journal = n1.succeed("journalctl -b --no-pager -o cat | grep -F photon-active@late-blocking")
+    assert "Reached target photon-active@late-blocking.service.target" in journal, journal
+    n1.require_unit_state("photon-active@late-blocking.service.target", "inactive")
     # An image without the template polls, with the same result.
-    n1.succeed("mv /etc/systemd/system/photon-wait@.target /root/photon-wait@.target")
+    n1.succeed("mv /etc/systemd/system/photon-active@.target /root/photon-active@.target")
     try:
         late = late_unit_noticed(n1, "late-polled")
     finally:
-        n1.succeed("mv /root/photon-wait@.target /etc/systemd/system/photon-wait@.target")
+        n1.succeed("mv /root/photon-active@.target /etc/systemd/system/photon-active@.target")
     assert late < 2.0, f"noticed {late:.2f} s after activation"
-    n1.fail("journalctl -b --no-pager -o cat | grep -F photon-wait@late-polled")
+    n1.fail("journalctl -b --no-pager -o cat | grep -F photon-active@late-polled")
 
 
 def test_wait_for_unit_failed_carries_journal(n1: Machine) -> None:

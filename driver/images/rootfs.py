@@ -127,8 +127,8 @@ def stage_files(stage: Path, recipe: ImageRecipe) -> None:
             0o644,
         ),
         f"etc/systemd/system/photon-failed@.service.d/{HEALTH_DROPIN}": (NO_ON_FAILURE, 0o644),
-        "etc/systemd/system/photon-wait@.target": (
-            (GUEST_DIR / "photon-wait@.target").read_bytes(),
+        "etc/systemd/system/photon-active@.target": (
+            (GUEST_DIR / "photon-active@.target").read_bytes(),
             0o644,
         ),
     }

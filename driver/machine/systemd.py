@@ -10,9 +10,10 @@ from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
 # One attempt of wait_for_unit's in-guest poll: exit 0 when active, 1 to keep waiting,
 # 3 (the poll's stop status) when the unit can no longer become active, with its journal.
 # While the unit is on its way, the attempt blocks on its pending job through
-# photon-wait@UNIT.target (driver/images/guest) until the wait's deadline ($d, the guest
-# loop's, in centiseconds of /proc/uptime); without that template (an image from elsewhere,
-# a user's systemd) it falls back to polling.
+# photon-active@UNIT.target (driver/images/guest) until the wait's deadline ($d, the guest
+# loop's, in centiseconds of /proc/uptime): starting it succeeds once the job has ended
+# with the unit active, with no further systemctl. Without that template (an image from
+# elsewhere, a user's systemd) the attempt polls.
 _UNIT_STATE = r"""{define_sc}
 u={unit}
 unit_state() {{
@@ -26,9 +27,11 @@ case "$as" in
   *)
     read -r up _ </proc/uptime; left=$(( ${{d:-0}} - 10#${{up/./}} ))
     if {block} && [ "$ls" != not-found ] && ((left > 0)) \
-       && [ -e /etc/systemd/system/photon-wait@.target ]; then
+       && [ -e /etc/systemd/system/photon-active@.target ]; then
       printf -v left '%d.%02d' $((left / 100)) $((left % 100))
-      timeout "$left" systemctl start -- "photon-wait@$u.target" >/dev/null 2>&1
+      if timeout "$left" systemctl start -- "photon-active@$u.target" >/dev/null 2>&1; then
+        echo active; exit 0
+      fi
       unit_state
     fi ;;
 esac
