@@ -81,9 +81,15 @@ def test_execute_run_succeed_fail(n1: Machine) -> None:
     assert n1.succeed("echo one", "echo two") == "one\ntwo\n"
     with pytest.raises(TestFailure, match="exit 3"):
         n1.succeed("exit 3")
+    # A failure quotes the end of what the command printed, stdout and stderr.
+    with pytest.raises(TestFailure) as failed:
+        n1.succeed("seq 1 5000; echo bad >&2; exit 1")
+    message = str(failed.value)
+    assert "failed (exit code 1)\nstdout: [" in message and message.count("\n4999\n") == 1
+    assert message.endswith("\n5000\nstderr: bad") and len(message) < 4500
     assert n1.fail("echo x; false") == "x\n"
-    with pytest.raises(TestFailure, match="unexpectedly succeeded"):
-        n1.fail("true")
+    with pytest.raises(TestFailure, match="unexpectedly succeeded\nstdout: y$"):
+        n1.fail("echo y")
     assert n1.execute("echo out; exit 3", check_return=False) == (-1, "out\n")
     assert n1.execute("sleep 30", check_output=False) == (-2, "")
     # NixOS semantics: every command runs under `set -euo pipefail`.

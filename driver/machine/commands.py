@@ -13,6 +13,23 @@ from driver.machine.shell import CommandResult
 
 # bash's own words for a command it cannot parse (status 2).
 _SYNTAX_ERROR = re.compile(r"syntax error( near unexpected token .*|: unexpected end of file.*)")
+# How much of a failed command's stdout and stderr its failure quotes (the end of each).
+OUTPUT_QUOTED_CHARS = 2000
+
+
+def _quoted_output(result: CommandResult) -> str:
+    """The end of ``result``'s stdout and stderr, as lines to append to a failure."""
+    text = ""
+    for name, stream in (("stdout", result.stdout), ("stderr", result.stderr)):
+        stream = stream.strip()
+        if len(stream) > OUTPUT_QUOTED_CHARS:
+            stream = (
+                f"[{len(stream) - OUTPUT_QUOTED_CHARS} chars before] ..."
+                + stream[-OUTPUT_QUOTED_CHARS:]
+            )
+        if stream:
+            text += f"\n{name}: {stream}"
+    return text
 
 
 class CommandsMixin(ShellBase):
@@ -59,7 +76,8 @@ class CommandsMixin(ShellBase):
 
     def succeed(self, *commands: str, timeout: Duration | None = None) -> str:
         """Run each command under ``set -euo pipefail``; returns all stdout. Fails the test
-        (TestFailure naming the node, command and status) if one exits non-zero, and with
+        (TestFailure naming the node, command and status, and quoting the end of its stdout
+        and stderr) if one exits non-zero, and with
         CommandTimeout if one runs longer than ``timeout`` s (its process group is
         killed). As in the NixOS driver, no timeout by default (``None``)."""
         output = ""
@@ -74,16 +92,16 @@ class CommandsMixin(ShellBase):
                         node=self.name,
                     )
                 if result.status != 0:
-                    stderr = result.stderr.strip()
                     raise self._failure(
                         f"command `{command}` failed (exit code {result.status})"
-                        + (f"\nstderr: {stderr}" if stderr else "")
+                        + _quoted_output(result)
                     )
                 output += result.stdout
         return output
 
     def fail(self, *commands: str, timeout: Duration | None = None) -> str:
-        """Run each command under ``set -euo pipefail``; fails the test if one exits 0.
+        """Run each command under ``set -euo pipefail``; fails the test if one exits 0
+        (quoting the end of its output).
         Returns all stdout. As in the NixOS driver, no timeout by default, and a command
         killed at ``timeout`` s (status 124) counts as failed."""
         output = ""
@@ -91,7 +109,9 @@ class CommandsMixin(ShellBase):
             with self.nested(f"must fail: {command}"):
                 result = self._strict(command, timeout)
                 if result.status == 0:
-                    raise self._failure(f"command `{command}` unexpectedly succeeded")
+                    raise self._failure(
+                        f"command `{command}` unexpectedly succeeded" + _quoted_output(result)
+                    )
                 output += result.stdout
         return output
 
