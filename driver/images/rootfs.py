@@ -42,6 +42,10 @@ HEALTH_DROPIN_TYPES = ("service", "socket", "mount", "swap", "automount", "timer
 HEALTH_DROPIN = "90-photon-health.conf"
 NO_ON_FAILURE = "[Unit]\nOnFailure=\n"
 
+# The driver's own units (driver/images/guest): the backdoor shell, the health gate's
+# OnFailure= handler and wait_for_unit's wait target.
+GUEST_UNITS = ("photon-backdoor.service", "photon-failed@.service", "photon-active@.target")
+
 # The backdoor answers before systemd-tmpfiles-setup runs; keep /tmp's contents at boot so
 # files a script writes there early are not swept away (Debian's tmp.conf says "D /tmp").
 TMPFILES_TMP = "d /tmp 1777 root root -\n"
@@ -111,10 +115,6 @@ def stage_files(stage: Path, recipe: ImageRecipe) -> None:
     """Write the files every image carries into ``stage`` (copied over the rootfs)."""
     files: dict[str, tuple[str | bytes, int]] = {
         "usr/lib/photon/backdoor.sh": ((GUEST_DIR / "backdoor.sh").read_bytes(), 0o755),
-        "etc/systemd/system/photon-backdoor.service": (
-            (GUEST_DIR / "photon-backdoor.service").read_bytes(),
-            0o644,
-        ),
         "etc/systemd/journald.conf.d/photon.conf": (JOURNALD_CONF, 0o644),
         "etc/systemd/system.conf.d/photon.conf": (SYSTEM_CONF, 0o644),
         "etc/ssh/sshd_config.d/photon.conf": (SSHD_CONF, 0o644),
@@ -122,16 +122,10 @@ def stage_files(stage: Path, recipe: ImageRecipe) -> None:
         "etc/tmpfiles.d/tmp.conf": (TMPFILES_TMP, 0o644),
         "etc/sysctl.d/90-photon-console.conf": (CONSOLE_SYSCTL, 0o644),
         "etc/modprobe.d/photon-test-vm.conf": (MODPROBE_BLACKLIST, 0o644),
-        "etc/systemd/system/photon-failed@.service": (
-            (GUEST_DIR / "photon-failed@.service").read_bytes(),
-            0o644,
-        ),
         f"etc/systemd/system/photon-failed@.service.d/{HEALTH_DROPIN}": (NO_ON_FAILURE, 0o644),
-        "etc/systemd/system/photon-active@.target": (
-            (GUEST_DIR / "photon-active@.target").read_bytes(),
-            0o644,
-        ),
     }
+    for unit in GUEST_UNITS:
+        files[f"etc/systemd/system/{unit}"] = ((GUEST_DIR / unit).read_bytes(), 0o644)
     for unit_type in HEALTH_DROPIN_TYPES:
         files[f"etc/systemd/system/{unit_type}.d/{HEALTH_DROPIN}"] = (
             (GUEST_DIR / "photon-health.conf").read_bytes(),
