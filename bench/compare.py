@@ -167,8 +167,9 @@ def main() -> None:
             rounds = args.smoke_alternations if name in EXPENSIVE else args.alternations
             samples: dict[str, list[float]] = {"ref": [], "work": []}
             try:
-                for _ in range(rounds):
-                    for tree in trees:
+                for turn in range(rounds):
+                    # ABBA: which tree goes first alternates, so an order effect cancels.
+                    for tree in trees if turn % 2 == 0 else trees[::-1]:
                         samples[tree.name].append(BENCHES[name](tree))
                         print(f"{name} {tree.name}: {samples[tree.name][-1]:.4f}", flush=True)
             except (RuntimeError, AssertionError, subprocess.TimeoutExpired) as exc:
