@@ -287,6 +287,52 @@ def test_http_metrics_and_forward_port(n1: Machine, n2: Machine) -> None:
         assert b"reqs_total 42" in reply.read()
 
 
+def test_check_endpoints_probes_all_at_once_and_names_what_fails(n1: Machine, n2: Machine) -> None:
+    from driver.config.topology import Endpoint, Service
+    from driver.scripting.probes import check_endpoints
+
+    # The servers come up 3 s late: every probe retries until it answers.
+    n2.succeed(
+        "mkdir -p /srv/probe && printf '# TYPE up gauge\\nup 1\\nreqs_total 7\\n' "
+        "> /srv/probe/metrics && echo ok > /srv/probe/health && echo '<html>' > /srv/probe/bad"
+        " && ((sleep 3; busybox httpd -p 8021 -h /srv/probe) >/dev/null 2>&1 &)"
+        " && ((sleep 3; exec nc -u -l 7791) >/dev/null 2>&1 &)"
+    )
+    machines = {"node01": n1, "node02": n2}
+    http = Endpoint("health", 8021, "http", "/health")
+    metrics = Endpoint("metrics", 8021, "metrics", "/metrics")
+    service = Service(
+        "probe-me", "x.service", ("node02",), (http, metrics, Endpoint("tcp", 8021, "tcp"))
+    )
+    dns = Service("dns", "y.service", ("node02",), (Endpoint("dns", 7791, "udp"),))
+    assert check_endpoints([service, dns], machines, n1, timeout=30) == [
+        "http://node02:8021/health answered",
+        "http://node02:8021/metrics exposes 2 samples",
+        "tcp node02:8021 accepts connections",
+        "udp node02:7791 listening",
+    ]
+    # Two endpoints that never answer: side by side they share one 3 s deadline (one after
+    # the other would be 6 s), and the failure names both with curl's last words.
+    closed = Service(
+        "closed",
+        "z.service",
+        ("node02",),
+        (Endpoint("a", 8029, "http", "/"), Endpoint("b", 8028, "tcp"), http),
+    )
+    started = time.monotonic()
+    with pytest.raises(TestFailure) as failed:
+        check_endpoints([closed], machines, n1, timeout=3)
+    assert time.monotonic() - started < 5.5
+    assert str(failed.value).startswith(
+        "node01: no answer within 3s from http://node02:8029/ (curl: (7) "
+    )
+    assert "; tcp node02:8028 (" in str(failed.value) and "8021" not in str(failed.value)
+    bad = Service("bad", "z.service", ("node02",), (Endpoint("m", 8021, "metrics", "/bad"),))
+    with pytest.raises(TestFailure, match="http://node02:8021/bad: not Prometheus text"):
+        check_endpoints([bad], machines, n1, timeout=10)
+    n2.succeed("pkill -f 'httpd -p 8021'; pkill -f 'nc -u -l 7791'")
+
+
 def test_ssh_through_forward(n1: Machine) -> None:
     n1.wait_for_unit("ssh.service", timeout=60)
     assert n1.ssh("hostname").strip() == "node01"

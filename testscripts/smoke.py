@@ -2,7 +2,7 @@
 # "photoncloud", built by the flake). Ports, paths and CLIs come from nodes/cluster.toml.
 from driver.scripting.endpoints import (
     boot_and_wait_for_units,
-    check_service_endpoints,
+    check_endpoints,
     nested_guest_script,
 )
 from driver.scripting.photoncloud import cli, members_seen, put_then_read_everywhere
@@ -30,9 +30,8 @@ with subtest(
             nodes[name].wait_for_unit(profile.service(service).unit, timeout=120)
 
 with subtest("protocol surfaces: every declared endpoint answers"):
-    for service in profile.services:
-        for line in check_service_endpoints(service, nodes, node06):
-            log(line)
+    for line in check_endpoints(profile.services, nodes, node06):
+        log(line)
 
 with subtest("replicated state: chainfire and flaredb"):
     for service in ("chainfire", "flaredb"):

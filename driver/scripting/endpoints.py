@@ -9,6 +9,15 @@ from collections.abc import Callable, Sequence
 from driver.config.topology import Endpoint, Profile, Service
 from driver.machine.machine import Machine
 from driver.runner.settled import READINESS_TIMEOUT, wait_for_readiness
+from driver.scripting.probes import check_endpoints
+
+__all__ = [
+    "boot_and_wait_for_units",
+    "check_endpoints",
+    "check_service_endpoints",
+    "nested_guest_script",
+    "probe_endpoint",
+]
 
 
 def boot_and_wait_for_units(
@@ -45,16 +54,9 @@ def probe_endpoint(prober: Machine, host: str, endpoint: Endpoint, timeout: floa
 def check_service_endpoints(
     service: Service, machines: dict[str, Machine], prober: Machine, timeout: float = 60.0
 ) -> list[str]:
-    """Probe every endpoint of ``service`` on each of its nodes from ``prober``."""
-    results = []
-    for node in service.nodes:
-        for endpoint in service.endpoints:
-            if endpoint.protocol == "udp":
-                machines[node].wait_for_open_port(endpoint.port, protocol="udp", timeout=timeout)
-                results.append(f"udp {node}:{endpoint.port} listening")
-            else:
-                results.append(probe_endpoint(prober, node, endpoint, timeout))
-    return results
+    """Probe every endpoint of ``service`` on each of its nodes from ``prober``, all at once
+    (``check_endpoints`` for one service)."""
+    return check_endpoints([service], machines, prober, timeout)
 
 
 NESTED_GUEST = r"""set -e

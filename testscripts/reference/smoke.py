@@ -5,7 +5,7 @@ import json
 
 from driver.scripting.endpoints import (
     boot_and_wait_for_units,
-    check_service_endpoints,
+    check_endpoints,
     nested_guest_script,
 )
 
@@ -32,9 +32,8 @@ with subtest("control-plane formation: etcd Raft and PostgreSQL replication"):
         t.assertEqual(node.succeed(f"{psql} 'select pg_is_in_recovery()'").strip(), "t")
 
 with subtest("protocol surfaces: every declared endpoint answers"):
-    for service in profile.services:
-        for line in check_service_endpoints(service, nodes, node06):
-            log(line)
+    for line in check_endpoints(profile.services, nodes, node06):
+        log(line)
     answer = node04.succeed("dig +short +time=2 @node01 node05.photon.test").strip()
     t.assertEqual(answer, node05.succeed("hostname -I | cut -d' ' -f1").strip())
     t.assertEqual(node04.succeed("dig +short @node02 gateway.photon.test").strip(), "10.100.0.31")
