@@ -3,6 +3,7 @@
 # nodes/cluster.toml. Runs against a fresh cluster or, with --reuse, a running one.
 import json
 
+from driver.parallel import on_each
 from driver.scripting.endpoints import (
     boot_and_wait_for_units,
     check_endpoints,
@@ -19,8 +20,11 @@ with subtest("boot and unit readiness"):
     boot_and_wait_for_units(start_all, machines, profile)
 
 with subtest("control-plane formation: etcd Raft and PostgreSQL replication"):
-    for node in control:
-        members = node.wait_until_succeeds(f"{etcdctl} member list | grep -c started", 120)
+    # Checks on different nodes run at once (on_each: one thread per node).
+    seen = on_each(
+        control, lambda n: n.wait_until_succeeds(f"{etcdctl} member list | grep -c started", 120)
+    )
+    for node, members in zip(control, seen, strict=True):
         t.assertEqual(members.strip(), "3", f"{node.name} sees {members.strip()} members")
     standbys = node01.wait_until_succeeds(
         f"{psql} \"select count(*) from pg_stat_replication where state = 'streaming'\""
@@ -28,8 +32,10 @@ with subtest("control-plane formation: etcd Raft and PostgreSQL replication"):
         180,
     )
     t.assertEqual(standbys.strip(), "2")
-    for node in (node02, node03):
-        t.assertEqual(node.succeed(f"{psql} 'select pg_is_in_recovery()'").strip(), "t")
+    recovering = on_each(
+        [node02, node03], lambda n: n.succeed(f"{psql} 'select pg_is_in_recovery()'")
+    )
+    t.assertEqual([r.strip() for r in recovering], ["t", "t"])
 
 with subtest("protocol surfaces: every declared endpoint answers"):
     for line in check_endpoints(profile.services, nodes, node06):
@@ -40,13 +46,19 @@ with subtest("protocol surfaces: every declared endpoint answers"):
 
 with subtest("replicated state: write once, read everywhere"):
     node01.succeed(f"{etcdctl} put photon/smoke converged-$(hostname)")
-    for node in (node02, node03):
-        value = node.wait_until_succeeds(f"{etcdctl} get --print-value-only photon/smoke", 30)
-        t.assertEqual(value.strip(), "converged-node01")
+    values = on_each(
+        [node02, node03],
+        lambda n: n.wait_until_succeeds(f"{etcdctl} get --print-value-only photon/smoke", 30),
+    )
+    t.assertEqual([v.strip() for v in values], ["converged-node01"] * 2)
     node01.succeed(f"{psql} 'create table if not exists smoke (v text)'")
     node01.succeed(f"{psql} \"insert into smoke values ('row-from-primary')\"")
-    for node in (node02, node03):
-        node.wait_until_succeeds(f"{psql} 'select v from smoke' | grep -q row-from-primary", 60)
+    on_each(
+        [node02, node03],
+        lambda n: n.wait_until_succeeds(
+            f"{psql} 'select v from smoke' | grep -q row-from-primary", 60
+        ),
+    )
 
 with subtest("load balancing: haproxy spreads over both worker backends"):
     seen = {node01.succeed("curl -fsS http://127.0.0.1:8080/").strip() for _ in range(6)}
