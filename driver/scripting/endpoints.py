@@ -35,8 +35,9 @@ def boot_and_wait_for_units(
 def probe_endpoint(prober: Machine, host: str, endpoint: Endpoint, timeout: float = 60.0) -> str:
     """Check one endpoint of ``host`` from ``prober``; returns a one-line result.
 
-    http: status 2xx on the declared path; metrics: parses as Prometheus text; tcp: connect;
-    udp: something listens (checked on the serving node by the caller)."""
+    http: a status below 400 (curl --fail) on the declared path; metrics: parses as
+    Prometheus text; tcp: connect; udp: something listens (checked on the serving node by
+    the caller)."""
     url = f"http://{host}:{endpoint.port}{endpoint.path}"
     if endpoint.protocol == "http":
         prober.wait_until_succeeds(f"curl -fsS -o /dev/null -m 5 {shlex.quote(url)}", timeout)

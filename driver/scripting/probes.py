@@ -65,13 +65,6 @@ class Probe:
         return f"http://{self.host}:{self.endpoint.port}{self.endpoint.path}"
 
     @property
-    def target(self) -> str:
-        """What the guest probe takes: the URL, or "host port" for tcp."""
-        if self.endpoint.protocol == "tcp":
-            return f"{self.host} {self.endpoint.port}"
-        return self.url
-
-    @property
     def label(self) -> str:
         """How results and failures name it."""
         if self.endpoint.protocol == "tcp":
@@ -86,9 +79,9 @@ def check_endpoints(
     timeout: float = 60.0,
 ) -> list[str]:
     """Check every endpoint of ``services`` on each of their nodes, all at once, within
-    ``timeout`` s; returns one line per endpoint, in declaration order. http: status 2xx on
-    the declared path, from ``prober``; metrics: that, and the body parses as Prometheus
-    text; tcp: ``prober`` connects; udp: something listens on the serving node. Fails the
+    ``timeout`` s; returns one line per endpoint, in declaration order. http: the declared
+    path answers with a status below 400 (curl --fail), from ``prober``; metrics: that, and
+    the body parses as Prometheus text; tcp: ``prober`` connects; udp: something listens on the serving node. Fails the
     test naming every endpoint that did not answer, with its last error."""
     order: list[tuple[str, Endpoint]] = [
         (node, endpoint)
