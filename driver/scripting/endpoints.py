@@ -3,13 +3,12 @@ a script uses is declared once in nodes/cluster.toml."""
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Sequence
 
 from driver.config.topology import Endpoint, Profile, Service
 from driver.machine.machine import Machine
 from driver.runner.settled import READINESS_TIMEOUT, wait_for_readiness
-from driver.scripting.probes import check_endpoints
+from driver.scripting.probes import Probe, check_endpoints, probe_all
 
 __all__ = [
     "boot_and_wait_for_units",
@@ -33,23 +32,11 @@ def boot_and_wait_for_units(
 
 
 def probe_endpoint(prober: Machine, host: str, endpoint: Endpoint, timeout: float = 60.0) -> str:
-    """Check one endpoint of ``host`` from ``prober``; returns a one-line result.
-
-    http: a status below 400 (curl --fail) on the declared path; metrics: parses as
-    Prometheus text; tcp: connect; udp: something listens (checked on the serving node by
-    the caller)."""
-    url = f"http://{host}:{endpoint.port}{endpoint.path}"
-    if endpoint.protocol == "http":
-        prober.wait_until_succeeds(f"curl -fsS -o /dev/null -m 5 {shlex.quote(url)}", timeout)
-        return f"{url} answered"
-    if endpoint.protocol == "metrics":
-        prober.wait_until_succeeds(f"curl -fsS -o /dev/null -m 5 {shlex.quote(url)}", timeout)
-        samples = len(prober.scrape_metrics(url).samples)
-        return f"{url} exposes {samples} samples"
-    if endpoint.protocol == "tcp":
-        prober.wait_until_succeeds(f"nc -z -w 3 {host} {endpoint.port}", timeout)
-        return f"tcp {host}:{endpoint.port} accepts connections"
-    return f"udp {host}:{endpoint.port} (checked on the node)"
+    """Check one endpoint of ``host`` from ``prober``; returns a one-line result, as
+    ``check_endpoints`` does (udp: checked on the serving node by the caller)."""
+    if endpoint.protocol == "udp":
+        return f"udp {host}:{endpoint.port} (checked on the node)"
+    return probe_all(prober, [Probe(host, endpoint)], timeout)[0]
 
 
 def check_service_endpoints(

@@ -99,7 +99,7 @@ def check_endpoints(
     def work(name: str) -> dict[tuple[str, Endpoint], str]:
         found: dict[tuple[str, Endpoint], str] = {}
         if name == prober.name and probes:
-            for probe, line in zip(probes, _probe_all(prober, probes, timeout), strict=True):
+            for probe, line in zip(probes, probe_all(prober, probes, timeout), strict=True):
                 found[(probe.host, probe.endpoint)] = line
         for endpoint in udp.get(name, []):
             machines[name].wait_for_open_port(endpoint.port, protocol="udp", timeout=timeout)
@@ -112,7 +112,7 @@ def check_endpoints(
     return [results[key] for key in order]
 
 
-def _probe_all(prober: Machine, probes: Sequence[Probe], timeout: float) -> list[str]:
+def probe_all(prober: Machine, probes: Sequence[Probe], timeout: float) -> list[str]:
     """Run ``probes`` side by side in ``prober``; the result lines in their order."""
     tcp = "".join(
         f"tcp_probe {i} {shlex.quote(p.host)} {p.endpoint.port} &\n"
