@@ -49,7 +49,7 @@ let
       qemu = "${qemu}/bin/qemu-system-x86_64";
       machine = "pc";
       accel = "auto";
-      cpu_tcg = if node.nested_virtualisation or false then "qemu64" else "qemu64,-svm";
+      cpu_tcg = if node.nested_virtualisation or false then "qemu64,+npt" else "qemu64,-svm";
       cpu_kvm = "host";
       vcpus = node.vcpus;
       memory_mib = node.memory_mib;

@@ -18,6 +18,7 @@ from driver.machine.machine import Machine
 from driver.runner.driver import Driver
 from driver.runner.faults import converges
 from driver.runner.helpers import retry
+from driver.runner.readiness import wait_for_units
 from driver.runner.snapshots import step_clock
 
 pytestmark = pytest.mark.vm
@@ -176,6 +177,24 @@ def test_wait_for_unit_failed_carries_journal(n1: Machine) -> None:
         n1.wait_for_unit("doomed", timeout=60)
     with pytest.raises(TestFailure, match="not-found"):
         n1.wait_for_unit("no-such-unit-xyz", timeout=10)
+
+
+def test_wait_for_units_asks_once_then_waits_for_the_late_one(n1: Machine) -> None:
+    # Active units are answered by one systemctl call; a late one is waited for, and a
+    # failed one fails the wait with its journal, as wait_for_unit does.
+    n1.succeed("systemd-run --unit=early-one -p Type=oneshot -p RemainAfterExit=yes true")
+    n1.succeed(
+        "systemd-run --unit=late-one --no-block -p Type=oneshot -p RemainAfterExit=yes sleep 2"
+    )
+    wait_for_units(n1, ["multi-user.target", "early-one.service", "late-one.service"], 60)
+    n1.succeed("systemctl is-active --quiet late-one.service")
+    n1.succeed(
+        "systemd-run --unit=doomed-two --no-block -p Type=oneshot"
+        " sh -c 'sleep 1; echo doom-marker-43; exit 3'"
+    )
+    with pytest.raises(TestFailure, match="(?s)doomed-two.*failed.*doom-marker-43"):
+        wait_for_units(n1, ["early-one.service", "doomed-two.service"], 60)
+    n1.succeed("systemctl reset-failed doomed-two.service")
 
 
 def test_systemctl_start_stop_job(n1: Machine) -> None:

@@ -35,6 +35,7 @@ from driver.log import Logger
 from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
 from driver.runner.driver import Driver
+from driver.runner.readiness import all_active_command, declared_units, wait_for_readiness
 from driver.runner.snapshots import resume_loaded, step_clock
 from driver.wait import wait_until
 
@@ -199,25 +200,6 @@ def list_settled(cache: Path) -> list[tuple[str, SettledSnapshot]]:
     return found
 
 
-# Each declared unit's wait: six TCG guests on two host cores have taken more than 300 s
-# to bring up the reference control plane when its standbys took base backups (they still
-# do when their cluster has run before; the units' own TimeoutStartSec is 600 s).
-READINESS_TIMEOUT = 600.0
-
-
-def wait_for_readiness(
-    machines: list[Machine], profile: Profile, timeout: float = READINESS_TIMEOUT
-) -> None:
-    """Wait until every node reached multi-user and every unit the profile declares on it is
-    active (the nodes at once, each unit within ``timeout`` s)."""
-
-    def ready(machine: Machine) -> None:
-        for unit in ["multi-user.target", *profile.units_on(machine.name)]:
-            machine.wait_for_unit(unit, timeout=timeout)
-
-    Driver.parallel(machines, ready)
-
-
 def restore_settled(driver: Driver, profile: Profile, snapshot: SettledSnapshot) -> None:
     """Start every node from ``snapshot``: load all paused, resume all together, step the
     clocks, check the declared units are active."""
@@ -232,8 +214,7 @@ def restore_settled(driver: Driver, profile: Profile, snapshot: SettledSnapshot)
 
     def settle(machine: Machine) -> None:
         step_clock(machine, "restoring the settled snapshot")
-        units = ["multi-user.target", *profile.units_on(machine.name)]
-        machine.succeed("systemctl is-active --quiet " + " ".join(map(shlex.quote, units)))
+        machine.succeed(all_active_command(declared_units(machine, profile)))
 
     driver.parallel(driver.machines, settle)
 

@@ -1,11 +1,11 @@
 # Reference faults (the seed's verbs plus `faults`): the replicated stores of the reference
 # profile under partitions, pauses, packet loss and crashes, between named nodes. The same
 # scenarios for PhotonCloud's chainfire and flaredb are in testscripts/faults.py.
+from driver.scripting.clients import ETCDCTL, PSQL
 from driver.scripting.endpoints import boot_and_wait_for_units
 
 control = [node01, node02, node03]
-etcdctl = "env ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379"
-psql = "cd /tmp && runuser -u postgres -- psql -XAtq -c"
+etcdctl, psql = ETCDCTL, PSQL
 revision = f"{etcdctl} endpoint status -w json | grep -o '\"revision\":[0-9]*'"
 
 with subtest("cluster ready"):

@@ -4,6 +4,7 @@
 import json
 
 from driver.parallel import on_each
+from driver.scripting.clients import ETCDCTL, PSQL
 from driver.scripting.endpoints import (
     boot_and_wait_for_units,
     check_endpoints,
@@ -13,8 +14,7 @@ from driver.scripting.endpoints import (
 nodes = {m.name: m for m in machines}
 control = [nodes[n] for n in ("node01", "node02", "node03")]
 workers = [nodes[n] for n in ("node04", "node05")]
-etcdctl = "ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379"
-psql = "cd /tmp && runuser -u postgres -- psql -XAtq -c"
+etcdctl, psql = ETCDCTL, PSQL
 
 with subtest("boot and unit readiness"):
     boot_and_wait_for_units(start_all, machines, profile)
@@ -51,8 +51,10 @@ with subtest("replicated state: write once, read everywhere"):
         lambda n: n.wait_until_succeeds(f"{etcdctl} get --print-value-only photon/smoke", 30),
     )
     t.assertEqual([v.strip() for v in values], ["converged-node01"] * 2)
-    node01.succeed(f"{psql} 'create table if not exists smoke (v text)'")
-    node01.succeed(f"{psql} \"insert into smoke values ('row-from-primary')\"")
+    node01.succeed(
+        f"{psql} 'create table if not exists smoke (v text)'"
+        " -c \"insert into smoke values ('row-from-primary')\""
+    )
     on_each(
         [node02, node03],
         lambda n: n.wait_until_succeeds(
