@@ -55,6 +55,11 @@ def write_topology(tmp_path: Path, text: str) -> Path:
             'protocol = "sctp" }]\nfiles = { "/etc/dnsmasq',
             r"protocol: must be one of",
         ),
+        (
+            "settled = '''",
+            "settled = 3 #'''",
+            r"services\[7\]\(prometheus\)\.settled: must be str, got 3",
+        ),
     ],
 )
 def test_topology_errors_name_file_and_field(
@@ -100,6 +105,10 @@ def test_topology_shape_and_boot_order() -> None:
     ref = topo.profile("reference")
     assert not names & {s.name for s in ref.services}, "stand-ins must keep their own names"
     assert ref.service("etcd").nodes == ("node01", "node02", "node03")
+    # Prometheus settles once it has scraped every target; the others when active.
+    assert ref.settle_checks_on("node06") == [ref.service("prometheus").settled]
+    assert "api/v1/targets" in ref.service("prometheus").settled
+    assert ref.settle_checks_on("node01") == []
     with pytest.raises(UsageError, match="unknown profile 'nope'"):
         topo.profile("nope")
 

@@ -56,6 +56,10 @@ class Service:
     endpoints: tuple[Endpoint, ...]
     files: dict[str, str] = field(default_factory=dict)
     cli: dict[str, str] = field(default_factory=dict)
+    # Shell that succeeds on each of the service's nodes once the service has settled
+    # (beyond its unit being active: e.g. Prometheus has scraped every target once); a
+    # settled snapshot is saved only after it does. Empty: settled when active.
+    settled: str = ""
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint called ``name``."""
@@ -107,6 +111,10 @@ class Profile:
     def services_on(self, node: str) -> list[Service]:
         """Services that run on ``node``."""
         return [s for s in self.services if node in s.nodes]
+
+    def settle_checks_on(self, node: str) -> list[str]:
+        """The ``settled`` commands of the profile's services on ``node``."""
+        return [s.settled for s in self.services_on(node) if s.settled]
 
     def units_on(self, node: str) -> list[str]:
         """The systemd units the profile's services run as on ``node`` (once each)."""
@@ -271,6 +279,7 @@ def _load_service(
         endpoints=tuple(endpoints),
         files=dict(table.get("files", {})),
         cli=dict(table.get("cli", {})),
+        settled=optional(r, table, "settled", str, where, ""),
     )
 
 

@@ -12,6 +12,9 @@ from driver.runner.driver import Driver
 # to bring up the reference control plane when its standbys took base backups (they still
 # do when their cluster has run before; the units' own TimeoutStartSec is 600 s).
 READINESS_TIMEOUT = 600.0
+# Each service's ``settled`` check, after readiness (Prometheus' first scrape of every
+# target comes within one 30 s scrape interval of its start).
+SETTLE_TIMEOUT = 180.0
 
 
 def declared_units(machine: Machine, profile: Profile) -> list[str]:
@@ -50,3 +53,16 @@ def wait_for_readiness(
     Driver.parallel(
         machines, lambda machine: wait_for_units(machine, declared_units(machine, profile), timeout)
     )
+
+
+def wait_until_settled(
+    machines: list[Machine], profile: Profile, timeout: float = SETTLE_TIMEOUT
+) -> None:
+    """Wait until every ``settled`` check of the profile's services succeeds on its nodes
+    (the nodes at once, each check within ``timeout`` s)."""
+
+    def settle(machine: Machine) -> None:
+        for check in profile.settle_checks_on(machine.name):
+            machine.wait_until_succeeds(check, timeout=timeout)
+
+    Driver.parallel(machines, settle)

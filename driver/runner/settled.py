@@ -35,7 +35,12 @@ from driver.log import Logger
 from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
 from driver.runner.driver import Driver
-from driver.runner.readiness import all_active_command, declared_units, wait_for_readiness
+from driver.runner.readiness import (
+    all_active_command,
+    declared_units,
+    wait_for_readiness,
+    wait_until_settled,
+)
 from driver.runner.snapshots import resume_loaded, step_clock
 from driver.wait import wait_until
 
@@ -327,6 +332,8 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
     report.update(mode="cold", ready_seconds=time.monotonic() - started)
     if key:
         try:
+            with logger.nested("waiting for the services to settle"):
+                wait_until_settled(driver.machines, profile)
             with logger.nested("saving the settled cluster"):
                 saved = save_settled(driver, root, key, report["ready_seconds"])
             report["save_seconds"] = saved.manifest["save_seconds"]
