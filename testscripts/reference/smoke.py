@@ -40,9 +40,13 @@ with subtest("control-plane formation: etcd Raft and PostgreSQL replication"):
 with subtest("protocol surfaces: every declared endpoint answers"):
     for line in check_endpoints(profile.services, nodes, node06):
         log(line)
-    answer = node04.succeed("dig +short +time=2 @node01 node05.photon.test").strip()
-    t.assertEqual(answer, node05.succeed("hostname -I | cut -d' ' -f1").strip())
-    t.assertEqual(node04.succeed("dig +short @node02 gateway.photon.test").strip(), "10.100.0.31")
+    # Both lookups in one command: a node's name from node01, the gateway's from node02.
+    node05_answer, gateway_answer = node04.succeed(
+        "dig +short +time=2 @node01 node05.photon.test; echo --;"
+        " dig +short +time=2 @node02 gateway.photon.test"
+    ).split("--\n")
+    t.assertEqual(node05_answer.strip(), node05.succeed("hostname -I | cut -d' ' -f1").strip())
+    t.assertEqual(gateway_answer.strip(), "10.100.0.31")
 
 with subtest("replicated state: write once, read everywhere"):
     node01.succeed(f"{etcdctl} put photon/smoke converged-$(hostname)")
@@ -63,7 +67,11 @@ with subtest("replicated state: write once, read everywhere"):
     )
 
 with subtest("load balancing: haproxy spreads over both worker backends"):
-    seen = {node01.succeed("curl -fsS http://127.0.0.1:8080/").strip() for _ in range(6)}
+    # Six requests through the frontend in one command, one answer per line.
+    answers = node01.succeed(
+        "for i in 1 2 3 4 5 6; do curl -fsS http://127.0.0.1:8080/; echo; done"
+    )
+    seen = {line.strip() for line in answers.splitlines() if line.strip()}
     t.assertEqual(seen, {"backend node04", "backend node05"})
 
 with subtest("worker virtualisation: nested guest in each worker"):
