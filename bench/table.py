@@ -358,8 +358,8 @@ ROWS = [
         "settled.json",
         smoke_ratio,
         "x",
-        "<= 0.4x",
-        lambda m, w: (w if w is not None else m) <= 0.4,
+        "<= 0.25x",
+        lambda m, w: (w if w is not None else m) <= 0.25,
     ),
     Row(
         "`fresh-smoke --cold` wall time",

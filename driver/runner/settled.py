@@ -41,7 +41,7 @@ from driver.runner.readiness import (
     wait_for_readiness,
     wait_until_settled,
 )
-from driver.runner.snapshots import resume_loaded, step_clock
+from driver.runner.snapshots import resume_loaded, step_clock, took_effect_at
 from driver.wait import wait_until
 
 FORMAT = 1
@@ -73,6 +73,11 @@ class SettledSnapshot:
             None if d is None else self.directory / d["file"]
             for d in self.manifest["nodes"][node]["disks"]
         ]
+
+    def frozen_at(self, node: str) -> float | None:
+        """The host time the node was paused at for saving (None: not recorded)."""
+        value = self.manifest["nodes"][node].get("frozen_at")
+        return float(value) if isinstance(value, int | float) else None
 
     def files(self) -> list[dict[str, Any]]:
         """Every file the manifest lists (name and byte count)."""
@@ -215,10 +220,17 @@ def restore_settled(driver: Driver, profile: Profile, snapshot: SettledSnapshot)
         control.start_from_saved_state(
             snapshot.state_file(control.name), snapshot.disks(control.name)
         )
-    resume_loaded(controls, started)
+    resumed = resume_loaded(controls, started)
+    # How long each guest clock stood still, when the snapshot recorded when it froze: the
+    # first round trip of the clock step then steps it (else that round trip only measures).
+    lags = {
+        control.name: at - frozen
+        for control, at in zip(controls, resumed, strict=True)
+        if (frozen := snapshot.frozen_at(control.name)) is not None
+    }
 
     def settle(machine: Machine) -> None:
-        step_clock(machine, "restoring the settled snapshot")
+        step_clock(machine, "restoring the settled snapshot", lags.get(machine.name))
         machine.succeed(all_active_command(declared_units(machine, profile)))
 
     driver.parallel(driver.machines, settle)
@@ -264,11 +276,13 @@ def save_settled(driver: Driver, root: Path, key: str, cold_seconds: float) -> S
     work = Path(tempfile.mkdtemp(prefix=".saving-", dir=root))
     started = time.monotonic()
     try:
-        for machine in driver.machines:
-            machine.send_qmp_command("stop")
+        frozen = {name: took_effect_at(control.pause) for name, control in driver.controls.items()}
         try:
             _save_states(driver.machines, work)
-            nodes = {c.name: _copy_disks(c, work) for c in driver.controls.values()}
+            nodes = {
+                c.name: {**_copy_disks(c, work), "frozen_at": frozen[c.name]}
+                for c in driver.controls.values()
+            }
         finally:
             for machine in driver.machines:
                 machine.send_qmp_command("cont")

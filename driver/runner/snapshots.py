@@ -60,7 +60,7 @@ Node = tuple[Machine, NodeControl]
 CLOCKS = "snapshot-clocks.json"  # in a node's state directory: name -> host time it froze
 
 
-def _timed(action: Callable[[], object]) -> float:
+def took_effect_at(action: Callable[[], object]) -> float:
     """Run ``action`` (a QMP ``stop`` or ``cont``); the host time it took effect at (the
     midpoint of the round trip)."""
     sent = time.time()
@@ -151,7 +151,7 @@ def snapshot(nodes: list[Node], name: str, logger: Logger) -> None:
     running = [(m, c) for m, c in nodes if m.is_running()]
     machines = [m for m, _ in running]
     with logger.nested(f"snapshot {name} of {', '.join(m.name for m in machines)}"):
-        stopped = on_each(running, lambda n: _timed(n[1].pause), "pause")
+        stopped = on_each(running, lambda n: took_effect_at(n[1].pause), "pause")
 
         def save(node: Node) -> None:
             with logger.nested(f"savevm {name}", node=node[0].name):
@@ -160,7 +160,7 @@ def snapshot(nodes: list[Node], name: str, logger: Logger) -> None:
         try:
             on_each(running, save, "savevm")
         finally:
-            resumed = on_each(running, lambda n: _timed(n[1].resume), "resume")
+            resumed = on_each(running, lambda n: took_effect_at(n[1].resume), "resume")
         for (_, control), at in zip(running, stopped, strict=True):
             _save_frozen_at(control, name, at)
         lags = {m.name: r - s for m, s, r in zip(machines, stopped, resumed, strict=True)}
@@ -175,7 +175,7 @@ def resume_loaded(
     and mark them restored (``started``: the restore's ``time.monotonic()``); the host time
     each one resumed at. TimeoutError after ``timeout`` s."""
     wait_until(lambda: all([c.saved_state_loaded() for c in controls]), timeout)
-    resumed = on_each(controls, lambda c: _timed(c.resume), "resume")
+    resumed = on_each(controls, lambda c: took_effect_at(c.resume), "resume")
     for control in controls:
         control.mark_restored(time.monotonic() - started)
     return resumed
