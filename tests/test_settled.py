@@ -79,6 +79,9 @@ def test_settled_snapshot_restore_refuse_and_fall_back(
     saved = only_snapshot(root)
     manifest = json.loads((saved / "manifest.json").read_text())
     assert set(manifest["nodes"]) == {"node01", "node02"}
+    # When each node froze (host time): a restore steps its clock by that much at once.
+    for node in manifest["nodes"].values():
+        assert manifest["created"] - 60 < node["frozen_at"] <= manifest["created"], manifest
     assert all(b > 0 for b in report["bytes_per_node"].values())
 
     restored, report, _ = run_settled(tmp_path, xdg_cache, "restored")

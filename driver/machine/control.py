@@ -259,9 +259,11 @@ class NodeControl:
         panic = [
             ln.strip() for ln in self._console.read().splitlines() if KERNEL_PROBLEMS.search(ln)
         ]
+        said = self._qemu.last_words()
         raise MachineDied(
             f"{self.name}: QEMU exited (status {status})"
             + (f": {panic[0]}" if panic else "")
+            + (f"; QEMU said: {said}" if said else "")
             + " — last console lines:\n"
             + self.console_tail(),
             node=self.name,

@@ -200,6 +200,16 @@ class QemuProcess:
         self.exit_status = None
         (self.paths.state / "argv").write_text("\0".join(argv))
 
+    def last_words(self, limit: int = 400) -> str:
+        """The last line QEMU wrote to its log (stderr), at most ``limit`` characters:
+        why it refused to start or exited; empty when it wrote nothing."""
+        try:
+            text = (self.paths.state / "qemu.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return lines[-1][:limit] if lines else ""
+
     def adopt(self, pid: int) -> bool:
         """Take over an already running QEMU; False when ``pid`` is not running."""
         if not pid_alive(pid):

@@ -107,7 +107,10 @@ class GuestShell:
                 raise TimeoutError("backdoor read timed out")
             ready, _, _ = select.select([self._sock], [], [], min(POLL_SECONDS, remaining))
             if ready:
-                chunk = self._sock.recv(1 << 16)
+                try:
+                    chunk = self._sock.recv(1 << 16)
+                except ConnectionResetError:  # QEMU died with our data unread
+                    chunk = b""
                 if not chunk:
                     # QEMU closes the socket as it dies; give the exit a moment to show.
                     give_exit_time(self._alive)
@@ -133,7 +136,11 @@ class GuestShell:
         body = command.encode()
         limit = 0 if timeout is None else max(1, math.ceil(timeout))
         started = time.monotonic()
-        self._sock.sendall(nonce + b" %d %d\n" % (len(body), limit) + body)
+        try:
+            self._sock.sendall(nonce + b" %d %d\n" % (len(body), limit) + body)
+        except (BrokenPipeError, ConnectionResetError):
+            give_exit_time(self._alive)
+            raise InfraError(f"backdoor {self.path} closed by QEMU") from None
         deadline = started + (limit + REPLY_GRACE_SECONDS if limit else math.inf)
         try:
             return self._reply(nonce, started, deadline)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from driver.runner import snapshots
 from driver.runner.faults import Faults
 from driver.runner.health import Finding, HealthGate
 from driver.runner.helpers import PollingConditions
+from driver.runner.ports import check_fixed_ports, free_port
 from driver.runner.vlan import VLan
 
 
@@ -42,13 +42,6 @@ def socket_parent() -> str:
     a socket path below it would pass the kernel's 108-byte limit (then /tmp)."""
     parent = tempfile.gettempdir()
     return parent if len(parent) <= 40 else "/tmp"
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -83,6 +76,8 @@ class Driver:
         socket_dir: Path | None = None,
         host_ports: Mapping[str, list[int]] | None = None,
     ) -> None:
+        if host_ports is None:  # a fresh run: its fixed forward ports must be free
+            check_fixed_ports({name: spec.forwards for name, spec in specs.items()})
         self.context = context
         context.out_dir.mkdir(parents=True, exist_ok=True)  # scripts may write there at once
         self.state = context.state
