@@ -130,7 +130,7 @@ def _spec_fingerprint(spec: NodeSpec) -> dict[str, Any]:
     return doc
 
 
-def settled_key(driver: Driver, profile: str) -> tuple[str, str]:
+def settled_key(driver: Driver, profile: Profile) -> tuple[str, str]:
     """The key of this run's settled state, or ("", why) when it cannot be snapshotted."""
     shared = [m.name for m in driver.machines if m.spec.shares]
     if shared:
@@ -141,7 +141,9 @@ def settled_key(driver: Driver, profile: str) -> tuple[str, str]:
     }
     doc = {
         "format": FORMAT,
-        "profile": profile,
+        "profile": profile.name,
+        # What "settled" means is part of what was saved.
+        "settled_when": {m.name: profile.settle_checks_on(m.name) for m in driver.machines},
         "qemu": versions,
         "boot_groups": driver.boot_groups,
         "nodes": {
@@ -320,7 +322,7 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
     ``settled.json`` in the run's output directory)."""
     logger = driver.logger
     started = time.monotonic()
-    key, unsupported = settled_key(driver, profile.name)
+    key, unsupported = settled_key(driver, profile)
     report: dict[str, Any] = {"key": key, "nodes": [m.name for m in driver.machines]}
     snapshot = lookup(root, key, logger) if key else None
     if not key:
