@@ -296,7 +296,7 @@ def test_http_metrics_and_forward_port(n1: Machine, n2: Machine) -> None:
     metrics = n1.scrape_metrics("http://node02:8000/metrics")
     assert metrics.get("up", job="x") == 1.0 and metrics.get("reqs_total") == 42.0
     assert n1.http_get("http://node02:8000/nothing", expect_status=404).status == 404
-    from driver.runner.driver import free_port
+    from driver.runner.ports import free_port
 
     port = free_port()
     n2.forward_port(port, 8000)

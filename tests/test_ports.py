@@ -4,6 +4,7 @@ already taken is refused in one line before anything starts."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 
 from driver.config.spec import Forward
 from driver.errors import InfraError
-from driver.runner.ports import check_fixed_ports, ephemeral_low, free_port, is_free
+from driver.runner import ports
+from driver.runner.ports import (
+    assign_ports,
+    check_fixed_ports,
+    ephemeral_low,
+    free_port,
+    is_free,
+)
 
 
 def test_free_ports_are_below_the_ephemeral_range_and_bindable() -> None:
@@ -45,3 +53,17 @@ def test_a_taken_fixed_port_is_refused_naming_node_forward_and_port() -> None:
             check_fixed_ports(forwards)
     check_fixed_ports(forwards)  # free again: accepted
     check_fixed_ports({"web": [Forward(guest_port=80)]})  # chosen by the driver: not checked
+
+
+def test_assigned_ports_keep_fixed_ones_and_never_repeat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The draw offers the same port again and again: each forward must still get its own.
+    offered = itertools.chain([20000, 20000, 20001, 20000, 20001], itertools.count(20002))
+    monkeypatch.setattr(ports.random, "randint", lambda low, high: next(offered))
+    forwards = {f"n{i}": [Forward(guest_port=22)] for i in range(3)}
+    forwards["fixed"] = [Forward(guest_port=80, host_port=18081)]
+    assigned = assign_ports(forwards)
+    found = [port for listed in assigned.values() for port in listed]
+    assert assigned["fixed"] == [18081]
+    assert len(found) == len(set(found)) == 4, assigned

@@ -27,7 +27,7 @@ from driver.runner import snapshots
 from driver.runner.faults import Faults
 from driver.runner.health import Finding, HealthGate
 from driver.runner.helpers import PollingConditions
-from driver.runner.ports import check_fixed_ports, free_port
+from driver.runner.ports import assign_ports, check_fixed_ports
 from driver.runner.vlan import VLan
 
 
@@ -94,10 +94,9 @@ class Driver:
         self.machines: list[Machine] = []
         self.controls: dict[str, NodeControl] = {}
         self.polling = PollingConditions(self.logger.log)
+        chosen = assign_ports({name: spec.forwards for name, spec in specs.items()})
         for name, spec in specs.items():
-            ports = (host_ports or {}).get(name) or [
-                f.host_port or free_port() for f in spec.forwards
-            ]
+            ports = (host_ports or {}).get(name) or chosen[name]
             paths = Paths(self.state / name, self.socket_dir / name)
             qemu = QemuProcess(
                 spec, paths, sockets, ports, context.environ, context.cache_dir, detached

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from driver.config.spec import Forward
@@ -35,8 +35,10 @@ def is_free(port: int) -> bool:
     return True
 
 
-def free_port(attempts: int = 64) -> int:
-    """A currently free TCP port on 127.0.0.1 below the kernel's ephemeral range.
+def free_port(exclude: Collection[int] = (), attempts: int = 64) -> int:
+    """A currently free TCP port on 127.0.0.1 below the kernel's ephemeral range, not one
+    of ``exclude`` (the ports already given to the run's other forwards: none of them is
+    bound before QEMU starts).
 
     QEMU binds a forward's port seconds after it is chosen (a later boot group even
     later), and every outgoing connection on the host takes its local port from the
@@ -47,7 +49,7 @@ def free_port(attempts: int = 64) -> int:
     first = max(1024, low - SPAN)
     for _ in range(attempts):
         port = random.randint(first, low - 1)
-        if is_free(port):
+        if port not in exclude and is_free(port):
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -66,3 +68,18 @@ def check_fixed_ports(forwards: Mapping[str, Sequence[Forward]]) -> None:
                     f"{node}: host port {port} of the forward to guest port "
                     f"{forward.guest_port}{label} is already in use on 127.0.0.1"
                 )
+
+
+def assign_ports(forwards: Mapping[str, Sequence[Forward]]) -> dict[str, list[int]]:
+    """Each node's forward host ports: the fixed ones as given, the others free ones, no
+    two alike."""
+    taken = {f.host_port for listed in forwards.values() for f in listed if f.host_port}
+    assigned: dict[str, list[int]] = {}
+    for node, listed in forwards.items():
+        ports = []
+        for forward in listed:
+            port = forward.host_port or free_port(taken)
+            taken.add(port)
+            ports.append(port)
+        assigned[node] = ports
+    return assigned
