@@ -169,6 +169,24 @@ def test_wait_for_unit_blocks_on_the_pending_job(n1: Machine) -> None:
     n1.fail("journalctl -b --no-pager -o cat | grep -F photon-active@late-polled")
 
 
+def test_wait_for_unit_ends_a_blocked_wait_at_its_deadline(n1: Machine) -> None:
+    # A unit that stays activating: the wait blocks on its job, gives up at the deadline
+    # with the unit's state, and leaves no systemctl or sleeper behind in the guest.
+    n1.succeed("systemd-run --unit=slow-start --no-block -p Type=oneshot sleep 60")
+    shells = n1.succeed("pgrep -c bash")
+    started = time.monotonic()
+    with pytest.raises(
+        TestFailure,
+        match=r'unit "slow-start.service" did not become active: action timed out after 3s '
+        r"\(is activating/start\)",
+    ):
+        n1.wait_for_unit("slow-start", timeout=3)
+    assert 2.5 < time.monotonic() - started < 15
+    n1.fail("pgrep -f 'photon-active@slow-start'")
+    assert n1.succeed("pgrep -c bash") == shells
+    n1.succeed("systemctl stop slow-start.service")
+
+
 def test_wait_for_unit_failed_carries_journal(n1: Machine) -> None:
     n1.succeed(
         "systemd-run --unit=doomed --no-block -p Type=oneshot sh -c 'echo doom-marker-42; exit 3'"

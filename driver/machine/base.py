@@ -128,12 +128,19 @@ class ShellBase(ABC):
         first = max(1, round(interval * 100))
         most = max(first, round(max_interval * 100))
         script = (
+            # The attempt's output, byte-exact but for NUL bytes (as a command substitution).
+            'attempt_output() { local piece; o=""\n'
+            "  while IFS= read -r -d '' piece; do o+=$piece; done <\"$f\"\n"
+            "  o+=$piece\n"
+            "}\n"
+            "f=/run/photon-backdoor/attempt\n"
             "read -r up _ </proc/uptime\n"
             f"s=$(( 10#${{up/./}} )); d=$(( s + {math.ceil(timeout * 100)} ))\n"
             "while :; do\n"
-            # The status rides after the output, so trailing newlines of the output stay.
-            f"  o=$({attempt} 2>&1; printf '\\n%d' $?); r=${{o##*$'\\n'}}; o=${{o%$'\\n'*}}\n"
-            f'  if [ "$r" {goal} 0 ]; then printf "%s\\n%s" "$r" "$o"; exit 0; fi\n'
+            # The attempt writes to a file, not into a command substitution: one process
+            # fewer to fork, and to exit between the attempt's end and the reply.
+            f'  {attempt} >"$f" 2>&1; r=$?\n'
+            f'  if [ "$r" {goal} 0 ]; then attempt_output; printf "%s\\n%s" "$r" "$o"; exit 0; fi\n'
             f"{stop}"
             "  read -r up _ </proc/uptime\n"
             "  n=$(( 10#${up/./} ))\n"
@@ -142,7 +149,7 @@ class ShellBase(ABC):
             "  printf -v w '%d.%02d' $(( w / 100 )) $(( w % 100 ))\n"
             '  photon_sleep "$w"\n'
             "done\n"
-            'printf "%s\\n%s" "$r" "$o"; exit 97'
+            'attempt_output; printf "%s\\n%s" "$r" "$o"; exit 97'
         )
         result = self.run(script, timeout=timeout + (attempt_timeout or 0) + 30.0)
         status, _, output = result.stdout.partition("\n")

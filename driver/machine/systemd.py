@@ -12,8 +12,9 @@ from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
 # While the unit is on its way, the attempt blocks on its pending job through
 # photon-active@UNIT.target (driver/images/guest) until the wait's deadline ($d, the guest
 # loop's, in centiseconds of /proc/uptime): starting it succeeds once the job has ended
-# with the unit active, with no further systemctl. Without that template (an image from
-# elsewhere, a user's systemd) the attempt polls.
+# with the unit active, with no further systemctl. A sleeping subshell, not `timeout`,
+# ends it at the deadline: no process between systemctl's exit and the answer. Without
+# that template (an image from elsewhere, a user's systemd) the attempt polls.
 _UNIT_STATE = r"""{define_sc}
 u={unit}
 unit_state() {{
@@ -29,9 +30,10 @@ case "$as" in
     if {block} && [ "$ls" != not-found ] && ((left > 0)) \
        && [ -e /etc/systemd/system/photon-active@.target ]; then
       printf -v left '%d.%02d' $((left / 100)) $((left % 100))
-      if timeout "$left" systemctl start -- "photon-active@$u.target" >/dev/null 2>&1; then
-        echo active; exit 0
-      fi
+      systemctl start -- "photon-active@$u.target" >/dev/null 2>&1 & sp=$!
+      {{ photon_sleep "$left"; kill "$sp"; }} 2>/dev/null & tp=$!
+      if wait "$sp"; then kill "$tp" 2>/dev/null; echo active; exit 0; fi
+      kill "$tp" 2>/dev/null
       unit_state
     fi ;;
 esac
