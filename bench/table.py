@@ -111,6 +111,13 @@ ROWS = [
     side_by_side("8cda1b9", "`run --reuse` no-op", "reuse", "compare.json"),
     side_by_side("8cda1b9", "boot of six minimal nodes", "boot6", "compare.json"),
     side_by_side(
+        "8cda1b9",
+        "`run` of `start_all()` on one minimal node",
+        "boot1",
+        "compare.json",
+        "<= 1.0 (issue 19: no slower than before)",
+    ),
+    side_by_side(
         BEFORE_20,
         '`succeed("true")` round trip',
         "roundtrip",
