@@ -77,6 +77,8 @@ in
       Restart = "always";
       RestartSec = 0;
       KillMode = "process";
+      RuntimeDirectory = "photon-backdoor";
+      RuntimeDirectoryPreserve = "yes";
       TasksMax = 1024; # a runaway command (a fork bomb) hits this, not the node's memory
       StandardOutput = "journal+console";
       StandardError = "journal+console";

@@ -24,12 +24,16 @@ export LC_ALL=C HOME=/root TERM=dumb SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=
 # systemd's default. The FHS list is a fallback for a shell started without any PATH.
 export PATH=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
 cd /root 2>/dev/null || cd /
+# The unit makes the directory (RuntimeDirectory=): no mkdir while the node boots.
 run=/run/photon-backdoor
 [[ -d $run ]] || mkdir -p "$run"
-photon_sleep_fifo=$run/sleep out_file=$run/stdout err_file=$run/stderr
-[[ -p $photon_sleep_fifo ]] || mkfifo "$photon_sleep_fifo"
-# Sleep without spawning a process.
-photon_sleep() { read -r -t "$1" <>"$photon_sleep_fifo" || :; }
+out_file=$run/stdout err_file=$run/stderr
+# Sleep without spawning a process: a read with a timeout on a pipe that never has data
+# (opened read-write, so it never sees EOF either). Commands inherit the descriptor: the
+# driver's in-guest waits sleep with photon_sleep too. No mkfifo, no exec: the backdoor's
+# start is on every boot's critical path, when an exec costs a busy vCPU the most.
+exec {photon_sleep_fd}<> <(:)
+photon_sleep() { read -r -t "$1" -u "$photon_sleep_fd" || :; }
 port=""
 while [[ -z $port ]]; do
   for d in /sys/class/virtio-ports/*; do
@@ -118,17 +122,14 @@ watchdog() {
     done
   done
 }
-watch_fifo=$run/watch.$BASHPID
 killed_file=$run/killed
 : >"$killed_file"
-rm -f "$watch_fifo"
-mkfifo "$watch_fifo"
-( (
-  exec 1>/dev/null 8<"$watch_fifo"
+# The watchdog reads a pipe only the main loop writes (fd 7), made by a process
+# substitution rather than mkfifo and rm: it ends when the main loop does.
+exec 7> >(
+  exec 1>/dev/null 8<&0
   watchdog
-) & )
-exec 7>"$watch_fifo"
-rm -f "$watch_fifo"
+)
 set -m
 
 echo "photon-backdoor: ready on $port" >&2
