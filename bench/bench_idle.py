@@ -5,6 +5,11 @@ a group's cost is the drop it caused. Also the guest CPU one scrape of etcd's ``
 costs the etcd process. The cluster is stopped afterwards (its services were stopped).
 
     python3 bench/bench_idle.py [--window 60] [--out bench/results/idle.json]
+
+On a PhotonCloud host, ``--profile photoncloud --specs DIR`` (the Nix-built node specs)
+measures the same quiet window with every service running, for PhotonCloud's own services,
+into ``bench/results/idle-photoncloud.json``; the per-group steps and the etcd scrape are the
+reference profile's.
 """
 
 from __future__ import annotations
@@ -63,11 +68,21 @@ def scrape_cost(node: Machine, runs: int = 5) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--window", type=float, default=60.0)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/idle.json"))
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--profile", default="reference")
+    parser.add_argument("--specs", help="prebuilt node specs (`nix build .#nodeSpecs`)")
     args = parser.parse_args()
-    state = cluster.state_dir(os.environ, "reference")
-    driver_cli = [sys.executable, "-m", "driver", "--profile", "reference"]
-    subprocess.run([*driver_cli, "cluster", "start"], check=True, capture_output=True)
+    reference = args.profile == "reference"
+    out = args.out or Path("bench/results") / (
+        "idle.json" if reference else f"idle-{args.profile}.json"
+    )
+    state = cluster.state_dir(os.environ, args.profile)
+    driver_cli = [sys.executable, "-m", "driver", "--profile", args.profile]
+    if args.specs:
+        driver_cli += ["--specs", args.specs]
+    started = subprocess.run([*driver_cli, "cluster", "start"], capture_output=True, text=True)
+    if started.returncode != 0:
+        sys.exit(f"bench_idle: cluster start failed: {started.stderr.strip()}")
     logger = Logger(open(os.devnull, "w"))
     steps: list[dict[str, object]] = []
     try:
@@ -79,10 +94,10 @@ def main() -> None:
             record = cluster.read_record(state)
             assert record is not None
             pids = {n: int(d["pid"]) for n, d in record["nodes"].items()}
-            scrape = scrape_cost(nodes["node01"])
+            scrape = scrape_cost(nodes["node01"]) if reference else []
             used = window(pids, args.window)
             steps.append({"running": "every service", "total": sum(used.values()), "nodes": used})
-            for group, where, units in GROUPS:
+            for group, where, units in GROUPS if reference else []:
                 for name in where:
                     nodes[name].succeed(f"systemctl stop {' '.join(units)} || true")
                 time.sleep(5)
@@ -95,12 +110,13 @@ def main() -> None:
         for prev, step in itertools.pairwise(steps)
     }
     result = {
+        "profile": args.profile,
         "window_s": args.window,
         "steps": steps,
         "cost_percent_of_one_core": costs,
-        "etcd_metrics_scrape_guest_cpu_s": summary(scrape),
+        "etcd_metrics_scrape_guest_cpu_s": summary(scrape) if scrape else None,
     }
-    write(args.out, result, indent=1)
+    write(out, result, indent=1)
 
 
 if __name__ == "__main__":
