@@ -29,13 +29,15 @@ class TestScriptError(Exception):
     __test__ = False  # not a pytest test class
 
 
-class RequestedAssertionFailed(TestScriptError):
+class RequestedAssertionFailed(TestScriptError, AssertionError):
     """A requested assertion failed (``succeed``, ``t.assertEqual``, a wait that timed
-    out): the NixOS driver's name, which scripts catch and ``must_raise`` matches."""
+    out): the NixOS driver's name, which scripts catch and ``must_raise`` matches. As
+    there, an ``AssertionError`` (``except AssertionError`` catches a failed ``succeed``);
+    a script's own bug (a bare ``assert``, a TypeError) is not one of these."""
 
 
-class ScriptAssertion(RequestedAssertionFailed, AssertionError):
-    """What ``t.assert*`` raises: both an AssertionError (plain Python habits) and a
+class ScriptAssertion(RequestedAssertionFailed):
+    """What ``t.assert*`` raises: an AssertionError (plain Python habits) and a
     RequestedAssertionFailed (NixOS scripts)."""
 
 

@@ -2,17 +2,49 @@
 one event per line with its host time ``t`` (Unix seconds), ``kind`` and fields: the
 driver's log lines and blocks, guest console and stderr lines, each guest command with
 its status and duration, subtests, faults, snapshots, health findings, boots. The Logger
-writes every line it prints here too; the HTML report is rendered from this file."""
+writes every line it prints here too; the HTML report is rendered from this file.
+
+Every line is one JSON object whatever the text it carries: control characters, C1
+controls, U+2028/U+2029 and non-characters are written as ``\\uXXXX`` escapes (no reader
+sees a line break inside an event), and a lone surrogate (a byte that was not UTF-8,
+decoded with ``surrogateescape``) is written as U+FFFD, with the field's raw bytes beside
+it as base64 in ``<field>_bytes``."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from driver.text import SURROGATES, UNSAFE, raw_bytes
+
+BYTES_SUFFIX = "_bytes"  # beside a field that held bytes that were not UTF-8
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return "\\ufffd" if SURROGATES.fullmatch(char) else json.dumps(char, ensure_ascii=True)[1:-1]
+
+
+def event_line(kind: str, t: float, fields: dict[str, Any]) -> str:
+    """One event as one line of JSON (no newline), valid and UTF-8-encodable whatever its
+    fields hold (see the module's docstring)."""
+    event: dict[str, Any] = {"t": t, "kind": kind}
+    for key, value in fields.items():
+        event[key] = value
+        if isinstance(value, str) and SURROGATES.search(value):
+            event[key + BYTES_SUFFIX] = base64.b64encode(raw_bytes(value)).decode("ascii")
+    try:
+        line = json.dumps(event, default=str, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):  # NaN, a cycle, an odd key: each field as its text
+        line = json.dumps({str(k): str(v) for k, v in event.items()}, ensure_ascii=False)
+    return UNSAFE.sub(_escape, line)
 
 
 class EventLog:
@@ -26,8 +58,7 @@ class EventLog:
 
     def write(self, kind: str, **fields: Any) -> None:
         """Append one event (``t`` defaults to now)."""
-        event = {"t": fields.pop("t", None) or time.time(), "kind": kind, **fields}
-        line = json.dumps(event, default=str, ensure_ascii=False)
+        line = event_line(kind, fields.pop("t", None) or time.time(), fields)
         with self._lock:
             if self._handle is not None:
                 with contextlib.suppress(OSError, ValueError):
@@ -43,13 +74,27 @@ class EventLog:
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """Every complete event of ``path`` (a line cut short by a crash is skipped)."""
+    """Every complete event of ``path`` (a line cut short by a crash is skipped). Lines
+    end at LF only: no other character breaks a line of this file."""
     events = []
     with contextlib.suppress(FileNotFoundError):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
             with contextlib.suppress(ValueError):
-                events.append(json.loads(line))
+                event = json.loads(line)
+                if isinstance(event, dict) and "kind" in event and "t" in event:
+                    events.append(event)
     return events
+
+
+def text_of(event: dict[str, Any], key: str) -> str:
+    """Field ``key`` of ``event`` as the driver had it: from its raw bytes when it held
+    some that were not UTF-8 (``surrogateescape`` text), else the field as text."""
+    raw = event.get(key + BYTES_SUFFIX)
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            return base64.b64decode(raw, validate=True).decode("utf-8", "surrogateescape")
+    value = event.get(key)
+    return "" if value is None else value if isinstance(value, str) else str(value)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@
 # No 9p or virtiofs: a mounted share blocks QEMU snapshots.
 { lib, pkgs, modulesPath, name, topology, ... }:
 let
+  topo = import ./lib.nix { inherit lib topology; };
   node = topology.nodes.${name};
   hosts = lib.mapAttrs' (n: v: lib.nameValuePair (builtins.head (lib.splitString "/" v.addresses.cluster)) [ n ])
     topology.nodes;
@@ -19,13 +20,18 @@ in
   networking.useNetworkd = true;
   networking.firewall.enable = false;
   networking.hosts = hosts;
-  systemd.network.networks."10-cluster" = {
-    matchConfig.Name = "eth0";
-    address = [ node.addresses.cluster ];
-  };
-  systemd.network.networks."20-user" = {
-    matchConfig.Name = "eth1";
-    DHCP = "ipv4";
+  # NICs as on a NixOS test node: eth0 is QEMU's user-mode NIC (the host's forwards), the
+  # VLAN NICs follow in the topology's [[vlans]] order (eth1, eth2, ...; node-spec.nix
+  # lists them so). Each VLAN NIC is matched by its MAC, which node-spec.nix gives it.
+  systemd.network.networks = lib.listToAttrs (map (v: lib.nameValuePair "10-vlan-${v.name}" {
+    matchConfig.MACAddress = topo.vlanMac name v.id;
+    address = [ node.addresses.${v.name} ];
+  }) (topo.vlansOf name)) // {
+    "20-user" = {
+      matchConfig.Name = "eth0";
+      DHCP = "ipv4";
+      dhcpV4Config = { UseRoutes = false; UseDNS = false; };
+    };
   };
 
   boot.kernelParams = [ "init_on_alloc=0" "quiet" ];

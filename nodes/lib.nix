@@ -14,4 +14,16 @@ rec {
 
   # "chainfire.service" -> "chainfire": the attribute name under systemd.services.
   unitAttr = unit: lib.removeSuffix ".service" unit;
+
+  # The VLANs node `name` is on, in the topology's [[vlans]] order: its NICs eth1, eth2, ...
+  vlansOf = name: builtins.filter (v: topology.nodes.${name}.addresses ? ${v.name}) topology.vlans;
+
+  # The MAC of node `name`'s NIC on VLAN `id` (driver/config/macs.py vlan_mac): the node's
+  # 1-based position among the sorted node names, and the VLAN id.
+  vlanMac = name: id:
+    let
+      index = lib.lists.findFirstIndex (n: n == name) 0 (builtins.attrNames topology.nodes) + 1;
+      hex2 = n: lib.fixedWidthString 2 "0" (lib.toLower (lib.toHexString n));
+    in
+    "52:54:00:64:${hex2 id}:${hex2 index}";
 }

@@ -10,9 +10,6 @@
 let
   lib = hostPkgs.lib;
   topo = import ./lib.nix { inherit lib topology; };
-  vlanIds = builtins.listToAttrs (map (v: { name = v.name; value = v.id; }) topology.vlans);
-  nodeIndex = name: lib.lists.findFirstIndex (n: n == name) 0 (builtins.attrNames topology.nodes) + 1;
-  hex2 = n: lib.fixedWidthString 2 "0" (lib.toLower (lib.toHexString n));
 
   toplevels = lib.mapAttrsToList (_: s: s.config.system.build.toplevel) systems;
   closure = hostPkgs.closureInfo { rootPaths = toplevels; };
@@ -65,11 +62,13 @@ let
         { base = ""; format = "qcow2"; overlay = true; serial = "root"; size_mib = 4096; }
       ];
       shares = [ ];
-      nics = lib.mapAttrsToList (vlan: cidr: {
-        vlan = vlanIds.${vlan};
-        mac = "52:54:00:64:${hex2 vlanIds.${vlan}}:${hex2 (nodeIndex name)}";
-        address = cidr;
-      }) node.addresses;
+      # eth1, eth2, ...: the node's VLANs in the topology's [[vlans]] order (eth0 is the
+      # user-mode NIC the driver adds first), as NixOS numbers virtualisation.vlans.
+      nics = map (v: {
+        vlan = v.id;
+        mac = topo.vlanMac name v.id;
+        address = node.addresses.${v.name};
+      }) (topo.vlansOf name);
       forwards = map (f: {
         guest_port = f.guest_port;
         protocol = f.protocol or "tcp";

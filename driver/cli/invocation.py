@@ -14,6 +14,7 @@ from driver.images.profile_specs import profile_specs
 from driver.log import Logger
 from driver.runner.cluster import state_dir
 from driver.runner.driver import Driver, RunContext
+from driver.runner.namespace import check_node_names
 from driver.runner.settled import seed_keys, settled_root
 
 
@@ -36,9 +37,11 @@ class Invocation:
         self.state = state_dir(environ, self.profile, default)
 
     def topology(self) -> Topology:
-        """The validated topology (read once)."""
+        """The validated topology (read once): also every node name usable in a script."""
         if self._topology is None:
-            self._topology = load_topology(self.args.topology)
+            topology = load_topology(self.args.topology)
+            check_node_names(topology)  # each node its own script variable, before any build
+            self._topology = topology
         return self._topology
 
     def nodes_subset(self) -> list[str] | None:

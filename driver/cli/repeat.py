@@ -18,6 +18,7 @@ from driver.atomic import write_atomic
 from driver.cli.invocation import Invocation
 from driver.errors import EXIT_OK
 from driver.runner.report import SubtestResult
+from driver.text import visible_text
 
 RunOnce = Callable[[Invocation, list[SubtestResult]], int]
 
@@ -70,7 +71,7 @@ def write_summary(base: Path, rates: dict[str, list[str]], codes: list[int]) -> 
     doc = {"exit_codes": codes, "subtests": rates}
     write_atomic(base / "repeat.json", json.dumps(doc, indent=2) + "\n")
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{sum(s in ('passed', 'flaky') for s in st)}/"
+        f"<tr><td>{html.escape(visible_text(name))}</td><td>{sum(s in ('passed', 'flaky') for s in st)}/"
         f"{len(st)}</td><td>{st.count('flaky')}</td><td>{' '.join(map(html.escape, st))}</td></tr>"
         for name, st in rates.items()
     )
@@ -99,4 +100,4 @@ def merge_junit(parts: list[Path], target: Path) -> None:
             suite.set("name", f"{suite.get('name', 'photon-driver')} run {number}")
             root.append(suite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, ET.tostring(root, encoding="unicode", xml_declaration=True))
+    write_atomic(target, ET.tostring(root, encoding="utf-8", xml_declaration=True))

@@ -20,7 +20,7 @@ from driver.runner.driver import Driver
 from driver.runner.report import JunitReport, SubtestResult
 from driver.runner.rerun import Reruns
 from driver.runner.script import ScriptRun
-from driver.runner.script_check import check_script
+from driver.runner.script_check import check_script, read_script
 from driver.runner.settled import start_settled
 
 # The seed harness's script verbs -> script file (testscripts/ or testscripts/reference/).
@@ -47,9 +47,7 @@ def read_and_check(inv: Invocation, scripts: list[Path]) -> dict[Path, str]:
     names = inv.nodes_subset() or list(inv.topology().nodes)
     sources: dict[Path, str] = {}
     for script in scripts:
-        if not script.exists():
-            raise UsageError(f"{script}: test script not found")
-        sources[script] = script.read_text()
+        sources[script] = read_script(script)
         if not getattr(inv.args, "skip_check", False):
             check_script(script, sources[script], names, inv.topology(), inv.profile)
     return sources

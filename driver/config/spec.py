@@ -44,7 +44,8 @@ class Share:
 
 @dataclass(frozen=True)
 class Nic:
-    """A NIC on a VDE VLAN. NIC order is device order: the first is eth0."""
+    """A NIC on a VDE VLAN. As on NixOS test nodes, eth0 is the user-mode NIC and the
+    VLAN NICs follow in order: the first is eth1."""
 
     vlan: int
     mac: str

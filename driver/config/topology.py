@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driver.config.node_addresses import MAX_VLAN_ID, node_addresses
+from driver.config.node_config import CONFIG_FIELDS, NodeConfig, load_node_config
 from driver.config.spec import Forward
 from driver.config.topology_reader import (
     TopologyReader,
@@ -25,7 +27,18 @@ from driver.errors import UsageError
 
 PROTOCOLS = ("tcp", "udp", "http", "metrics")
 # What a node table may hold; anything else is a typo the loader names.
-NODE_FIELDS = ("role", "vcpus", "memory_mib", "addresses", "forwards", "nested_virtualisation")
+NODE_FIELDS = (
+    "role",
+    "vcpus",
+    "memory_mib",
+    "addresses",
+    "vlans",
+    "extra_addresses",
+    "forwards",
+    "nested_virtualisation",
+    *CONFIG_FIELDS,
+)
+MAX_NODES = 254  # the MAC scheme (config/macs.py) holds a node's position in one byte
 IMAGE_FIELDS = ("packages", "disable_units", "files")
 DEFAULT_ROLE = "node"  # the role of a node that names none (boot group 0)
 DEFAULT_PROFILE = "default"  # the profile of a topology with no [profiles]
@@ -81,6 +94,10 @@ class Node:
     forwards: tuple[Forward, ...]
     boot_group: int
     nested_virtualisation: bool = False
+    # More addresses on a VLAN than the first (``addresses = { lan = [A, B] }``, the IPv6
+    # address NixOS gives a ``vlans`` node, ``extra_addresses``): VLAN name -> CIDRs.
+    extra_addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    config: NodeConfig = field(default_factory=NodeConfig)
 
     def address(self, vlan: str | None = None) -> str:
         """The node's IP on ``vlan`` (without prefix length); without ``vlan``, on its first
@@ -152,11 +169,17 @@ class Topology:
         return [[n.name for n in chosen if n.boot_group == g] for g in groups]
 
 
-def _load_nodes(r: TopologyReader, raw: dict[str, Any], roles: dict[str, Any]) -> dict[str, Node]:
+def _load_nodes(
+    r: TopologyReader, raw: dict[str, Any], roles: dict[str, Any], vlans: dict[str, int]
+) -> dict[str, Node]:
     nodes: dict[str, Node] = {}
     seen_addresses: dict[str, str] = {}
     seen_host_ports: dict[tuple[str, int], str] = {}
-    for name, table in optional(r, raw, "nodes", dict, "", {}).items():
+    tables = optional(r, raw, "nodes", dict, "", {})
+    if len(tables) > MAX_NODES:
+        raise r.fail("nodes", f"at most {MAX_NODES} nodes (the MAC scheme), got {len(tables)}")
+    numbers = {name: i for i, name in enumerate(sorted(tables), start=1)}
+    for name, table in tables.items():
         where = f"nodes.{name}"
         if not NODE_NAME.match(name):
             raise r.fail(where, "a node name must be a hostname (letters, digits, '-')")
@@ -166,16 +189,22 @@ def _load_nodes(r: TopologyReader, raw: dict[str, Any], roles: dict[str, Any]) -
         role = optional(r, table, "role", str, where, DEFAULT_ROLE)
         if role not in roles and role != DEFAULT_ROLE:
             raise r.fail(f"{where}.role", f"unknown role '{role}' (known: {', '.join(roles)})")
-        addresses = optional(r, table, "addresses", dict, where, {})
-        for vlan, cidr in addresses.items():
-            ip = host_address(r, cidr, f"{where}.addresses.{vlan}")
-            if ip in seen_addresses:
-                raise r.fail(
-                    f"{where}.addresses.{vlan}",
-                    f"duplicate address {ip} (also {seen_addresses[ip]})",
-                )
-            seen_addresses[ip] = name
+        all_addresses = node_addresses(r, table, where, vlans, numbers[name])
+        for vlan, cidrs in all_addresses.items():
+            for cidr in cidrs:
+                ip = host_address(r, cidr, f"{where}.addresses.{vlan}")
+                if ip in seen_addresses:
+                    raise r.fail(
+                        f"{where}.addresses.{vlan}",
+                        f"duplicate address {ip} (also {seen_addresses[ip]})",
+                    )
+                seen_addresses[ip] = name
+        addresses = {vlan: cidrs[0] for vlan, cidrs in all_addresses.items()}
+        extra = {vlan: tuple(cidrs[1:]) for vlan, cidrs in all_addresses.items() if cidrs[1:]}
         forwards = load_forwards(r, table, where, seen_host_ports)
+        config = load_node_config(
+            r, table, where, [c for cidrs in all_addresses.values() for c in cidrs]
+        )
         nodes[name] = Node(
             name=name,
             role=role,
@@ -187,6 +216,8 @@ def _load_nodes(r: TopologyReader, raw: dict[str, Any], roles: dict[str, Any]) -
             forwards=tuple(forwards),
             boot_group=int(roles.get(role, {}).get("boot_group", 0)),
             nested_virtualisation=optional(r, table, "nested_virtualisation", bool, where, False),
+            extra_addresses=extra,
+            config=config,
         )
     return nodes
 
@@ -199,8 +230,8 @@ def _load_vlans(r: TopologyReader, raw: dict[str, Any]) -> dict[str, int]:
             raise r.fail(where, f"must be a table, got {table!r}")
         name = r.get(table, "name", str, where)
         number = optional(r, table, "id", int, where, i + 1)
-        if not 1 <= number <= 4095:
-            raise r.fail(f"{where}.id", f"must be 1-4095, got {number}")
+        if not 1 <= number <= MAX_VLAN_ID:
+            raise r.fail(f"{where}.id", f"must be 1-{MAX_VLAN_ID} (the MAC scheme), got {number}")
         if name in vlans:
             raise r.fail(f"{where}.name", f"duplicate VLAN name '{name}'")
         if number in vlans.values():
@@ -309,11 +340,7 @@ def load_topology(path: Path | None = None) -> Topology:
             raise r.fail(f"roles.{role}", f"must be a table, got {table!r}")
         optional(r, table, "boot_group", int, f"roles.{role}", 0)
     vlans = _load_vlans(r, raw)
-    nodes = _load_nodes(r, raw, roles)
-    for node in nodes.values():
-        for vlan in node.addresses:
-            if vlan not in vlans:
-                raise r.fail(f"nodes.{node.name}.addresses.{vlan}", f"unknown VLAN '{vlan}'")
+    nodes = _load_nodes(r, raw, roles, vlans)
     images = _load_images(r, raw)
     profiles: dict[str, Profile] = {}
     raw_profiles = optional(r, raw, "profiles", dict, "", {DEFAULT_PROFILE: {"image": "default"}})

@@ -14,6 +14,7 @@ from driver.atomic import write_atomic
 from driver.images import cpio
 
 PREFIX = "photon/root"
+REMOVALS = "photon/remove"
 _PRIVATE_DIRS = {"root", "root/.ssh"}
 
 
@@ -22,22 +23,30 @@ class NodeIdentity:
     """Everything that makes one node different from the others."""
 
     hostname: str
-    addresses: dict[str, str] = field(default_factory=dict)  # MAC -> CIDR address
+    addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)  # MAC -> CIDRs
     user_mac: str = ""
-    hosts: dict[str, str] = field(default_factory=dict)  # hostname -> IP
+    hosts: tuple[tuple[str, str], ...] = ()  # (IP, names) lines of /etc/hosts
     enable_units: tuple[str, ...] = ()
     files: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # path -> (data, mode)
     ssh_host_key: tuple[bytes, bytes] | None = None  # (private, public)
     authorized_keys: str = ""
+    routes: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # MAC -> (to, via)
+    symlinks: dict[str, str] = field(default_factory=dict)  # path -> target
+    removals: tuple[str, ...] = ()  # glob patterns of image paths the initramfs removes
 
 
 def network_files(identity: NodeIdentity) -> dict[str, tuple[bytes, int]]:
     """systemd-networkd units: static addresses on VLAN NICs, DHCP on the SLiRP NIC."""
     files: dict[str, tuple[bytes, int]] = {}
-    for index, (mac, address) in enumerate(sorted(identity.addresses.items())):
+    for index, (mac, cidrs) in enumerate(sorted(identity.addresses.items())):
         text = (
-            f"[Match]\nMACAddress={mac}\n\n[Network]\nAddress={address}\n"
-            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+            f"[Match]\nMACAddress={mac}\n\n[Network]\n"
+            + "".join(f"Address={cidr}\n" for cidr in cidrs)
+            + "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+            + "".join(
+                f"\n[Route]\nGateway={via}\n" + (f"Destination={to}\n" if to else "")
+                for to, via in identity.routes.get(mac, ())
+            )
         )
         files[f"etc/systemd/network/10-photon-vlan{index}.network"] = (text.encode(), 0o644)
     if identity.user_mac:
@@ -51,9 +60,7 @@ def network_files(identity: NodeIdentity) -> dict[str, tuple[bytes, int]]:
 
 def identity_files(identity: NodeIdentity) -> dict[str, tuple[bytes, int]]:
     """Every file the node gets, by path relative to the root."""
-    hosts = "127.0.0.1 localhost\n" + "".join(
-        f"{ip} {name}\n" for name, ip in sorted(identity.hosts.items())
-    )
+    hosts = "127.0.0.1 localhost\n" + "".join(f"{ip} {names}\n" for ip, names in identity.hosts)
     files = {
         "etc/hostname": (f"{identity.hostname}\n".encode(), 0o644),
         "etc/hosts": (hosts.encode(), 0o644),
@@ -80,6 +87,7 @@ def identity_archive(identity: NodeIdentity) -> bytes:
         )
         for unit in identity.enable_units
     }
+    links.update(identity.symlinks)
     paths = [f"{PREFIX}/{p}" for p in [*files, *links]]
     entries = []
     for entry in cpio.parents(paths):
@@ -87,6 +95,10 @@ def identity_archive(identity: NodeIdentity) -> bytes:
         entries.append(cpio.Entry.directory(entry.path, 0o700 if rel in _PRIVATE_DIRS else 0o755))
     entries += [cpio.Entry.file(f"{PREFIX}/{p}", d, m) for p, (d, m) in sorted(files.items())]
     entries += [cpio.Entry.symlink(f"{PREFIX}/{p}", t) for p, t in sorted(links.items())]
+    if identity.removals:
+        # The initramfs removes these (globs) from the image before laying the files over.
+        text = "".join(f"{p}\n" for p in identity.removals).encode()
+        entries.append(cpio.Entry.file(REMOVALS, text, 0o644))
     return cpio.archive(entries)
 
 

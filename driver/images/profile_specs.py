@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import string
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,19 +14,23 @@ from driver.errors import UsageError
 from driver.images.builder import Image, build_image
 from driver.images.debian_spec import debian_node_spec
 from driver.images.identity import NodeIdentity
+from driver.images.node_files import config_files
 from driver.images.recipe import ImageRecipe
 from driver.keys import ssh_keypair
 from driver.log import Logger
 
 
-def image_recipe(topology: Topology, image: str) -> ImageRecipe:
-    """The ImageRecipe named ``image`` in the topology's ``[images]`` table."""
+def image_recipe(topology: Topology, image: str, node: Node | None = None) -> ImageRecipe:
+    """The ImageRecipe named ``image`` in the topology's ``[images]`` table, with ``node``'s
+    own packages added (nodes that ask for the same set share one image)."""
     if image not in topology.images:
         raise UsageError(f"{topology.path}: images.{image}: not defined")
     table = topology.images[image]
+    packages = tuple(table.get("packages", []))
+    extra = tuple(p for p in (node.config.packages if node else ()) if p not in packages)
     return ImageRecipe(
-        name=image,
-        packages=tuple(table.get("packages", [])),
+        name=f"{image}+{'+'.join(sorted(extra)[:3])}"[:80] if extra else image,
+        packages=tuple(sorted({*packages, *extra})),
         disable_units=tuple(table.get("disable_units", [])),
     )
 
@@ -93,34 +98,72 @@ def node_identity(
 ) -> NodeIdentity:
     """Hostname, addresses, hosts, keys, units and config of ``node`` (plus ``extra_files``:
     guest path -> (content, mode))."""
-    hosts: dict[str, str] = {}
-    for other in topology.nodes.values():
-        if other.address():
-            hosts[other.name] = other.address()
-    files = {
-        **image_files(topology, profile.image),
-        **render_files(topology, profile, node),
-        **(extra_files or {}),
-    }
-    units = []
-    for service in profile.services_on(node.name):
-        units.append(service.unit)
+    files = {**image_files(topology, profile.image), **render_files(topology, profile, node)}
+    provided = {p.removeprefix("etc/systemd/system/") for p in files}
+    provided |= {p.lstrip("/").removeprefix("etc/systemd/system/") for p in node.config.files}
+    try:
+        added = config_files(node.config, template_vars(topology, node), provided)
+    except UsageError as exc:
+        raise UsageError(f"{topology.path}: nodes.{node.name}.{exc}") from None
+    files.update(added.files)
+    files.update(extra_files or {})
+    units = [service.unit for service in profile.services_on(node.name)]
+    units += added.enable_units
     client_private, client_public = ssh_keypair(state / "ssh" / "id_ed25519", "photon-driver")
     del client_private
     host_key = ssh_keypair(state / node.name / "ssh_host_ed25519_key", f"root@{node.name}")
     return NodeIdentity(
         hostname=node.name,
         addresses={
-            node_mac(topology, node.name, topology.vlans[v]): cidr
+            node_mac(topology, node.name, topology.vlans[v]): (
+                cidr,
+                *node.extra_addresses.get(v, ()),
+            )
             for v, cidr in node.addresses.items()
         },
         user_mac=user_mac(node.name),
-        hosts=hosts,
+        hosts=hosts_lines(topology),
         enable_units=tuple(dict.fromkeys(units)),
         files=files,
         ssh_host_key=host_key,
         authorized_keys=client_public.decode(),
+        routes=node_routes(topology, node),
+        symlinks=added.symlinks,
+        removals=added.removals,
     )
+
+
+def hosts_lines(topology: Topology) -> tuple[tuple[str, str], ...]:
+    """/etc/hosts as NixOS writes it for a test: each node's address on its first VLAN
+    (and its first IPv6 address there, if any) with ``name.domain`` and ``name``."""
+    lines = []
+    for other in topology.nodes.values():
+        if not other.address():
+            continue
+        names = f"{other.name}.{topology.domain} {other.name}" if topology.domain else other.name
+        lines.append((other.address(), names))
+        first = next(iter(other.addresses))
+        v6 = [c for c in other.extra_addresses.get(first, ()) if ":" in c]
+        if v6:
+            lines.append((v6[0].split("/")[0], names))
+    return tuple(lines)
+
+
+def node_routes(topology: Topology, node: Node) -> dict[str, tuple[tuple[str, str], ...]]:
+    """MAC -> (destination, gateway) of ``node``'s routes and default gateway, each on the
+    VLAN NIC whose subnet holds the gateway ("" destination: the default route)."""
+    wanted = [(r.to, r.via) for r in node.config.routes]
+    if node.config.default_gateway:
+        wanted.append(("", node.config.default_gateway))
+    routes: dict[str, tuple[tuple[str, str], ...]] = {}
+    for to, via in wanted:
+        for vlan, cidr in node.addresses.items():
+            cidrs = (cidr, *node.extra_addresses.get(vlan, ()))
+            if any(ipaddress.ip_address(via) in ipaddress.ip_interface(c).network for c in cidrs):
+                mac = node_mac(topology, node.name, topology.vlans[vlan])
+                routes[mac] = (*routes.get(mac, ()), (to, via))
+                break
+    return routes
 
 
 def debian_specs(
@@ -137,11 +180,16 @@ def debian_specs(
     with no nodes builds nothing."""
     if not [n for n in topology.nodes if names is None or n in names]:
         return {}
-    image: Image = build_image(image_recipe(topology, profile.image), cache_root, logger)
+    images: dict[str, Image] = {}
     specs: dict[str, NodeSpec] = {}
     for node in topology.nodes.values():
         if names is not None and node.name not in names:
             continue
+        recipe = image_recipe(topology, profile.image, node)
+        key = recipe.cache_key()
+        if key not in images:
+            images[key] = build_image(recipe, cache_root, logger)
+        image = images[key]
         identity = node_identity(topology, profile, node, state, extra_files)
         nics = tuple(
             Nic(

@@ -103,15 +103,8 @@ def qemu_argv(
             "-device",
             f"virtio-blk-pci,drive=disk{index}{serial}",
         ]
-    for index, nic in enumerate(spec.nics):
-        if nic.vlan not in vlan_sockets:
-            raise InfraError(f"node {spec.name}: no switch for VLAN {nic.vlan}")
-        argv += [
-            "-netdev",
-            f"vde,id=vlan{index},sock={vlan_sockets[nic.vlan]}",
-            "-device",
-            f"virtio-net-pci,netdev=vlan{index},mac={nic.mac},id=nic{index}",
-        ]
+    # NICs numbered as on a NixOS test node: the user-mode NIC first (eth0), then one per
+    # VLAN in the spec's order (eth1, eth2, ...; PCI order is command-line order).
     fwds = "".join(
         f",hostfwd={f.protocol}:127.0.0.1:{port}-:{f.guest_port}"
         for f, port in zip(spec.forwards, host_ports, strict=True)
@@ -122,6 +115,15 @@ def qemu_argv(
         "-device",
         f"virtio-net-pci,netdev=user0,mac={user_mac(spec.name)},id=nicuser",
     ]
+    for index, nic in enumerate(spec.nics):
+        if nic.vlan not in vlan_sockets:
+            raise InfraError(f"node {spec.name}: no switch for VLAN {nic.vlan}")
+        argv += [
+            "-netdev",
+            f"vde,id=vlan{index},sock={vlan_sockets[nic.vlan]}",
+            "-device",
+            f"virtio-net-pci,netdev=vlan{index},mac={nic.mac},id=nic{index}",
+        ]
     for share in spec.shares:
         readonly = ",readonly=on" if share.readonly else ""
         argv += [

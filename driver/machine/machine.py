@@ -228,7 +228,9 @@ class Machine(
             duration=round(result.duration, 4),
             stdout=result.stdout[-2000:],
         )
+        # The guest echoes a command's stderr to its console (as NixOS's backdoor does), which
+        # the run log shows when consoles are streamed: here it goes to the event log only.
         if result.stderr:
             for line in result.stderr.rstrip("\n").splitlines():
-                self.logger.node_line(self.name, line, source="stderr")
+                self.logger.node_line(self.name, line, source="stderr", shown=False)
         return result

@@ -83,20 +83,28 @@ class NetworkMixin(ShellBase):
 
     # --- links and forwards --------------------------------------------------------
 
-    def _nic_ids(self, vlan: int | None) -> list[str]:
-        ids = [f"nic{i}" for i, nic in enumerate(self.spec.nics) if vlan in (None, nic.vlan)]
+    def _nic_ids(self, vlan: int | None, every: bool) -> list[str]:
+        ids = [
+            f"nic{i}"
+            for i, nic in enumerate(self.spec.nics)
+            if (every and vlan is None) or nic.vlan == vlan
+        ]
+        if vlan is None and not every:
+            ids = ["nic0"] if self.spec.nics else []
         if not ids:
-            raise self._failure(f"no NIC on VLAN {vlan}")
+            raise self._failure(f"no NIC on VLAN {vlan}" if vlan else "no VLAN NIC to block")
         return ids
 
-    def block(self, vlan: int | None = None) -> None:
-        """Cut the link of this node's NIC on ``vlan`` (all VLAN NICs when None)."""
-        for nic in self._nic_ids(vlan):
+    def block(self, vlan: int | None = None, every: bool = False) -> None:
+        """Cut the link of this node's first VLAN NIC (eth1), as NixOS's ``block()`` does
+        (the user-mode eth0 stays up); ``vlan=N`` cuts the NIC on VLAN N instead, and
+        ``every=True`` every VLAN NIC."""
+        for nic in self._nic_ids(vlan, every):
             self.send_qmp_command("set_link", name=nic, up=False)
 
-    def unblock(self, vlan: int | None = None) -> None:
-        """Restore the link(s) cut by ``block``."""
-        for nic in self._nic_ids(vlan):
+    def unblock(self, vlan: int | None = None, every: bool = False) -> None:
+        """Restore the link(s) cut by ``block`` (same arguments)."""
+        for nic in self._nic_ids(vlan, every):
             self.send_qmp_command("set_link", name=nic, up=True)
 
     def forward_port(

@@ -1,6 +1,6 @@
 """Host side of the backdoor shell protocol (see images/guest/backdoor.sh).
 
-One round trip per command: send ``"<nonce> <len> <timeout>\\n<source>"``, read back
+One round trip per command: send ``"<nonce> <len> <timeout-centiseconds>\\n<source>"``, read back
 ``"<nonce> <status> <timed-out>\\n"`` and then stdout and stderr as records
 ``"<tag><n>\\n<n bytes>"`` (tag ``o``/``e``: a piece followed by a NUL byte; ``O``/``E``: the
 stream's last piece). Data before a header with the expected nonce is discarded, which
@@ -134,14 +134,15 @@ class GuestShell:
         self._counter += 1
         nonce = f"ph{os.getpid():x}x{self._counter:x}x{os.urandom(4).hex()}".encode()
         body = command.encode()
-        limit = 0 if timeout is None else max(1, math.ceil(timeout))
+        # Centiseconds on the wire; None or 0 is no limit (as `timeout 0` on NixOS).
+        limit = 0 if not timeout else max(1, math.ceil(timeout * 100))
         started = time.monotonic()
         try:
             self._sock.sendall(nonce + b" %d %d\n" % (len(body), limit) + body)
         except (BrokenPipeError, ConnectionResetError):
             give_exit_time(self._alive)
             raise InfraError(f"backdoor {self.path} closed by QEMU") from None
-        deadline = started + (limit + REPLY_GRACE_SECONDS if limit else math.inf)
+        deadline = started + (limit / 100 + REPLY_GRACE_SECONDS if limit else math.inf)
         try:
             return self._reply(nonce, started, deadline)
         except BaseException as exc:

@@ -116,6 +116,13 @@ class Driver:
         self.faults = Faults(self.logger)
 
     def __enter__(self) -> Driver:
+        """Start the VLAN switches, as the NixOS driver does when it is created: a script
+        may begin with ``node.start()`` or a command on any node."""
+        try:
+            self.start_vlans()
+        except BaseException:
+            self.cleanup()
+            raise
         return self
 
     def __exit__(

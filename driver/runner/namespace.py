@@ -8,6 +8,8 @@ the same thing; docs/nixos-compat.md says which differ and why."""
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import os
 import re
 import unittest
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from driver.config.topology import Profile, Topology
+from driver.errors import UsageError
 from driver.machine.machine import Machine
 from driver.runner import faults, helpers
 from driver.runner.scriptlog import DebugHook, ScriptLog
@@ -163,6 +166,31 @@ def node_symbols(names: list[str]) -> list[str]:
 def vlan_symbol(number: int) -> str:
     """The variable of VLAN ``number`` (``vlan1``), as in NixOS."""
     return f"vlan{number}"
+
+
+def check_node_names(topology: Topology) -> None:
+    """Raise a UsageError (one line naming the topology file and ``nodes.NAME``) when a node
+    of ``topology`` cannot be its own script variable: its Python name is a keyword, is
+    taken by another node (``1st`` and ``2st`` are both ``_st``), or would hide a script
+    global (``start-all`` is ``start_all``), a VLAN's variable or a Python builtin."""
+    vlans = {vlan_symbol(number) for number in topology.vlans.values()}
+    taken: dict[str, str] = {}
+    for name in topology.nodes:
+        symbol = pythonise(name)
+        if keyword.iskeyword(symbol):
+            why = f"'{symbol}' is a Python keyword; a test script cannot name this node"
+        elif symbol in taken:
+            why = f"is '{symbol}' in a test script, as nodes.{taken[symbol]} is"
+        elif symbol in GLOBALS:
+            why = f"is '{symbol}' in a test script, which would hide the script global"
+        elif symbol in vlans:
+            why = f"is '{symbol}' in a test script, which would hide that VLAN's variable"
+        elif hasattr(builtins, symbol):
+            why = f"is '{symbol}' in a test script, which would hide Python's builtin"
+        else:
+            taken[symbol] = name
+            continue
+        raise UsageError(f"{topology.path}: nodes.{name}: {why}; rename the node")
 
 
 def build(driver: Driver, run: ScriptRun) -> dict[str, Any]:

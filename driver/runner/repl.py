@@ -11,6 +11,7 @@ from typing import Any
 
 from driver.runner.namespace import GLOBALS
 from driver.runner.script import ScriptRun
+from driver.runner.script_check import read_script
 
 HISTORY = "repl-history"
 
@@ -46,7 +47,7 @@ def run_repl(session: ScriptRun, scripts: list[Path], state: Path) -> None:
     from ptpython.repl import embed
 
     session.interactive = True  # a failed subtest raises its error, not SystemExit
-    session.scripts = [(script, script.read_text()) for script in scripts]
+    session.scripts = [(script, read_script(script)) for script in scripts]
     env: dict[str, Any] = session.namespace()
     env["help"] = repl_help(env)
     state.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,8 @@
-"""Subtest results and the JUnit XML report (junit-xml)."""
+"""Subtest results and the JUnit XML report (junit-xml). The report is well-formed XML
+whatever a name, a message or a subtest's output holds: characters XML cannot hold (and
+the C1 controls, line separators and non-characters junit-xml would drop silently) are
+written as their escapes (``\\x1b``, ``\\x00``, a byte that was not UTF-8 as ``\\xff``),
+and a text that had any ends with a line saying so (driver/text.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from driver.atomic import write_atomic
 from driver.errors import Interrupted
+from driver.text import noted_text, one_line
 
 
 @dataclass
@@ -37,24 +42,25 @@ def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> No
     cases = []
     for result in results:
         case = TestCase(
-            result.name,
-            classname=f"{suite_name}.{Path(result.script).stem}",
+            one_line(result.name),
+            classname=one_line(f"{suite_name}.{Path(result.script).stem}"),
             elapsed_sec=result.seconds,
-            stdout="\n".join(result.output),
+            stdout=noted_text("\n".join(result.output)),
         )
+        summary, message = noted_text(result.summary), noted_text(result.message)
         if result.status == "failed":
-            case.add_failure_info(message=result.summary, output=result.message)
+            case.add_failure_info(message=summary, output=message)
         elif result.status == "error":
-            case.add_error_info(message=result.summary, output=result.message)
+            case.add_error_info(message=summary, output=message)
         elif result.status == "skipped":
-            case.add_skipped_info(message=result.message)
+            case.add_skipped_info(message=message)
         cases.append(case)
-    suite = TestSuite(suite_name, cases)
+    suite = TestSuite(one_line(suite_name), cases)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = to_xml_report_string([suite], encoding="utf-8")
     if any(r.attempts for r in results):
         text = with_reruns(text, results)
-    write_atomic(path, text)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def with_reruns(text: str, results: list[SubtestResult]) -> str:
@@ -71,9 +77,10 @@ def with_reruns(text: str, results: list[SubtestResult]) -> str:
         tag = "flakyFailure" if flaky else "rerunFailure"
         position = next((i for i, c in enumerate(case) if c.tag.startswith("system-")), len(case))
         for offset, (summary, message, output) in enumerate(extra):
+            summary = noted_text(summary)
             element = ET.Element(tag, message=summary, type=summary.split(":")[0])
-            ET.SubElement(element, "stackTrace").text = message
-            ET.SubElement(element, "system-out").text = "\n".join(output)
+            ET.SubElement(element, "stackTrace").text = noted_text(message)
+            ET.SubElement(element, "system-out").text = noted_text("\n".join(output))
             case.insert(position + offset, element)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 

@@ -3,19 +3,24 @@ the counts, a timeline with one row per node (boots, commands, fault windows, sn
 restores, health findings) under the subtests, the failing step with its command, status,
 output and every node's console around that moment, each subtest's log (driver lines and
 guest lines told apart) with every attempt of a rerun, and links to the vm.logs and the
-JUnit file. Rendered from the run's event log (events.jsonl) and its subtest results."""
+JUnit file. Rendered from the run's event log (events.jsonl) and its subtest results.
+Every text on the page is HTML-escaped after its control characters, lone surrogates and
+line separators are made visible (driver/text.py), so any bytes a command, a console or a
+name held show as text, and the page has no script for a ``</script>`` to end."""
 
 from __future__ import annotations
 
 import html
 import os
 import time
+import urllib.parse
 from pathlib import Path
 
 from driver.atomic import write_atomic
 from driver.events import read_events
 from driver.runner.report import SubtestResult
 from driver.runner.timeline import Timeline, build
+from driver.text import visible_text
 
 CONSOLE_WINDOW = (10.0, 2.0)  # seconds of console before and after the failing moment
 
@@ -44,7 +49,12 @@ details{margin:.3em 0}summary{cursor:pointer}
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(visible_text(str(text)), quote=True)
+
+
+def _href(target: Path, base: Path) -> str:
+    """A link from ``base`` to ``target``: relative, each byte of the path percent-encoded."""
+    return html.escape(urllib.parse.quote(os.fsencode(os.path.relpath(target, base))))
 
 
 def _box(
@@ -193,7 +203,7 @@ def write_report(
         f'<span class="{k}" id="count-{k}">{v} {k}</span>' for k, v in counts.items()
     )
     link_html = "".join(
-        f'<li><a href="{_e(os.path.relpath(target, path.parent))}">{_e(name)}</a></li>'
+        f'<li><a href="{_href(target, path.parent)}">{_e(name)}</a></li>'
         for name, target in links.items()
     )
     page = (
@@ -204,5 +214,5 @@ def write_report(
         f'{subtests_html(results)}<section id="links"><h2>Files</h2><ul>{link_html}</ul>'
         "</section></body></html>\n"
     )
-    write_atomic(path, page)
+    write_atomic(path, page.encode("utf-8"))
     return path

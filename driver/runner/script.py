@@ -18,6 +18,7 @@ from driver.runner.helpers import SkipSubtest, exception_matches
 from driver.runner.nixos_imports import nixos_modules, script_builtins
 from driver.runner.report import SubtestResult
 from driver.runner.rerun import Reruns, find_body, script_frame, source_of
+from driver.runner.script_check import read_script
 from driver.runner.scriptlog import DebugHook, ScriptLog
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ class ScriptRun:
         """Execute one test script with the script namespace. A failed subtest ends the
         script; its error is raised as it was."""
         if source is None:
-            source = path.read_text()
+            source = read_script(path)
         if (path, source) not in self.scripts:
             self.scripts.append((path, source))
         self.current_script = str(path)

@@ -22,6 +22,26 @@ from driver.runner.nixos_imports import OFFERED
 NODE_NAME = re.compile(r"^node\d+$")
 
 
+def read_script(path: Path) -> str:
+    """The text of the test script ``path``: UTF-8 (a leading BOM dropped), with no NUL
+    byte, or a UsageError of one line naming the file and the byte offset."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: test script not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a test script") from None
+    except PermissionError:
+        raise UsageError(f"{path}: cannot read the test script (permission denied)") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text at byte {exc.start}") from None
+    if "\0" in text:
+        raise UsageError(f"{path}: a NUL byte at byte {data.index(0)} (not a text file)")
+    return text.removeprefix("\ufeff")
+
+
 def _first_use(tree: ast.AST, name: str) -> int:
     lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name]
     return min(lines) if lines else 1
@@ -223,7 +243,8 @@ def check_script(
         tree = ast.parse(source, filename=str(path))
         table = symtable.symtable(source, str(path), "exec")
     except SyntaxError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+        where = f"{path}:{exc.lineno}" if exc.lineno else str(path)
+        raise UsageError(f"{where}: syntax error: {exc.msg}") from None
     module_defs = {
         s.get_name()
         for s in table.get_symbols()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from driver.events import text_of
 from driver.runner.report import SubtestResult
 
 
@@ -103,14 +104,14 @@ def build(events: list[dict[str, Any]], results: list[SubtestResult], nodes: lis
                 Span(
                     at,
                     at + duration,
-                    event.get("command", ""),
+                    text_of(event, "command"),
                     "command",
                     status,
-                    event.get("stdout", ""),
+                    text_of(event, "stdout"),
                 )
             )
         elif kind in ("console", "stderr") and here is not None:
-            here.console_lines.append((at, kind, str(event.get("text", ""))))
+            here.console_lines.append((at, kind, text_of(event, "text")))
         elif kind == "fault":
             faults[int(event["id"])] = {**event, "start": at}
         elif kind == "fault-undo" and int(event["id"]) in faults:
@@ -120,16 +121,15 @@ def build(events: list[dict[str, Any]], results: list[SubtestResult], nodes: lis
                 if (target := row(name)) is not None:
                     target.marks.append(Mark(at, f"{kind} {event.get('name', '')}", kind))
         elif kind == "health" and here is not None:
-            here.marks.append(Mark(at, str(event.get("text", "")), "health"))
+            here.marks.append(Mark(at, text_of(event, "text"), "health"))
         elif kind == "exit" and here is not None:
             here.marks.append(Mark(at, f"QEMU exited ({event.get('status')})", "exit"))
         elif kind == "subtest-begin":
-            begun[event["subtest"]] = at
+            begun[text_of(event, "subtest")] = at
         elif kind == "subtest-end":
-            first = begun.pop(event["subtest"], at)
-            subtests.append(
-                Span(first, at, event["subtest"], "subtest", str(event.get("status", "")))
-            )
+            name = text_of(event, "subtest")
+            first = begun.pop(name, at)
+            subtests.append(Span(first, at, name, "subtest", str(event.get("status", ""))))
     for fault in faults.values():
         for name in fault.get("targets", []):
             if (target := row(name)) is not None:

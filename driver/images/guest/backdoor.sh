@@ -1,7 +1,8 @@
 #!/bin/bash
 # photon-driver backdoor: a root shell on a flow-controlled virtio serial port.
 # Protocol, one round trip per command:
-#   host -> guest  "<nonce> <length> <timeout-seconds>\n" then <length> bytes of bash source
+#   host -> guest  "<nonce> <length> <timeout-centiseconds>\n" then <length> bytes of bash source
+#                  (timeout 0: no limit)
 #   guest -> host  "<nonce> <status> <timed-out 0|1>\n" then stdout, then stderr, each as
 #                  records "<tag><n>\n<n bytes>": tag o/e is a piece followed by a NUL byte,
 #                  O/E the last piece of stdout/stderr. Output is byte-exact, NULs included.
@@ -19,11 +20,24 @@
 # enforces the deadline and the cancel (the whole process group is killed and the reply
 # says so). Builtins only on the hot path (every fork+exec costs ~14 ms under TCG): one
 # fork per command, no exec, no notification besides the exit itself.
-export LC_ALL=C HOME=/root TERM=dumb SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=0
-# Keep the unit's PATH: on NixOS it is the only one (no FHS /usr/bin); Debian units get
-# systemd's default. The FHS list is a fallback for a shell started without any PATH.
-export PATH=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
-cd /root 2>/dev/null || cd /
+# Test commands get the login environment, as on NixOS (whose backdoor sources /etc/profile):
+# /etc/profile, /etc/profile.d/*.sh and the variables the topology declares there. The unit's
+# PATH stays on the end: on NixOS it is the driver's tool list; Debian units get systemd's
+# default. The FHS list is a fallback for a shell started without any PATH.
+unit_path=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
+export USER=root HOME=/root
+if [[ -r /etc/profile ]]; then
+  # shellcheck disable=SC1091
+  source /etc/profile >/dev/null 2>&1 || :
+fi
+export PATH=${PATH:+$PATH:}$unit_path
+export LC_ALL=C TERM=dumb SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=0
+unset unit_path
+cd /tmp 2>/dev/null || cd /
+# A command's stderr also goes to the console, as on NixOS (at most CONSOLE_ECHO_MAX bytes
+# of one command: a huge stderr would cost seconds of emulated UART under TCG).
+exec {console_fd}>>/dev/console || exec {console_fd}>/dev/null
+CONSOLE_ECHO_MAX=65536
 # The unit makes the directory (RuntimeDirectory=): no mkdir while the node boots.
 run=/run/photon-backdoor
 [[ -d $run ]] || mkdir -p "$run"
@@ -47,8 +61,9 @@ exec 3<>"$port" 1>&3
 
 # append_file TAG FILE: FILE's bytes appended to $reply as records split at NUL bytes (see
 # the protocol above); an empty file is not even opened.
+# With ECHO set, the bytes (but NULs) also go to the console, CONSOLE_ECHO_MAX at most.
 append_file() {
-  local piece tag=${1,,}
+  local piece tag=${1,,} echoed=0
   if [[ ! -s $2 ]]; then
     reply+="${1}0"$'\n'
     return
@@ -56,13 +71,44 @@ append_file() {
   exec 6<"$2"
   while IFS= read -r -d '' -u 6 piece; do
     reply+="$tag${#piece}"$'\n'"$piece"
+    [[ -n ${ECHO-} ]] && echo_console
   done
   reply+="$1${#piece}"$'\n'"$piece"
+  [[ -n ${ECHO-} ]] && echo_console
   exec 6<&-
+}
+echo_console() {
+  if ((echoed < CONSOLE_ECHO_MAX)); then
+    printf '%s' "${piece:0:CONSOLE_ECHO_MAX-echoed}" >&"$console_fd" 2>/dev/null
+    echoed=$((echoed + ${#piece}))
+    if ((echoed > CONSOLE_ECHO_MAX)); then
+      printf '\n[photon-backdoor: %d more bytes of stderr not shown]\n' \
+        $((echoed - CONSOLE_ECHO_MAX)) >&"$console_fd" 2>/dev/null
+    fi
+  fi
 }
 
 # run_command SOURCE TIMEOUT: sets status and timed_out (TIMEOUT 0: no limit). The main loop
 # only waits; the watchdog below enforces the deadline and the host's cancel.
+# A signal sent to the backdoor itself (`kill -TERM $$` in a command: $$ is this shell) is
+# passed on to the running command's process group, so the command ends as it would on
+# NixOS (status 128+N) and the backdoor answers; with no command running, the signal ends
+# the backdoor (systemd stopping it). SIGKILL cannot be caught: `kill -9 $$` restarts it.
+command_pid=""
+forwarded=""
+forward_signal() {
+  if [[ -z $command_pid ]]; then
+    trap - "$1"
+    kill -s "$1" "$BASHPID"
+    return
+  fi
+  forwarded=1
+  kill -s "$1" -- "-$command_pid" 2>/dev/null || :
+}
+for sig in TERM INT HUP QUIT USR1 USR2 ALRM; do
+  # shellcheck disable=SC2064
+  trap "forward_signal $sig" "$sig"
+done
 run_command() {
   local pid killed
   (
@@ -70,9 +116,17 @@ run_command() {
     eval "$1"
   ) </dev/null >"$out_file" 2>"$err_file" &
   pid=$!
+  command_pid=$pid
   printf '%d %d\n' "$pid" "$2" >&7
   wait "$pid"
   status=$?
+  # A trapped signal ends `wait` early: wait again for the command's own status.
+  while [[ -n $forwarded ]]; do
+    forwarded=""
+    wait "$pid"
+    status=$?
+  done
+  command_pid=""
   timed_out=0
   if ((status == 137)) && read -r killed <"$killed_file" && [[ $killed == "$pid" ]]; then
     timed_out=1
@@ -86,12 +140,12 @@ run_command() {
 # boot clock (/proc/uptime, centiseconds): stepping the wall clock (date -s, a clock-skew
 # fault, a restored snapshot) must not end or extend a command. It reads the pipe that only
 # the main loop writes, so it ends when the main loop does.
-# watch_deadline: the watchdog's deadline for $alimit seconds from now (0: none).
+# watch_deadline: the watchdog's deadline for $alimit centiseconds from now (0: none).
 watch_deadline() {
   deadline=0
   if ((alimit > 0)); then
     read -r up _ </proc/uptime
-    deadline=$((10#${up/./} + alimit * 100))
+    deadline=$((10#${up/./} + alimit))
   fi
 }
 watchdog() {
@@ -146,14 +200,14 @@ while :; do
   # statement on this path costs (the round trip is counted in bench/results/driver.json).
   # A CANCEL that came after its command ended is skipped here.
   [[ -n $len && $len != *[!0-9]* ]] || continue
-  [[ -n $limit && $limit != *[!0-9]* ]] || limit=900
+  [[ -n $limit && $limit != *[!0-9]* ]] || limit=90000
   cmd=""
   ((len > 0)) && IFS= read -r -u 3 -N "$len" cmd
   run_command "$cmd" "$limit"
   if [[ -s $out_file || -s $err_file ]]; then
     reply="$nonce $status $timed_out"$'\n'
     append_file O "$out_file"
-    append_file E "$err_file"
+    ECHO=1 append_file E "$err_file"
   else
     reply="$nonce $status $timed_out"$'\nO0\nE0\n'
   fi
