@@ -83,8 +83,15 @@ def _load(directory: Path, cached: bool) -> Image:
 
 
 def image_dir(recipe: ImageRecipe, cache_root: Path) -> Path:
-    """Where the image of ``recipe`` lives (or will live) in the cache."""
-    return cache_root / "images" / f"{recipe.name}-{recipe.cache_key()[:16]}"
+    """Where the image of ``recipe`` lives (or will live) in the cache: an image of the
+    same content built under another name is the same image."""
+    key = recipe.cache_key()[:16]
+    images = cache_root / "images"
+    if images.is_dir():
+        for found in sorted(images.glob(f"*-{key}")):
+            if not found.name.startswith("."):
+                return found
+    return images / f"{recipe.name}-{key}"
 
 
 def build_initramfs(kernel_dir: Path, dest: Path) -> None:

@@ -78,7 +78,8 @@ MASKED_UNITS = (
 
 @dataclass(frozen=True)
 class ImageRecipe:
-    """The inputs of one image build; equal recipes give byte-identical cache keys."""
+    """The inputs of one image build; equal recipes give byte-identical cache keys (the
+    name only labels the cache directory: the same package set is one image)."""
 
     name: str
     packages: tuple[str, ...] = ()
@@ -96,6 +97,7 @@ class ImageRecipe:
         """sha256 over the recipe, every file baked into the image and the builder code."""
         digest = hashlib.sha256()
         doc = asdict(self)
+        del doc["name"]  # recipes that differ only in name are one image
         doc["packages"] = self.all_packages()
         doc["masked"] = MASKED_UNITS
         doc["builder_version"] = BUILDER_VERSION
