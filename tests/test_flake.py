@@ -198,3 +198,16 @@ def test_topology_evaluates_to_the_python_data(ws: Workspace) -> None:
     import json
 
     assert json.loads(proc.stdout) == tomllib.loads((REPO / "nodes" / "cluster.toml").read_text())
+
+
+def test_nix_nodes_number_nics_as_nixos_test_nodes(ws: Workspace) -> None:
+    """eth0 is the user-mode NIC (DHCP), the VLAN NICs follow in [[vlans]] order, each
+    matched by the MAC its node spec gives it (tested on the evaluated configuration)."""
+    networks = ws.eval_json("nixosConfigurations.node02.config.systemd.network.networks")
+    assert networks["20-user"]["matchConfig"]["Name"] == "eth0"
+    specs = ws.eval_json("lib.nodeSpecs.photoncloud")
+    nics = specs["node02"]["nics"]
+    assert [n["vlan"] for n in nics] == [1]
+    cluster = networks["10-vlan-cluster"]
+    assert cluster["matchConfig"]["MACAddress"] == nics[0]["mac"] == "52:54:00:64:01:02"
+    assert cluster["address"] == ["10.100.0.12/24"]

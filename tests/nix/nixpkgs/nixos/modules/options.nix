@@ -39,6 +39,7 @@ let
       matchConfig = opt unitSection { };
       address = opt strs [ ];
       DHCP = opt (types.nullOr (types.enum [ "yes" "no" "ipv4" "ipv6" ])) null;
+      dhcpV4Config = opt unitSection { };
     };
   };
   fileSystemType = types.submodule {
