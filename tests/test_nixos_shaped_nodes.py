@@ -141,8 +141,11 @@ def test_a_nixos_shaped_two_node_topology(tmp_path: Path, xdg_cache: Path) -> No
     script.write_text(SCRIPT)
     junit = tmp_path / "junit.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "driver", "run", "--topology", str(tmp_path / "topology.toml")]
-        + [str(script), "--junit-xml", str(junit), "-o", str(tmp_path / "out")],
+        [
+            *(sys.executable, "-m", "driver", "run"),
+            *("--topology", str(tmp_path / "topology.toml"), str(script)),
+            *("--junit-xml", str(junit), "-o", str(tmp_path / "out")),
+        ],
         env=photon_env(xdg_cache, tmp_path / "vm"),
         cwd=tmp_path,
         capture_output=True,

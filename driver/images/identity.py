@@ -42,7 +42,9 @@ def network_files(identity: NodeIdentity) -> dict[str, tuple[bytes, int]]:
         text = (
             f"[Match]\nMACAddress={mac}\n\n[Network]\n"
             + "".join(f"Address={cidr}\n" for cidr in cidrs)
-            + "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+            # An IPv6 link-local address, as a NixOS test node's VLAN NICs have
+            # (babeld, neighbour discovery and fe80:: pings need one).
+            + "LinkLocalAddressing=ipv6\n"
             + "".join(
                 f"\n[Route]\nGateway={via}\n" + (f"Destination={to}\n" if to else "")
                 for to, via in identity.routes.get(mac, ())

@@ -1,0 +1,118 @@
+"""In-guest waits against the NixOS driver's polling pattern, and the wait stress of issue 35.
+
+1. ``wait_for_open_port`` from a service's start, side by side in one run: a server that
+   opens its port after ~1 s is started, then waited for with ours, then (alternating) with
+   the NixOS driver's pattern (``execute("nc -z localhost PORT")`` once a second, as its
+   ``wait_for_open_port`` does through ``retry``). Target: ours <= 1.0x NixOS's.
+2. The sequence that hung once in six runs: a server, a port wait, a request, a background
+   job with redirected output, and ``wait_until_succeeds`` on its effect, ``--iterations``
+   times on one node (each wait bounded: a lost answer fails the iteration at its deadline).
+
+    python3 bench/bench_waits.py [--rounds 10] [--iterations 500] [--out bench/results/waits.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from results_io import summary, write
+
+from driver.config.topology import load_topology
+from driver.images.builder import build_image, default_cache_root
+from driver.images.profile_specs import debian_specs, image_recipe
+from driver.log import Logger
+from driver.machine.machine import Machine
+from driver.runner.driver import Driver, RunContext
+
+PORT = 7411
+SERVER = f"(sleep 1; exec nc -lk {PORT} >/dev/null 2>&1) >/dev/null 2>&1 &"
+STOP = f"pkill -f 'nc -lk {PORT}' || :; while nc -z 127.0.0.1 {PORT}; do sleep 0.05; done"
+
+
+def ours(node: Machine) -> float:
+    """Seconds from the server's start to our wait_for_open_port returning."""
+    started = time.monotonic()
+    node.succeed(SERVER)
+    node.wait_for_open_port(PORT, timeout=30)
+    return time.monotonic() - started
+
+
+def nixos_pattern(node: Machine) -> float:
+    """The same with the NixOS driver's pattern: one ``nc -z`` a second."""
+    started = time.monotonic()
+    node.succeed(SERVER)
+    while node.execute(f"nc -z localhost {PORT}")[0] != 0:
+        time.sleep(1)
+        if time.monotonic() - started > 30:
+            raise TimeoutError("the port never opened")
+    return time.monotonic() - started
+
+
+def stress_iteration(node: Machine, i: int) -> float:
+    """One round of the sequence that hung; returns its seconds."""
+    started = time.monotonic()
+    node.succeed(f"(exec nc -lk {PORT + 1} >/dev/null 2>&1) >/dev/null 2>&1 &")
+    node.wait_for_open_port(PORT + 1, timeout=30)
+    node.succeed(f"echo hi | nc -N 127.0.0.1 {PORT + 1}")
+    node.succeed(f"(sleep 0.2; touch /tmp/appeared-{i}) >/dev/null 2>&1 &")
+    node.wait_until_succeeds(f"test -e /tmp/appeared-{i}", timeout=30)
+    node.succeed(f"pkill -f 'nc -lk {PORT + 1}' || :; rm -f /tmp/appeared-{i}")
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=Path("bench/results/waits.json"))
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=500)
+    args = parser.parse_args()
+    topology = load_topology()
+    logger = Logger(open(os.devnull, "w"))
+    cache = default_cache_root(os.environ)
+    build_image(image_recipe(topology, "minimal"), cache, logger)
+    state = Path(tempfile.mkdtemp(prefix="photon-bench-"))
+    specs = debian_specs(topology, topology.profile("minimal"), state, cache, logger, ["node01"])
+    context = RunContext(state, logger, os.environ, state / "out", cache)
+    result: dict[str, object] = {}
+    with Driver(specs, context) as driver:
+        node = driver.machine("node01")
+        driver.start_all()
+        node.wait_for_unit("multi-user.target")
+        mine: list[float] = []
+        theirs: list[float] = []
+        for round_ in range(args.rounds):
+            for measure, into in [(ours, mine), (nixos_pattern, theirs)][:: 1 - 2 * (round_ % 2)]:
+                into.append(measure(node))
+                node.succeed(STOP)
+        ratio = statistics.median(mine) / statistics.median(theirs)
+        result["wait_for_open_port_ours_s"] = summary(mine)
+        result["wait_for_open_port_nixos_pattern_s"] = summary(theirs)
+        result["wait_for_open_port_ratio"] = {
+            "median": ratio,
+            "max": max(a / b for a, b in zip(mine, theirs, strict=True)),
+            "target": 1.0,
+            "met": ratio <= 1.0,
+        }
+        durations: list[float] = []
+        failures: list[str] = []
+        for i in range(args.iterations):
+            try:
+                durations.append(stress_iteration(node, i))
+            except Exception as exc:
+                failures.append(f"iteration {i}: {str(exc).splitlines()[0]}")
+        result["stress"] = {
+            "iterations": args.iterations,
+            "passed": len(durations),
+            "failures": failures,
+            "iteration_s": summary(durations) if durations else {},
+        }
+    write(args.out, result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+start_all()
+a.wait_for_unit("rsync")
+b.wait_for_unit("sockets.target")
+b.succeed("rsync a::")
+a.succeed("rsync b::")
