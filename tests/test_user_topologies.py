@@ -49,6 +49,23 @@ MALFORMED = {
         '[[vlans]]\nname = "lan"\n[[vlans]]\nname = "lan"\n',
         r"vlans\[1\]\.name: duplicate VLAN name 'lan'",
     ),
+    "image-file-outside": (
+        '[images.default]\nfiles = { "/etc/x" = "../../../../../../etc/hostname" }\n',
+        r"images\.default\.files\./etc/x: \.\./.*hostname is outside the topology's folder",
+    ),
+    "image-file-absolute": (
+        '[images.default]\nfiles = { "/etc/x" = "/etc/passwd" }\n',
+        r"images\.default\.files\./etc/x: /etc/passwd is outside the topology's folder",
+    ),
+    "node-file-outside": (
+        '[nodes.a]\nfiles = { "/etc/x" = "/etc/passwd" }\n',
+        r"nodes\.a\.files\./etc/x: /etc/passwd is outside the topology's folder",
+    ),
+    "service-file-outside": (
+        '[nodes.a]\n[profiles.p]\nimage = "default"\n[[profiles.p.services]]\nname = "s"\n'
+        'unit = "s.service"\nnodes = ["a"]\nfiles = { "/etc/x" = "/etc/passwd" }\n',
+        r"profiles\.p\.services\[0\]\(s\)\.files\./etc/x: /etc/passwd is outside",
+    ),
     "bad-package": (
         '[images.default]\npackages = ["python3; rm -rf /"]\n',
         r"images\.default\.packages\[0\]: not a package or unit name",

@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     from driver.cli.grammar import parser
     from driver.cli.invocation import Invocation
     from driver.cli.signals import signals_raise
+    from driver.file_modes import private_files
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith(".py"):
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         Logger().error(str(exc))
         return exc.exit_code
     try:
-        with signals_raise():
+        with signals_raise(), private_files():
             code: int = args.handler(inv, args)
             return code
     except (DriverError, Interrupted) as exc:

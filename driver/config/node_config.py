@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from driver.config.topology_reader import TopologyReader, optional, unknown_fields
+from driver.config.topology_reader import TopologyReader, host_file, optional, unknown_fields
 
 CONFIG_FIELDS = (
     "packages",
@@ -150,27 +150,11 @@ def _mode(r: TopologyReader, table: dict[str, Any], where: str, default: int) ->
     return int(mode, 8)
 
 
-def _source(r: TopologyReader, value: Any, where: str, outside: bool) -> bytes:
-    """The bytes of a host file named relative to the topology's folder."""
-    if not isinstance(value, str) or not value:
-        raise r.fail(where, f"must be a path next to the topology, got {value!r}")
-    folder = r.path.parent.resolve()
-    path = (folder / value).resolve()
-    if not outside and not path.is_relative_to(folder):
-        raise r.fail(where, f"{value} is outside the topology's folder (say outside = true)")
-    try:
-        return path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        raise r.fail(where, f"file {value} not found next to the topology") from None
-    except PermissionError:
-        raise r.fail(where, f"cannot read {value} (permission denied)") from None
-
-
 def _file(r: TopologyReader, target: str, value: Any, where: str) -> NodeFile:
     if not target.startswith("/") or "/../" in f"{target}/" or target.rstrip("/") == "":
         raise r.fail(where, "the guest path must be absolute (and not /)")
     if isinstance(value, str):
-        content = _source(r, value, where, False)
+        content = host_file(r, value, where, False)
         return NodeFile(content, 0o755 if content.startswith(b"#!") else 0o644)
     if not isinstance(value, dict):
         raise r.fail(where, "must be a path or a table with content, source or symlink")
@@ -189,7 +173,7 @@ def _file(r: TopologyReader, target: str, value: Any, where: str) -> NodeFile:
     if kinds == ["content"]:
         content = r.get(value, "content", str, where).encode()
     else:
-        content = _source(
+        content = host_file(
             r, value["source"], f"{where}.source", optional(r, value, "outside", bool, where, False)
         )
     default = 0o755 if content.startswith(b"#!") else 0o644

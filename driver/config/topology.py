@@ -18,6 +18,7 @@ from driver.config.spec import Forward
 from driver.config.topology_reader import (
     TopologyReader,
     host_address,
+    host_file,
     load_forwards,
     optional,
     positive,
@@ -258,18 +259,34 @@ def _load_images(r: TopologyReader, raw: dict[str, Any]) -> dict[str, dict[str, 
             if not target.startswith("/"):
                 raise r.fail(fwhere, "the guest path must be absolute")
             if isinstance(source, dict):
-                unknown_fields(r, source, ("content", "mode"), fwhere)
-                r.get(source, "content", str, fwhere)
+                unknown_fields(r, source, ("content", "source", "mode", "outside"), fwhere)
+                if ("content" in source) == ("source" in source):
+                    raise r.fail(fwhere, "give one of content or source")
+                if "content" in source:
+                    r.get(source, "content", str, fwhere)
+                else:
+                    outside = optional(r, source, "outside", bool, fwhere, False)
+                    host_file(r, source["source"], f"{fwhere}.source", outside)
                 mode = optional(r, source, "mode", str, fwhere, "0644")
                 if not re.match(r"^0?[0-7]{3,4}$", mode):
                     raise r.fail(f"{fwhere}.mode", f"not an octal mode: {mode!r}")
             elif isinstance(source, str):
-                if not (r.path.parent / source).is_file():
-                    raise r.fail(fwhere, f"file {source} not found next to the topology")
+                host_file(r, source, fwhere, False)
             else:
-                raise r.fail(fwhere, "must be a path or a table with content (and mode)")
+                raise r.fail(fwhere, "must be a path or a table with content or source (and mode)")
         images[name] = dict(table)
     return images
+
+
+def _service_files(r: TopologyReader, table: dict[str, Any], where: str) -> dict[str, str]:
+    """A service's ``files``: guest path -> a template next to the topology (never outside)."""
+    files = optional(r, table, "files", dict, where, {})
+    for target, source in files.items():
+        fwhere = f"{where}.files.{target}"
+        if not target.startswith("/"):
+            raise r.fail(fwhere, "the guest path must be absolute")
+        host_file(r, source, fwhere, False)
+    return dict(files)
 
 
 def _load_service(
@@ -308,7 +325,7 @@ def _load_service(
         unit=r.get(table, "unit", str, where),
         nodes=placed,
         endpoints=tuple(endpoints),
-        files=dict(table.get("files", {})),
+        files=_service_files(r, table, where),
         cli=dict(table.get("cli", {})),
         settled=optional(r, table, "settled", str, where, ""),
     )

@@ -119,3 +119,20 @@ def positive(
     if not least <= value <= most:
         raise r.fail(f"{where}.{key}", f"must be {least}-{most}, got {value}")
     return value
+
+
+def host_file(r: TopologyReader, value: Any, where: str, outside: bool) -> bytes:
+    """The bytes of a host file named relative to the topology's folder; a path that
+    leaves the folder (``..``, absolute, a symlink out) is refused unless ``outside``."""
+    if not isinstance(value, str) or not value:
+        raise r.fail(where, f"must be a path next to the topology, got {value!r}")
+    folder = r.path.parent.resolve()
+    path = (folder / value).resolve()
+    if not outside and not path.is_relative_to(folder):
+        raise r.fail(where, f"{value} is outside the topology's folder (say outside = true)")
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise r.fail(where, f"file {value} not found next to the topology") from None
+    except PermissionError:
+        raise r.fail(where, f"cannot read {value} (permission denied)") from None

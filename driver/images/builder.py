@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from driver.errors import InfraError
+from driver.file_modes import image_files
 from driver.hosttools import remove_tree, require, run_tool
 from driver.images import cpio
 from driver.images.kernel import extract_vmlinux, load_order
@@ -173,7 +174,10 @@ def build_image(
         remove_tree(work)
         work.mkdir(parents=True)
         try:
-            with logger.nested(f"building image '{recipe.name}' ({recipe.cache_key()[:16]})"):
+            with (
+                image_files(),
+                logger.nested(f"building image '{recipe.name}' ({recipe.cache_key()[:16]})"),
+            ):
                 with logger.nested("root filesystem (mmdebstrap)"):
                     tarball = build_rootfs(recipe, work)
                 result = work / "result"

@@ -59,7 +59,10 @@ def image_files(topology: Topology, image: str) -> dict[str, tuple[bytes, int]]:
     path next to the topology file, or a table with ``content`` (and ``mode``)."""
     files: dict[str, tuple[bytes, int]] = {}
     for target, source in topology.images.get(image, {}).get("files", {}).items():
-        if isinstance(source, dict):
+        if isinstance(source, dict) and "source" in source:
+            content = (topology.path.parent / source["source"]).read_bytes()
+            mode = int(str(source.get("mode", "0644")), 8)
+        elif isinstance(source, dict):
             content = str(source["content"]).encode()
             mode = int(str(source.get("mode", "0644")), 8)
         else:
