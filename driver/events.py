@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from driver.safe_files import open_for_writing, output_dir
 from driver.text import SURROGATES, UNSAFE, raw_bytes
 
 BYTES_SUFFIX = "_bytes"  # beside a field that held bytes that were not UTF-8
@@ -52,8 +53,8 @@ class EventLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[str] | None = path.open("w", encoding="utf-8")
+        output_dir(path.parent)
+        self._handle: IO[str] | None = open_for_writing(path)
         self._lock = threading.Lock()
 
     def write(self, kind: str, **fields: Any) -> None:

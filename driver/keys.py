@@ -9,6 +9,7 @@ from pathlib import Path
 
 from driver.errors import InfraError
 from driver.hosttools import require
+from driver.safe_files import private_dir
 
 
 def ssh_keypair(path: Path, comment: str) -> tuple[bytes, bytes]:
@@ -18,7 +19,7 @@ def ssh_keypair(path: Path, comment: str) -> tuple[bytes, bytes]:
     failure is an InfraError naming the path."""
     public = path.with_suffix(".pub")
     if not (path.exists() and public.exists()):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         for stale in (temporary, Path(f"{temporary}.pub")):
             stale.unlink(missing_ok=True)

@@ -10,7 +10,10 @@ from collections import defaultdict
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "driver"
-LEAVES = {"keys", "metrics", "duration", "errors", "atomic", "wait"}
+LEAVES = {
+    *("keys", "metrics", "duration", "errors", "atomic", "wait"),
+    *("safe_files", "file_modes"),
+}
 
 
 def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
@@ -65,7 +68,10 @@ def test_layers() -> None:
     assert not graph["machine"] & {"scripting", "runner", "cli"}, graph["machine"]
     assert not graph["runner"] & {"scripting", "cli"}, graph["runner"]
     for leaf in LEAVES:
-        assert graph.get(leaf, set()) <= {"errors", "hosttools"}, (leaf, graph.get(leaf))
+        assert graph.get(leaf, set()) <= {"errors", "hosttools", "safe_files"}, (
+            leaf,
+            graph.get(leaf),
+        )
 
 
 def test_the_check_catches_a_cycle(tmp_path: Path) -> None:

@@ -79,3 +79,93 @@ def test_a_run_under_umask_000_leaves_nothing_open_to_others(
         if not p.is_symlink() and not p.is_socket() and p.lstat().st_mode & 0o077
     ]
     assert open_to_others == []
+
+
+def _run(tmp_path: Path, xdg_cache: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """A run of a script that boots nothing (it touches no node), on a one-node topology."""
+    (tmp_path / "t.toml").write_text(TOPOLOGY)
+    (tmp_path / "t.py").write_text('print("hello")\n')
+    return subprocess.run(
+        [sys.executable, "-m", "driver", "run", "--topology", "t.toml", "t.py", *extra],
+        env=photon_env(xdg_cache, tmp_path / "vm"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("planted", ["events.jsonl", "report.html"])
+def test_a_link_planted_in_the_output_directory_is_refused(
+    planted: str, tmp_path: Path, xdg_cache: Path
+) -> None:
+    """A symbolic link where the run writes a report: nothing is written through it, one
+    line names it, exit 3, no run directory left."""
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / planted).symlink_to(victim)
+    proc = _run(tmp_path, xdg_cache, "-o", "out")
+    assert victim.read_text() == "untouched\n"
+    if planted == "report.html":  # written by rename: the link is replaced, not followed
+        assert proc.returncode == 0, proc.stderr
+        assert not (tmp_path / "out" / planted).is_symlink()
+        return
+    assert proc.returncode == 3, proc.stderr
+    assert f"out/{planted}: is a symbolic link" in _error_line(proc)
+    assert list((tmp_path / "vm" / "runs").iterdir()) == []
+
+
+def test_an_output_directory_that_is_a_link_is_refused(tmp_path: Path, xdg_cache: Path) -> None:
+    """``-o`` naming a symbolic link to a directory elsewhere: refused, nothing there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out").symlink_to(elsewhere)
+    proc = _run(tmp_path, xdg_cache, "-o", "out")
+    assert proc.returncode == 3, proc.stderr
+    assert "out: is a symbolic link" in _error_line(proc)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_state_reached_through_a_link_or_open_to_others_is_refused(
+    tmp_path: Path, xdg_cache: Path
+) -> None:
+    """The state directory's ``runs`` planted as a link, then the state directory left
+    writable by others: each is refused with one line naming it, exit 3."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "vm").mkdir(mode=0o700)
+    (tmp_path / "vm" / "runs").symlink_to(elsewhere)
+    proc = _run(tmp_path, xdg_cache)
+    assert proc.returncode == 3, proc.stderr
+    assert "vm/runs/" in _error_line(proc) or "vm/runs:" in _error_line(proc)
+    assert list(elsewhere.iterdir()) == []
+    (tmp_path / "vm" / "runs").unlink()
+    (tmp_path / "vm").chmod(0o777)
+    proc = _run(tmp_path, xdg_cache)
+    assert proc.returncode == 3, proc.stderr
+    assert "vm: is writable by group or others" in _error_line(proc)
+
+
+def test_an_atomic_write_refuses_a_planted_temporary_and_replaces_a_link(tmp_path: Path) -> None:
+    """write_atomic never writes through a link: one at the target is replaced, one at
+    the temporary name is refused (UnsafePath naming it)."""
+    from driver.atomic import write_atomic
+    from driver.safe_files import UnsafePath
+
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    target = tmp_path / "report.json"
+    target.symlink_to(victim)
+    write_atomic(target, "new")
+    assert victim.read_text() == "untouched" and target.read_text() == "new"
+    (tmp_path / f".{target.name}.{os.getpid()}.tmp").symlink_to(victim)
+    with pytest.raises(UnsafePath, match="is a symbolic link"):
+        write_atomic(target, "newer")
+    assert victim.read_text() == "untouched"

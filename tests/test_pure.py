@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import stat
 import sys
 import time
@@ -26,9 +27,12 @@ from driver.runner.report import SubtestResult, write_junit
 from driver.runner.script_check import check_script
 
 VALID = default_topology().read_text()
+NODES = default_topology().parent
 
 
 def write_topology(tmp_path: Path, text: str) -> Path:
+    """``text`` as a cluster.toml beside a copy of the service files it names."""
+    shutil.copytree(NODES / "reference", tmp_path / "reference", dirs_exist_ok=True)
     path = tmp_path / "cluster.toml"
     path.write_text(text)
     return path

@@ -22,6 +22,7 @@ from driver.runner.rerun import Reruns
 from driver.runner.script import ScriptRun
 from driver.runner.script_check import check_script, read_script
 from driver.runner.settled import start_settled
+from driver.safe_files import private_dir
 
 # The seed harness's script verbs -> script file (testscripts/ or testscripts/reference/).
 SEED_SCRIPTS = {
@@ -142,7 +143,10 @@ def run(
                 code = run_keeping(inv, scripts, sources, results, settled, run_scripts)
                 return report.finish(code)
         state = inv.state / "runs" / runs.run_name(os.getpid(), getattr(inv.args, "repetition", 0))
+        for private in (inv.state, inv.state / "runs"):  # no planted link on the way
+            private_dir(private)
         runs.prune(inv.state / "runs", keep=runs.KEEP_RUNS, logger=inv.logger)
+        private_dir(state)
         try:
             with global_timeout(timeout):
                 driver = inv.fresh_driver(state, settled=settled)

@@ -11,11 +11,13 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from driver.atomic import write_atomic
 from driver.config.spec import NodeSpec
 from driver.errors import InfraError
 from driver.hosttools import own_group_dying_with_parent, require
 from driver.machine.accel import Accel, choose_accel
 from driver.machine.argv import Paths, qemu_argv
+from driver.safe_files import open_binary_for_writing, private_dir
 from driver.wait import wait_until
 
 
@@ -26,7 +28,7 @@ def spawn(argv: list[str], log: Path, detached: bool) -> subprocess.Popen[bytes]
     start a new session so they outlive the command that started them. Call from the
     main thread: the death signal binds to the thread that forks.
     """
-    with log.open("ab") as stderr:
+    with open_binary_for_writing(log, truncate=False) as stderr:
         try:
             return subprocess.Popen(
                 argv,
@@ -133,7 +135,7 @@ class QemuProcess:
         self.started_wall: float | None = None  # time.time() at spawn
         self.started_monotonic = 0.0
         self.allow_reboot = False  # as the last QEMU started here was
-        paths.state.mkdir(parents=True, exist_ok=True)
+        private_dir(paths.state)
         paths.sockets.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -198,7 +200,7 @@ class QemuProcess:
         self.popen = spawn(argv, self.paths.state / "qemu.log", self.detached)
         self.pid = self.popen.pid
         self.exit_status = None
-        (self.paths.state / "argv").write_text("\0".join(argv))
+        write_atomic(self.paths.state / "argv", "\0".join(argv))
 
     def last_words(self, limit: int = 400) -> str:
         """The last line QEMU wrote to its log (stderr), at most ``limit`` characters:

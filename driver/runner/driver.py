@@ -29,6 +29,7 @@ from driver.runner.health import Finding, HealthGate
 from driver.runner.helpers import PollingConditions
 from driver.runner.ports import assign_ports, check_fixed_ports
 from driver.runner.vlan import VLan
+from driver.safe_files import output_dir, private_dir
 
 
 def socket_prefix(state: Path) -> str:
@@ -79,7 +80,8 @@ class Driver:
         if host_ports is None:  # a fresh run: its fixed forward ports must be free
             check_fixed_ports({name: spec.forwards for name, spec in specs.items()})
         self.context = context
-        context.out_dir.mkdir(parents=True, exist_ok=True)  # scripts may write there at once
+        private_dir(context.state)
+        output_dir(context.out_dir)  # scripts may write there at once
         self.state = context.state
         self.logger = context.logger
         self.detached = detached
