@@ -18,17 +18,22 @@ from driver.runner import cluster, settled, snapshots
 
 def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
     """Start the profile's nodes detached (boot groups in order) and record them."""
-    record = cluster.read_record(inv.state)
-    if record and not cluster.check_record(inv.state, record):
-        inv.logger.log(f"cluster already running in {inv.state}")
-        return cluster.print_status(inv.state, sys.stdout)
-    cluster.stop(inv.state, inv.logger, inv.environ)
-    driver = inv.fresh_driver(inv.state, detached=True)
-    for control in driver.controls.values():
-        control.create_overlays()
-    with driver, global_timeout(3600.0):
-        driver.start_all()
-        cluster.write_record(driver, inv.profile)
+    # The lock covers the whole start: a second start, a run on it or a stop is refused
+    # at once until the record is written.
+    with cluster.locked(inv.state) as lock:
+        record = cluster.read_record(inv.state)
+        if record and not cluster.check_record(inv.state, record):
+            inv.logger.log(f"cluster already running in {inv.state}")
+            return cluster.print_status(inv.state, sys.stdout)
+        stopped = cluster.stop(inv.state, inv.logger, inv.environ, lock=lock)
+        if stopped.killed:
+            inv.logger.log(f"left over from before: {stopped.describe()}")
+        driver = inv.fresh_driver(inv.state, detached=True)
+        for control in driver.controls.values():
+            control.create_overlays()
+        with driver, global_timeout(3600.0):
+            driver.start_all()
+            cluster.write_record(driver, inv.profile)
     return cluster.print_status(inv.state, sys.stdout)
 
 
@@ -42,8 +47,7 @@ def cmd_status(inv: Invocation, args: argparse.Namespace) -> int:
 
 def cmd_stop(inv: Invocation, args: argparse.Namespace) -> int:
     """Power the nodes off (then kill what is left) and stop the switches."""
-    count = cluster.stop(inv.state, inv.logger, inv.environ)
-    inv.logger.log(f"stopped {count} nodes")
+    inv.logger.log(cluster.stop(inv.state, inv.logger, inv.environ).describe())
     return EXIT_OK
 
 

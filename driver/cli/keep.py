@@ -28,13 +28,26 @@ def run_keeping(
 ) -> int:
     """Boot fresh nodes detached in the profile's state directory, run the scripts; on a
     failure keep the nodes as the profile's cluster, on success stop them."""
-    record = cluster.read_record(inv.state)
-    if record is not None and not cluster.check_record(inv.state, record):
-        raise UsageError(
-            f"--keep-on-failure: a cluster is already running in {inv.state} "
-            "(run on it with --reuse, or `cluster stop` it first)"
-        )
-    cluster.stop(inv.state, inv.logger, inv.environ)  # a stale record and its leftovers
+    with cluster.locked(inv.state) as lock:  # the whole run: nobody else starts or stops it
+        record = cluster.read_record(inv.state)
+        if record is not None and not cluster.check_record(inv.state, record):
+            raise UsageError(
+                f"--keep-on-failure: a cluster is already running in {inv.state} "
+                "(run on it with --reuse, or `cluster stop` it first)"
+            )
+        # A stale record and its leftovers.
+        cluster.stop(inv.state, inv.logger, inv.environ, lock=lock)
+        return _run_kept(inv, scripts, sources, results, settled, run_scripts)
+
+
+def _run_kept(
+    inv: Invocation,
+    scripts: list[Path],
+    sources: dict[Path, str],
+    results: list[SubtestResult],
+    settled: bool,
+    run_scripts: RunScripts,
+) -> int:
     driver = inv.fresh_driver(inv.state, detached=True, settled=settled)
     runs.announce(driver, inv.state, inv.logger)
     for control in driver.controls.values():

@@ -214,6 +214,11 @@ class NodeControl:
                 raise MachineDied(f"{self.name}: QEMU (pid {pid}) is not running", node=self.name)
             if accel:
                 self._qemu.accel = Accel(accel, "recorded when the cluster started")
+            status = self.qmp("query-status")
+            if isinstance(status, dict) and status.get("status") == "paused":
+                # A run killed between a snapshot's stop and cont left it so.
+                self.qmp("cont")
+                self.logger.log(f"{self.name} was left paused (by a killed run?): resumed")
             self._console.begin()
             self._shell.connect(timeout=5.0)
             self.lifecycle.enter(NodeState.UP)

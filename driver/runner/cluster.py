@@ -10,22 +10,27 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from driver.atomic import write_atomic
 from driver.config.spec import load_spec
-from driver.errors import EXIT_INFRA, InfraError, UsageError
+from driver.errors import EXIT_INFRA, DriverError, InfraError, TestScriptError, UsageError
 from driver.log import Logger
 from driver.machine import process
 from driver.machine.machine import Machine
-from driver.runner.driver import Driver, RunContext
+from driver.runner import owned
+from driver.runner.driver import Driver, RunContext, socket_parent, socket_prefix
+from driver.safe_files import open_for_writing, private_dir
 from driver.wait import wait_until
 
 RECORD = "cluster.json"
+LOCK = "cluster.lock"  # held by whoever starts, uses or stops the cluster
 
 
 def state_dir(environ: Mapping[str, str], profile: str, default_profile: str = "reference") -> Path:
@@ -124,21 +129,59 @@ def _record_restarts(state: Path, driver: Driver) -> None:
         write_atomic(state / RECORD, json.dumps(doc, indent=2) + "\n")
 
 
-def attach(state: Path, context: RunContext) -> Driver:
-    """A Driver bound to the running cluster recorded in ``state``, held exclusively until
-    the Driver's ``with`` block ends; leaving the block only disconnects."""
+def lock_cluster(state: Path) -> IO[str]:
+    """Take the cluster's one lock (``cluster.lock``, held by whoever starts, uses or stops
+    the cluster in ``state``) at once, or InfraError naming the holder. The lock is the
+    open file: close it to release (the kernel releases it when its holder dies)."""
+    private_dir(state)
+    lock = open_for_writing(state / LOCK, truncate=False)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        holder = (state / LOCK).read_text(errors="replace").strip() or "?"
+        raise InfraError(
+            f"the cluster in {state} is in use by another process (pid {holder}); "
+            "wait for it, or stop it first"
+        ) from None
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+@contextlib.contextmanager
+def locked(state: Path) -> Iterator[IO[str]]:
+    """The cluster's lock for the ``with`` block (see lock_cluster)."""
+    lock = lock_cluster(state)
+    try:
+        yield lock
+    finally:
+        lock.close()
+
+
+def recovery_hint(state: Path) -> str:
+    """What to do with a cluster whose record and processes disagree."""
+    stray = owned.owned_processes(state)
+    running = f" ({len(stray)} of its processes still run)" if stray else ""
+    return f"a run was killed mid-way{running}: `cluster stop`, then `cluster start`"
+
+
+def attach(state: Path, context: RunContext, lock: IO[str] | None = None) -> Driver:
+    """A Driver bound to the running cluster recorded in ``state``, held exclusively (the
+    cluster's lock, taken here unless the caller holds it as ``lock``) until the Driver's
+    ``with`` block ends; leaving the block only disconnects. A node a killed run left
+    paused is resumed."""
     doc = read_record(state)
     if doc is None:
         raise UsageError(no_cluster(state))
     problems = check_record(state, doc)
     if problems:
-        raise InfraError(f"cannot attach to {state}: " + "; ".join(problems))
-    lock = (state / "attach.lock").open("a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise InfraError(f"the cluster in {state} is in use by another run") from None
+        raise InfraError(
+            f"cannot attach to {state}: " + "; ".join(problems) + f"; {recovery_hint(state)}"
+        )
+    own_lock = lock is None
+    held = lock_cluster(state) if lock is None else lock
     try:
         specs = {name: load_spec(state / name / "spec.json") for name in doc["nodes"]}
         driver = Driver(
@@ -151,41 +194,71 @@ def attach(state: Path, context: RunContext) -> Driver:
         )
         driver.owns_processes = False
         driver.exit_hooks.append(lambda: _record_restarts(state, driver))
-        driver.exit_hooks.append(lock.close)
+        if own_lock:
+            driver.exit_hooks.append(held.close)
         driver.adopt_vlans({int(n): int(pid) for n, pid in doc["vlans"].items()})
         for control in driver.controls.values():
             node = doc["nodes"][control.name]
             control.attach(int(node["pid"]), node.get("boot_seconds"), node.get("accel", ""))
     except BaseException:
-        lock.close()
+        if own_lock:
+            held.close()
         raise
     return driver
 
 
 def _power_off(machine: Machine) -> None:
-    with contextlib.suppress(Exception):
+    # A node that does not answer is killed below: its shell's failure is not an error.
+    with contextlib.suppress(TestScriptError, DriverError, OSError):
         machine.run_unchecked("systemctl start --no-block poweroff.target", timeout=10.0)
 
 
-def stop(state: Path, logger: Logger, environ: Mapping[str, str], timeout: float = 60.0) -> int:
-    """Shut every node down cleanly, then forcibly; stop the switches. Returns node count."""
-    doc = read_record(state)
-    if doc is None:
-        return 0
-    if not check_record(state, doc):
-        context = RunContext(state, logger, environ, state / "out", state)
-        with contextlib.suppress(Exception), attach(state, context) as driver:
-            driver.parallel(driver.machines, _power_off)
-            with contextlib.suppress(TimeoutError):
-                wait_until(lambda: not any(m.is_running() for m in driver.machines), timeout, 0.2)
-    if doc.get("boot_id") == boot_id():
-        for node in doc["nodes"].values():
-            process.kill_pid(int(node["pid"]))
-        for pid in doc["vlans"].values():
-            process.kill_pid(int(pid))
-    shutil.rmtree(doc["socket_dir"], ignore_errors=True)
-    (state / RECORD).unlink(missing_ok=True)
-    return len(doc["nodes"])
+@dataclass(frozen=True)
+class Stopped:
+    """What ``stop`` did: the recorded nodes it stopped, and the processes of the state
+    directory it had to kill (no record named them, or they did not power off)."""
+
+    nodes: int
+    killed: tuple[owned.OwnedProcess, ...]
+
+    def describe(self) -> str:
+        """One line for the user."""
+        text = f"stopped {self.nodes} nodes"
+        if self.killed:
+            text += f"; killed {', '.join(str(p) for p in self.killed)}"
+        return text
+
+
+def stop(
+    state: Path,
+    logger: Logger,
+    environ: Mapping[str, str],
+    timeout: float = 60.0,
+    lock: IO[str] | None = None,
+) -> Stopped:
+    """Shut every recorded node down cleanly, then kill every process the state directory
+    owns (recorded or not: a killed start or restore leaves such), remove the sockets and
+    the record. InfraError, touching nothing, when another process holds the cluster."""
+    if not state.is_dir():
+        return Stopped(0, tuple(owned.kill_owned(state)))
+    with contextlib.ExitStack() as stack:
+        held = lock if lock is not None else stack.enter_context(locked(state))
+        doc = read_record(state)
+        if doc is not None and not check_record(state, doc):
+            context = RunContext(state, logger, environ, state / "out", state)
+            with attach(state, context, lock=held) as driver:
+                driver.parallel(driver.machines, _power_off)
+                with contextlib.suppress(TimeoutError):
+                    wait_until(
+                        lambda: not any(m.is_running() for m in driver.machines), timeout, 0.2
+                    )
+        killed = owned.kill_owned(state)
+        if doc is not None:
+            shutil.rmtree(doc["socket_dir"], ignore_errors=True)
+        for stale in Path(socket_parent()).glob(f"{socket_prefix(state)}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        (state / RECORD).unlink(missing_ok=True)
+        return Stopped(len(doc["nodes"]) if doc is not None else 0, tuple(killed))
 
 
 def no_cluster(state: Path) -> str:

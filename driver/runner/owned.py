@@ -1,0 +1,75 @@
+"""The processes a cluster's state directory owns, found from the processes themselves:
+a QEMU whose command line names a file under the state directory (a fresh run's, under
+``runs/``, excepted) or a process using the directory's socket directory (QEMU's QMP and
+shell sockets, the VLAN switches). Whatever crashed and whatever a record says, ``cluster
+stop`` finds them here; a command line is an identity, so a reused pid is never taken."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from driver.runner.driver import socket_prefix
+
+# The programs a cluster runs; nothing else is ever killed here.
+PROGRAMS = ("qemu-system-", "vde_switch")
+
+
+@dataclass(frozen=True)
+class OwnedProcess:
+    """A running process of the cluster: its pid and program name."""
+
+    pid: int
+    program: str
+
+    def __str__(self) -> str:
+        return f"{self.program} (pid {self.pid})"
+
+
+def _argv(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def owned_processes(state: Path, proc: Path = Path("/proc")) -> list[OwnedProcess]:
+    """The QEMU and vde_switch processes that belong to the cluster in ``state``."""
+    inside, fresh_runs = f"{state}/", f"{state}/runs/"
+    sockets = socket_prefix(state)
+    found: list[OwnedProcess] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        argv = _argv(int(entry.name))
+        program = os.path.basename(argv[0]) if argv else ""
+        if not program.startswith(PROGRAMS):
+            continue
+        if any(sockets in arg or (inside in arg and fresh_runs not in arg) for arg in argv[1:]):
+            found.append(OwnedProcess(int(entry.name), program))
+    return sorted(found, key=lambda p: p.pid)
+
+
+def kill_owned(state: Path, timeout: float = 10.0) -> list[OwnedProcess]:
+    """SIGKILL every process ``state`` owns and wait (up to ``timeout`` s) until they are
+    gone; returns what was killed."""
+    killed = owned_processes(state)
+    for process in killed:
+        try:
+            os.kill(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(Path(f"/proc/{p.pid}").exists() for p in killed):
+        # A zombie child of ours is gone for this purpose once it is reaped.
+        for process in killed:
+            try:
+                os.waitpid(process.pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.05)
+    return killed

@@ -1,0 +1,127 @@
+"""One owner of a cluster's lifetime (issue 36), on real guests: a `cluster start` killed
+while its nodes boot leaves nothing `cluster stop` cannot stop; a second start while the
+first boots is refused at once; a node a killed run left paused is resumed by the next
+`run --reuse`."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import leftovers, photon_env
+from driver.runner.owned import owned_processes
+
+pytestmark = pytest.mark.vm
+
+TOPOLOGY = "[nodes.machine]\nvlans = [1]\n"
+
+
+def _cli(tmp_path: Path, xdg_cache: Path, *words: str) -> list[str]:
+    return [sys.executable, "-m", "driver", "--topology", str(tmp_path / "t.toml"), *words]
+
+
+def _run(tmp_path: Path, xdg_cache: Path, *words: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _cli(tmp_path, xdg_cache, *words),
+        env=photon_env(xdg_cache, tmp_path / "vm"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _start_in_background(tmp_path: Path, xdg_cache: Path) -> subprocess.Popen[str]:
+    (tmp_path / "t.toml").write_text(TOPOLOGY)
+    return subprocess.Popen(
+        _cli(tmp_path, xdg_cache, "cluster", "start"),
+        env=photon_env(xdg_cache, tmp_path / "vm"),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_qemu(state: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(p.program.startswith("qemu") for p in owned_processes(state)):
+        assert time.monotonic() < deadline, "no QEMU was started"
+        time.sleep(0.05)
+
+
+def test_a_start_killed_while_booting_is_stopped_whole(tmp_path: Path, xdg_cache: Path) -> None:
+    """SIGKILL of `cluster start` right after its QEMU is spawned: its processes live on
+    with no record; `cluster stop` kills them all (naming them), exit 0, nothing left."""
+    state = tmp_path / "vm"
+    start = _start_in_background(tmp_path, xdg_cache)
+    try:
+        _wait_for_qemu(state)
+        start.send_signal(signal.SIGKILL)
+        start.wait(timeout=30)
+        assert owned_processes(state), "the killed start's processes are gone already"
+        proc = _run(tmp_path, xdg_cache, "cluster", "stop")
+        assert proc.returncode == 0, proc.stderr
+        assert "killed" in proc.stderr + proc.stdout and "qemu-system" in proc.stderr + proc.stdout
+        assert leftovers(state) == []
+    finally:
+        if start.poll() is None:
+            start.kill()
+        _run(tmp_path, xdg_cache, "cluster", "stop")
+    assert leftovers(state) == []
+
+
+def test_a_second_start_while_the_first_boots_is_refused(tmp_path: Path, xdg_cache: Path) -> None:
+    """A second `cluster start` while the first is booting: one line, exit 3, at once; the
+    first finishes with one node set running; `cluster stop` leaves nothing."""
+    state = tmp_path / "vm"
+    first = _start_in_background(tmp_path, xdg_cache)
+    try:
+        _wait_for_qemu(state)
+        started = time.monotonic()
+        second = _run(tmp_path, xdg_cache, "cluster", "start")
+        assert time.monotonic() - started < 30
+        assert second.returncode == 3, second.stderr
+        errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "in use by another process" in errors[0], second.stderr
+        _, err = first.communicate(timeout=600)
+        assert first.returncode == 0, err[-3000:]
+        qemus = [p for p in owned_processes(state) if p.program.startswith("qemu")]
+        assert len(qemus) == 1, qemus
+        stop = _run(tmp_path, xdg_cache, "cluster", "stop")
+        assert stop.returncode == 0 and "stopped 1 nodes" in stop.stderr + stop.stdout
+    finally:
+        if first.poll() is None:
+            first.kill()
+        _run(tmp_path, xdg_cache, "cluster", "stop")
+    assert leftovers(state) == []
+
+
+def test_a_node_left_paused_by_a_killed_run_is_resumed(tmp_path: Path, xdg_cache: Path) -> None:
+    """A `run --reuse` killed (SIGKILL) while its node is paused, as during a snapshot:
+    the next `run --reuse` resumes the node and its script passes."""
+    state = tmp_path / "vm"
+    (tmp_path / "t.toml").write_text(TOPOLOGY)
+    (tmp_path / "pause.py").write_text(
+        "import os, signal\n"
+        'machine.send_monitor_command("stop")\n'
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    (tmp_path / "check.py").write_text('machine.succeed("true")\n')
+    try:
+        assert _run(tmp_path, xdg_cache, "cluster", "start").returncode == 0
+        killed = _run(tmp_path, xdg_cache, "run", "--reuse", "pause.py")
+        assert killed.returncode == -signal.SIGKILL
+        again = _run(tmp_path, xdg_cache, "run", "--reuse", "check.py")
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "left paused" in again.stdout + again.stderr
+    finally:
+        stop = _run(tmp_path, xdg_cache, "cluster", "stop")
+    assert stop.returncode == 0, stop.stderr
+    assert leftovers(state) == []
+    assert not (state / "cluster.json").exists()
