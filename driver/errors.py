@@ -77,6 +77,20 @@ class MachineDied(TestFailure, MachineError):
     """The guest's QEMU process exited (crash, panic, kill) while it was needed."""
 
 
+class ScriptExited(DriverError):
+    """The script ended itself with ``sys.exit(N)`` (N not 0): the run exits N (a text
+    argument, as Python, 1), as the NixOS driver's process would."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.exit_code = status
+
+
+class ScriptRaisedInterrupt(TestScriptError):
+    """The script raised KeyboardInterrupt itself (Ctrl-C and signals are Terminated):
+    an error of the script like any other."""
+
+
 class SubtestFailed(SystemExit):
     """A subtest failed: as in the NixOS driver, the failure ends the script (a
     SystemExit, so ``except Exception`` in a script does not swallow it; ``must_raise(...,

@@ -12,7 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driver.errors import DriverError, Interrupted, ScriptAssertion, SubtestFailed, TestFailure
+from driver.errors import (
+    DriverError,
+    Interrupted,
+    ScriptAssertion,
+    ScriptExited,
+    ScriptRaisedInterrupt,
+    SubtestFailed,
+    TestFailure,
+)
 from driver.runner import namespace
 from driver.runner.helpers import SkipSubtest, exception_matches
 from driver.runner.nixos_imports import nixos_modules, script_builtins
@@ -230,11 +238,28 @@ class ScriptRun:
                 self.results.append(SubtestResult(path.stem, str(path), 0.0, "skipped", str(exc)))
             except SubtestFailed as exc:
                 raise exc.cause from None
+            except SystemExit as exc:  # the script's own sys.exit() / exit()
+                status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+                if status == 0:
+                    self.logger.log(f"{path} ended itself with sys.exit({exc.code!r})")
+                    return
+                exited = ScriptExited(f"{path}: the script called sys.exit({exc.code!r})", status)
+                self._record_main_failure(path, exited)
+                raise exited from None
+            except KeyboardInterrupt:
+                raised = ScriptRaisedInterrupt(f"{path}: the script raised KeyboardInterrupt")
+                self._record_main_failure(path, raised)
+                raise raised from None
             except Exception as exc:
-                if not any(r.status in ("failed", "error") for r in self.results):
-                    summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                    message = self.describe_failure(exc)
-                    self.results.append(
-                        SubtestResult("main", str(path), 0.0, failure_status(exc), message, summary)
-                    )
+                self._record_main_failure(path, exc)
                 raise
+
+    def _record_main_failure(self, path: Path, exc: BaseException) -> None:
+        """The script's failure outside any subtest as the ``main`` result (unless a
+        subtest's failure already stands for it)."""
+        if not any(r.status in ("failed", "error") for r in self.results):
+            summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            message = self.describe_failure(exc)
+            self.results.append(
+                SubtestResult("main", str(path), 0.0, failure_status(exc), message, summary)
+            )
