@@ -125,3 +125,49 @@ def test_a_node_left_paused_by_a_killed_run_is_resumed(tmp_path: Path, xdg_cache
     assert stop.returncode == 0, stop.stderr
     assert leftovers(state) == []
     assert not (state / "cluster.json").exists()
+
+
+def test_clean_keeps_what_a_live_run_uses(tmp_path: Path, xdg_cache: Path) -> None:
+    """`clean` while a `run --settled` is running: the settled snapshot and the live run's
+    directory stay (a warning says so), the run passes; a `clean` after it removes all."""
+    (tmp_path / "t.toml").write_text(TOPOLOGY)
+    (tmp_path / "t.py").write_text(
+        "import pathlib, time\n"
+        'machine.succeed("true")\n'
+        'pathlib.Path("started").touch()\n'
+        'while not pathlib.Path("cleaned").exists():\n'
+        "    time.sleep(0.1)\n"
+        'machine.succeed("true")\n'
+    )
+    state = tmp_path / "vm"
+    run = subprocess.Popen(
+        _cli(tmp_path, xdg_cache, "run", "--settled", "t.py"),
+        env=photon_env(xdg_cache, state),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not (tmp_path / "started").exists():
+            assert run.poll() is None, run.communicate()[1][-3000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        settled = xdg_cache / "photoncloud-test-driver" / "settled"
+        assert list(settled.glob("*/*/manifest.json")), "no settled snapshot was saved"
+        clean = _run(tmp_path, xdg_cache, "clean")
+        (tmp_path / "cleaned").touch()
+        assert clean.returncode == 0, clean.stderr
+        assert "in use by a live run: kept" in clean.stderr + clean.stdout
+        assert list(settled.glob("*/*/manifest.json")), "clean removed a snapshot in use"
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err[-3000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    again = _run(tmp_path, xdg_cache, "clean")
+    assert again.returncode == 0, again.stderr
+    assert not list(settled.glob("*/*/manifest.json"))
+    assert leftovers(state) == []

@@ -7,13 +7,15 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from driver.cli.invocation import Invocation
 from driver.cli.signals import global_timeout
 from driver.errors import EXIT_OK, UsageError
 from driver.images.builder import clean_images
 from driver.images.profile_specs import profile_specs
-from driver.runner import cluster, settled, snapshots
+from driver.runner import cluster, runs, settled, snapshots
+from driver.runner.settled_lock import removing_snapshots
 
 
 def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
@@ -51,16 +53,39 @@ def cmd_stop(inv: Invocation, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def remove_state(state: Path) -> list[str]:
+    """Remove the profile's state directory but the run directories of live runs (their
+    pids alive); returns those kept."""
+    live = [d.name for d in (state / "runs").glob("*") if d.is_dir() and runs.running(d.name)]
+    if not live:
+        shutil.rmtree(state, ignore_errors=True)
+        return []
+    for child in state.iterdir():
+        if child.name != "runs":
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+    for run in (state / "runs").iterdir():
+        if run.name not in live:
+            shutil.rmtree(run, ignore_errors=True)
+    return live
+
+
 def cmd_clean(inv: Invocation, args: argparse.Namespace) -> int:
     """Stop the cluster and remove its state (with --images also the image cache)."""
     if getattr(args, "images", False):
         inv.logger.log(f"removed {clean_images(inv.cache)} cached images")
     cluster.stop(inv.state, inv.logger, inv.environ)
-    shutil.rmtree(inv.state, ignore_errors=True)
-    inv.logger.log(f"removed {inv.state}")
-    if inv.settled_root().exists():
-        shutil.rmtree(inv.settled_root(), ignore_errors=True)
-        inv.logger.log(f"removed the settled snapshots in {inv.settled_root()}")
+    live = remove_state(inv.state)
+    inv.logger.log(
+        f"removed {inv.state}" + (f" (kept the live runs {', '.join(live)})" if live else "")
+    )
+    with removing_snapshots(inv.settled_root()) as unused:
+        if not unused:
+            inv.logger.warning(
+                f"the settled snapshots in {inv.settled_root()} are in use by a live run: kept"
+            )
+        elif inv.settled_root().exists():
+            shutil.rmtree(inv.settled_root(), ignore_errors=True)
+            inv.logger.log(f"removed the settled snapshots in {inv.settled_root()}")
     return EXIT_OK
 
 

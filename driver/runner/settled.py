@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from driver.atomic import write_atomic
 from driver.config.spec import NodeSpec
@@ -41,6 +41,7 @@ from driver.runner.readiness import (
     wait_for_readiness,
     wait_until_settled,
 )
+from driver.runner.settled_lock import alone, shared, use_snapshots
 from driver.runner.snapshots import resume_loaded, step_clock, took_effect_at
 from driver.wait import wait_until
 
@@ -270,10 +271,13 @@ def _copy_disks(machine: NodeControl, directory: Path) -> dict[str, Any]:
     return {"state": {"file": state, "bytes": (directory / state).stat().st_size}, "disks": disks}
 
 
-def save_settled(driver: Driver, root: Path, key: str, cold_seconds: float) -> SettledSnapshot:
+def save_settled(
+    driver: Driver, root: Path, key: str, cold_seconds: float, in_use: IO[str]
+) -> SettledSnapshot:
     """Save the running cluster as the settled snapshot for ``key``: all nodes paused, each
     one's state streamed to a file and its overlays copied, all resumed; then the manifest,
-    and the directory moved into place in one rename. Older snapshots of the profile go."""
+    and the directory moved into place in one rename. Older snapshots of the profile go,
+    unless another run uses them (``in_use``: this run's shared lock on ``root``)."""
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".saving-", dir=root))
     started = time.monotonic()
@@ -303,10 +307,14 @@ def save_settled(driver: Driver, root: Path, key: str, cold_seconds: float) -> S
     except BaseException:
         remove_tree(work)
         raise
-    for other in _snapshot_dirs(root):
-        stale_work = other.name.startswith(".") and time.time() - other.stat().st_mtime > 3600
-        if other != final and (not other.name.startswith(".") or stale_work):
-            remove_tree(other)
+    if alone(in_use):
+        try:
+            for other in _snapshot_dirs(root):
+                old_work = other.name.startswith(".") and time.time() - other.stat().st_mtime > 3600
+                if other != final and (not other.name.startswith(".") or old_work):
+                    remove_tree(other)
+        finally:
+            shared(in_use)
     return SettledSnapshot(final, manifest)
 
 
@@ -322,6 +330,8 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
     ``settled.json`` in the run's output directory)."""
     logger = driver.logger
     started = time.monotonic()
+    in_use = use_snapshots(root)  # held while the run lives: overlays are backed by it
+    driver.exit_hooks.append(in_use.close)
     key, unsupported = settled_key(driver, profile)
     report: dict[str, Any] = {"key": key, "nodes": [m.name for m in driver.machines]}
     snapshot = lookup(root, key, logger) if key else None
@@ -351,7 +361,7 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
             with logger.nested("waiting for the services to settle"):
                 wait_until_settled(driver.machines, profile)
             with logger.nested("saving the settled cluster"):
-                saved = save_settled(driver, root, key, report["ready_seconds"])
+                saved = save_settled(driver, root, key, report["ready_seconds"], in_use)
             report["save_seconds"] = saved.manifest["save_seconds"]
             return _report(driver, report, saved)
         except (DriverError, TimeoutError, OSError) as exc:
