@@ -6,9 +6,11 @@
    ``wait_for_open_port`` does through ``retry``). Target: ours <= 1.0x NixOS's.
 2. The sequence that hung once in six runs: a server, a port wait, a request, a background
    job with redirected output, and ``wait_until_succeeds`` on its effect, ``--iterations``
-   times on one node (each wait bounded: a lost answer fails the iteration at its deadline).
+   times on one node, then ``--parallel-iterations`` times on each of two nodes at once
+   (each wait bounded: a lost answer fails the iteration at its deadline, never the run).
 
-    python3 bench/bench_waits.py [--rounds 10] [--iterations 500] [--out bench/results/waits.json]
+    python3 bench/bench_waits.py [--rounds 10] [--iterations 500] [--parallel-iterations 200]
+        [--out bench/results/waits.json]
 """
 
 from __future__ import annotations
@@ -65,18 +67,38 @@ def stress_iteration(node: Machine, i: int) -> float:
     return time.monotonic() - started
 
 
+def stress(node: Machine, iterations: int) -> dict[str, object]:
+    """``iterations`` rounds of the sequence on ``node``: passes, failures, seconds."""
+    durations: list[float] = []
+    failures: list[str] = []
+    for i in range(iterations):
+        try:
+            durations.append(stress_iteration(node, i))
+        except Exception as exc:  # every failure is counted and shown
+            failures.append(f"iteration {i}: {str(exc).splitlines()[0]}")
+    return {
+        "iterations": iterations,
+        "passed": len(durations),
+        "failures": failures,
+        "iteration_s": summary(durations) if durations else {},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("bench/results/waits.json"))
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--parallel-iterations", type=int, default=200)
     args = parser.parse_args()
     topology = load_topology()
     logger = Logger(open(os.devnull, "w"))
     cache = default_cache_root(os.environ)
     build_image(image_recipe(topology, "minimal"), cache, logger)
     state = Path(tempfile.mkdtemp(prefix="photon-bench-"))
-    specs = debian_specs(topology, topology.profile("minimal"), state, cache, logger, ["node01"])
+    specs = debian_specs(
+        topology, topology.profile("minimal"), state, cache, logger, ["node01", "node02"]
+    )
     context = RunContext(state, logger, os.environ, state / "out", cache)
     result: dict[str, object] = {}
     with Driver(specs, context) as driver:
@@ -98,19 +120,13 @@ def main() -> None:
             "target": 1.0,
             "met": ratio <= 1.0,
         }
-        durations: list[float] = []
-        failures: list[str] = []
-        for i in range(args.iterations):
-            try:
-                durations.append(stress_iteration(node, i))
-            except Exception as exc:
-                failures.append(f"iteration {i}: {str(exc).splitlines()[0]}")
-        result["stress"] = {
-            "iterations": args.iterations,
-            "passed": len(durations),
-            "failures": failures,
-            "iteration_s": summary(durations) if durations else {},
-        }
+        result["stress"] = stress(node, args.iterations)
+        both: dict[str, object] = {}
+        driver.parallel(
+            driver.machines,
+            lambda m: both.__setitem__(m.name, stress(m, args.parallel_iterations)),
+        )
+        result["stress_two_nodes_at_once"] = both
     write(args.out, result)
 
 

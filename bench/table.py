@@ -411,6 +411,51 @@ ROWS = [
 ]
 
 
+def stress_failures(doc: Doc, key: str) -> tuple[float, None]:
+    if isinstance(doc[key].get("iterations"), int):  # one node
+        return float(len(doc[key]["failures"])), None
+    return float(sum(len(node["failures"]) for node in doc[key].values())), None
+
+
+WAIT_ROWS = [
+    Row(
+        "`wait_for_open_port` from a service's start, ours / NixOS's `nc -z` once a second "
+        "(same run, alternating)",
+        "waits.json",
+        lambda d: med_max(d, "wait_for_open_port_ratio"),
+        "x",
+        "<= 1.0",
+        lambda m, w: m <= 1.0,
+    ),
+    Row(
+        "`wait_for_open_port` from a service's start, ours",
+        "waits.json",
+        lambda d: med_max(d, "wait_for_open_port_ours_s"),
+        "s",
+        "",
+        None,
+    ),
+    Row(
+        "failed iterations of the hang sequence (server, port wait, request, background job, "
+        "wait on its effect), 500 on one node",
+        "waits.json",
+        lambda d: stress_failures(d, "stress"),
+        "",
+        "0 of 500",
+        lambda m, w: m == 0,
+    ),
+    Row(
+        "failed iterations of the hang sequence, 200 on each of two nodes at once",
+        "waits.json",
+        lambda d: stress_failures(d, "stress_two_nodes_at_once"),
+        "",
+        "0 of 400",
+        lambda m, w: m == 0,
+    ),
+]
+ROWS += WAIT_ROWS
+
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
