@@ -5,6 +5,7 @@ first boots is refused at once; a node a killed run left paused is resumed by th
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -171,3 +172,24 @@ def test_clean_keeps_what_a_live_run_uses(tmp_path: Path, xdg_cache: Path) -> No
     assert again.returncode == 0, again.stderr
     assert not list(settled.glob("*/*/manifest.json"))
     assert leftovers(state) == []
+
+
+def test_an_unusable_settled_cache_is_a_warning_and_a_cold_boot(
+    tmp_path: Path, xdg_cache: Path
+) -> None:
+    """`run --settled` where the profile's settled cache cannot be written (here its
+    directory is a file, as a read-only or broken cache would refuse it): a warning, a
+    cold boot, the script runs and passes."""
+    profile = f"unusable{os.getpid()}"
+    (tmp_path / "t.toml").write_text(TOPOLOGY + f'[profiles.{profile}]\nimage = "default"\n')
+    (tmp_path / "t.py").write_text('machine.succeed("true")\n')
+    blocker = xdg_cache / "photoncloud-test-driver" / "settled" / profile
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory\n")
+    try:
+        proc = _run(tmp_path, xdg_cache, "run", "--settled", "t.py")
+    finally:
+        blocker.unlink()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "is not usable" in proc.stdout + proc.stderr
+    assert leftovers(tmp_path / "vm") == []

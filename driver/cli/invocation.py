@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from driver.config.topology import Topology, load_topology
-from driver.errors import UsageError
+from driver.errors import InfraError, UsageError
 from driver.images.builder import default_cache_root
 from driver.images.profile_specs import profile_specs
 from driver.log import Logger
@@ -16,6 +16,7 @@ from driver.runner.cluster import state_dir
 from driver.runner.driver import Driver, RunContext
 from driver.runner.namespace import check_node_names
 from driver.runner.settled import seed_keys, settled_root
+from driver.safe_files import UnsafePath
 
 
 class Invocation:
@@ -79,7 +80,15 @@ class Invocation:
         ``settled`` the nodes get the SSH keys that settled snapshots of the profile share."""
         names = self.nodes_subset()
         if settled:
-            seed_keys(self.settled_root(), state, names or list(self.topology().nodes))
+            try:
+                seed_keys(self.settled_root(), state, names or list(self.topology().nodes))
+            except UnsafePath:
+                raise
+            except (OSError, InfraError) as exc:  # a read-only or broken settled cache
+                self.logger.warning(
+                    f"the settled cache {self.settled_root()} is not usable "
+                    f"({str(exc).splitlines()[0]}): this run gets keys of its own"
+                )
         specs = profile_specs(
             self.topology(), self.profile, state, self.cache, self.logger, names, self.args.specs
         )

@@ -330,9 +330,13 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
     ``settled.json`` in the run's output directory)."""
     logger = driver.logger
     started = time.monotonic()
-    in_use = use_snapshots(root)  # held while the run lives: overlays are backed by it
-    driver.exit_hooks.append(in_use.close)
     key, unsupported = settled_key(driver, profile)
+    in_use: IO[str] | None = None
+    try:
+        in_use = use_snapshots(root)  # held while the run lives: overlays are backed by it
+        driver.exit_hooks.append(in_use.close)
+    except OSError as exc:  # a read-only or vanished cache: a cold boot, nothing saved
+        key, unsupported = "", f"the settled cache {root} is not usable ({exc.strerror or exc})"
     report: dict[str, Any] = {"key": key, "nodes": [m.name for m in driver.machines]}
     snapshot = lookup(root, key, logger) if key else None
     if not key:
@@ -356,7 +360,7 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
         driver.start_all()
         wait_for_readiness(driver.machines, profile)
     report.update(mode="cold", ready_seconds=time.monotonic() - started)
-    if key:
+    if key and in_use is not None:
         try:
             with logger.nested("waiting for the services to settle"):
                 wait_until_settled(driver.machines, profile)
