@@ -134,6 +134,25 @@ def global_timeout_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def selection_options(parser: argparse.ArgumentParser) -> None:
+    """``--subtest REGEX`` (repeatable) and ``--list``."""
+    parser.add_argument(
+        "--subtest",
+        action="append",
+        metavar="REGEX",
+        help="run only the subtests whose name matches REGEX (re.search; repeatable: any "
+        "of them), with the subtests inside them and those holding them; the others are "
+        "reported skipped; code outside subtests still runs (default: every subtest)",
+    )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the subtests the scripts would run, found in their source (with "
+        "--subtest: run or skip for each), and exit; nothing is built or booted "
+        "(default: off)",
+    )
+
+
 def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None:
     """``--rerun-failed N`` and, for runs on fresh nodes, ``--keep-on-failure``."""
     parser.add_argument(
@@ -221,6 +240,7 @@ def parser() -> argparse.ArgumentParser:
         "-I", "--interactive", action="store_true", help="open the ptpython REPL (default: off)"
     )
     failure_options(r)
+    selection_options(r)
     output_options(r)
 
     b = command("build", cluster_cmds.cmd_build, "build the profile's node images and specs")
@@ -253,6 +273,7 @@ def parser() -> argparse.ArgumentParser:
                     "and save none (default: off)",
                 )
             failure_options(v, fresh=name.startswith("fresh-"))
+            selection_options(v)
             global_timeout_option(v)
             output_options(v)
     return top

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from driver.bundled import testscripts_dir
@@ -21,6 +22,7 @@ from driver.runner.report import JunitReport, SubtestResult
 from driver.runner.rerun import Reruns
 from driver.runner.script import ScriptRun
 from driver.runner.script_check import check_script, read_script
+from driver.runner.selection import Selection, find_subtests, list_lines, selection_of, unmatched
 from driver.runner.settled import start_settled
 from driver.safe_files import private_dir
 
@@ -54,6 +56,42 @@ def read_and_check(inv: Invocation, scripts: list[Path]) -> dict[Path, str]:
     return sources
 
 
+def checked_selection(inv: Invocation, sources: dict[Path, str]) -> Selection | None:
+    """The ``--subtest`` selection; a bad pattern, or one that matches no subtest of any
+    script (when every name is a literal), is a UsageError before anything boots."""
+    selection = selection_of(getattr(inv.args, "subtest", None))
+    if selection is None:
+        return None
+    sites = [site for path, text in sources.items() for site in find_subtests(text, path)]
+    missing = unmatched(selection, sites)
+    if missing:
+        names = ", ".join(repr(s.name) for s in sites) or "none"
+        shown = ", ".join(repr(m) for m in missing)
+        scripts = ", ".join(str(p) for p in sources)
+        raise UsageError(
+            f"--subtest {shown} matches no subtest of {scripts} (its subtests: {names})"
+        )
+    return selection
+
+
+def list_subtests(inv: Invocation, scripts: list[Path]) -> int:
+    """``--list``: each script's subtests, from its source (with ``--subtest``, whether
+    each runs), on stdout; nothing is built or booted."""
+    selection = selection_of(getattr(inv.args, "subtest", None))
+    lines = []
+    for script in scripts:
+        source = read_script(script)
+        sites = find_subtests(source, script)
+        known = None if selection is None else selection.with_sites(str(script), sites)
+        lines.append(f"{script}:")
+        lines += ["  " + line for line in list_lines(str(script), sites, known)]
+        if not sites:
+            lines.append("  (no subtests)")
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
 def run_scripts(
     inv: Invocation,
     driver: Driver,
@@ -65,6 +103,7 @@ def run_scripts(
     to ``results``. Returns the exit code."""
     session = ScriptRun(driver)
     session.results = results
+    session.selection = selection_of(getattr(inv.args, "subtest", None))
     reruns = getattr(inv.args, "rerun_failed", 0)
     if reruns or getattr(inv.args, "keep_on_failure", False):
         # Snapshots before each subtest: reruns start from them, and a kept cluster can be
@@ -129,7 +168,9 @@ def run(
     results = [] if results is None else results
     report = JunitReport(getattr(inv.args, "junit_xml", None), f"photon-driver.{inv.profile}")
     with report.around(results, scripts[0] if scripts else None):
+        selection_of(getattr(inv.args, "subtest", None))  # a bad pattern: before anything
         sources = read_and_check(inv, scripts)
+        checked_selection(inv, sources)
         timeout = getattr(inv.args, "global_timeout", 3600.0)
         if reuse:
             with (
@@ -174,6 +215,10 @@ def cmd_run(inv: Invocation, args: argparse.Namespace) -> int:
         raise UsageError("run: --repeat runs scripts again and again; it cannot go with -I")
     if args.keep_on_failure and args.reuse:
         raise UsageError("run: --keep-on-failure keeps fresh nodes; with --reuse they stay anyway")
+    if args.list:
+        if not args.scripts:
+            raise UsageError("run: --list lists the subtests of scripts; name a test script")
+        return list_subtests(inv, args.scripts)
     return run(inv, args.scripts, args.reuse, args.settled, args.keep_on_failure)
 
 
@@ -182,6 +227,8 @@ def cmd_seed_script(inv: Invocation, args: argparse.Namespace) -> int:
     or with ``fresh-`` on fresh nodes (from the cached settled snapshot unless ``--cold``)."""
     verb: str = args.command
     script = seed_script(inv.profile, verb.removeprefix("fresh-"))
+    if args.list:
+        return list_subtests(inv, [script])
     fresh = verb.startswith("fresh-")
     keep = getattr(args, "keep_on_failure", False)
     return run(inv, [script], reuse=not fresh, settled=fresh and not args.cold, keep=keep)

@@ -169,7 +169,8 @@ def _log(lines: list[str]) -> str:
 
 
 def subtests_html(results: list[SubtestResult]) -> str:
-    """Each subtest's log and, for a rerun one, every attempt."""
+    """Each subtest's log (a skipped one's reason after its name) and, for a rerun one,
+    every attempt."""
     parts = []
     for result in results:
         attempts = "".join(
@@ -177,11 +178,16 @@ def subtests_html(results: list[SubtestResult]) -> str:
             f"{_log(output)}</details>"
             for n, (summary, message, output) in enumerate(result.attempts, start=1)
         )
+        reason = (
+            f' <span class="reason">{_e(result.message)}</span>'
+            if result.status == "skipped" and result.message
+            else ""
+        )
         parts.append(
             f'<details class="subtest-log" data-status="{_e(result.status)}"'
             f"{' open' if result.status in ('failed', 'error') else ''}><summary>"
             f'<span class="{_e(result.status)}">{_e(result.status)}</span> {_e(result.name)} '
-            f"({result.seconds:.1f} s)</summary>{attempts}{_log(result.output)}</details>"
+            f"({result.seconds:.1f} s){reason}</summary>{attempts}{_log(result.output)}</details>"
         )
     return f'<section id="subtests"><h2>Subtests</h2>{"".join(parts)}</section>'
 

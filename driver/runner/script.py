@@ -20,6 +20,7 @@ from driver.runner.report import SubtestResult
 from driver.runner.rerun import Reruns, find_body, script_frame, source_of
 from driver.runner.script_check import read_script
 from driver.runner.scriptlog import DebugHook, ScriptLog
+from driver.runner.selection import Selection, Verdict, compile_script, find_subtests
 
 if TYPE_CHECKING:
     from driver.runner.driver import Driver
@@ -56,6 +57,9 @@ class ScriptRun:
         self.scripts: list[tuple[Path, str]] = []
         self.current_script = ""
         self.test_case = AssertionTester()
+        self.selection: Selection | None = None  # --subtest: which subtests run
+        self._script_selection: Selection | None = None  # that, knowing the running script
+        self._inside_selected = 0  # how many subtests that matched the block is inside
         self.debug = DebugHook()
         self.script_log = ScriptLog(
             self.logger,
@@ -63,12 +67,44 @@ class ScriptRun:
         )
 
     @contextlib.contextmanager
-    def subtest(self, name: str) -> Iterator[None]:
+    def subtest(self, name: str) -> Iterator[bool | None]:
         """A named step: timed in the log, one testcase in the JUnit report. When the block
         passes, the health gate scans every started node. A failure is recorded and, as in
         the NixOS driver, ends the script: it is raised as SubtestFailed, a SystemExit, so
         ``except Exception`` does not swallow it (``must_raise("...", SystemExit)``
-        expects it). ``skip(reason)`` inside marks the subtest skipped."""
+        expects it). ``skip(reason)`` inside marks the subtest skipped. A subtest that
+        ``--subtest`` did not select is reported skipped and its block does not run (the
+        ``with`` yields False)."""
+        selection = self._script_selection
+        verdict = Verdict.SELECTED
+        if selection is not None:
+            frame = script_frame(self.current_script)
+            where = (self.current_script, frame.f_lineno) if frame is not None else None
+            verdict = selection.decide(name, self._inside_selected > 0, where)
+            del frame
+        if verdict is Verdict.SKIPPED and selection is not None:
+            self._not_selected(name, selection.reason())
+            yield False
+            return
+        self._inside_selected += verdict is Verdict.SELECTED
+        try:
+            with self._subtest(name):
+                yield None
+        finally:
+            self._inside_selected -= verdict is Verdict.SELECTED
+
+    def _not_selected(self, name: str, reason: str) -> None:
+        """Record the subtest ``name`` as skipped because ``--subtest`` did not select it."""
+        self.logger.event("subtest-begin", subtest=name, script=self.current_script)
+        self.logger.log(f"subtest: {name}: skipped ({reason})")
+        self.results.append(SubtestResult(name, self.current_script, 0.0, "skipped", reason))
+        self.logger.event(
+            "subtest-end", subtest=name, status="skipped", duration=0.0, summary=reason
+        )
+
+    @contextlib.contextmanager
+    def _subtest(self, name: str) -> Iterator[None]:
+        """A subtest that runs: see ``subtest``."""
         result = SubtestResult(name, self.current_script, 0.0)
         started = time.monotonic()
         frame = script_frame(self.current_script) if self.reruns else None
@@ -210,6 +246,13 @@ class ScriptRun:
         for path, source in list(self.scripts):
             self.run_script(path, source)
 
+    def _exec(self, code: types.CodeType, env: dict[str, Any]) -> None:
+        """Run a compiled script; its selection ends with it."""
+        try:
+            exec(code, env)
+        finally:
+            self._script_selection = None
+
     def run_script(self, path: Path, source: str | None = None) -> None:
         """Execute one test script with the script namespace. A failed subtest ends the
         script; its error is raised as it was."""
@@ -218,13 +261,18 @@ class ScriptRun:
         if (path, source) not in self.scripts:
             self.scripts.append((path, source))
         self.current_script = str(path)
-        code = compile(source, str(path), "exec")
+        code = compile_script(source, path)
+        self._script_selection = (
+            None
+            if self.selection is None
+            else self.selection.with_sites(str(path), find_subtests(source, path))
+        )
         env = self.namespace()
         env["__file__"] = str(path)
         env["__name__"] = "__photon_test__"
         with self.logger.nested(f"running {path}"):
             try:
-                exec(code, env)
+                self._exec(code, env)
             except SkipSubtest as exc:
                 self.logger.warning(f"script skipped: {exc}")
                 self.results.append(SubtestResult(path.stem, str(path), 0.0, "skipped", str(exc)))
