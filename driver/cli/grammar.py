@@ -154,7 +154,8 @@ def selection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None:
-    """``--rerun-failed N`` and, for runs on fresh nodes, ``--keep-on-failure``."""
+    """``--rerun-failed N``, ``--repeat N``, ``--quarantine FILE`` and, for runs on fresh
+    nodes, ``--keep-on-failure``."""
     parser.add_argument(
         "--rerun-failed",
         type=non_negative,
@@ -170,6 +171,14 @@ def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None
         metavar="N",
         help="run N times (fresh nodes each time; from the settled snapshot with --settled "
         "or a fresh- verb) and report each subtest's pass rate (default: 1)",
+    )
+    parser.add_argument(
+        "--quarantine",
+        type=Path,
+        metavar="FILE",
+        help="TOML of [[quarantine]] entries (subtest regex, reason, url, until date): a "
+        "matching subtest's failure is reported quarantined and does not fail the run until "
+        "that date, after which it fails and says the quarantine expired (default: none)",
     )
     if not fresh:
         return

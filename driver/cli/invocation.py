@@ -15,6 +15,8 @@ from driver.log import Logger
 from driver.runner.cluster import state_dir
 from driver.runner.driver import Driver, RunContext
 from driver.runner.namespace import check_node_names
+from driver.runner.quarantine import Quarantine, load_quarantine
+from driver.runner.selection import Selection, selection_of
 from driver.runner.settled import seed_keys, settled_root
 
 
@@ -27,6 +29,7 @@ class Invocation:
         self.logger = Logger()
         self.cache = default_cache_root(environ)
         self._topology: Topology | None = None
+        self._quarantine: tuple[Quarantine | None] | None = None
         # A topology the user wrote has its own default profile (see Topology).
         default = (
             self.topology().default_profile()
@@ -43,6 +46,18 @@ class Invocation:
             check_node_names(topology)  # each node its own script variable, before any build
             self._topology = topology
         return self._topology
+
+    def selection(self) -> Selection | None:
+        """The ``--subtest`` patterns (None: every subtest runs); a bad one is a
+        UsageError."""
+        return selection_of(getattr(self.args, "subtest", None))
+
+    def quarantine(self) -> Quarantine | None:
+        """The ``--quarantine`` file's entries (read and checked once; None without one)."""
+        if self._quarantine is None:
+            path = getattr(self.args, "quarantine", None)
+            self._quarantine = (None if path is None else load_quarantine(Path(path)),)
+        return self._quarantine[0]
 
     def nodes_subset(self) -> list[str] | None:
         """The ``--nodes`` selection, validated (None: every node)."""

@@ -18,11 +18,11 @@ from driver.cli.signals import global_timeout
 from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
 from driver.runner import cluster, runs
 from driver.runner.driver import Driver
-from driver.runner.report import JunitReport, SubtestResult
+from driver.runner.report import NOT_FAILED, JunitReport, SubtestResult
 from driver.runner.rerun import Reruns
 from driver.runner.script import ScriptRun
 from driver.runner.script_check import check_script, read_script
-from driver.runner.selection import Selection, find_subtests, list_lines, selection_of, unmatched
+from driver.runner.selection import Selection, find_subtests, list_lines, unmatched
 from driver.runner.settled import start_settled
 from driver.safe_files import private_dir
 
@@ -59,7 +59,7 @@ def read_and_check(inv: Invocation, scripts: list[Path]) -> dict[Path, str]:
 def checked_selection(inv: Invocation, sources: dict[Path, str]) -> Selection | None:
     """The ``--subtest`` selection; a bad pattern, or one that matches no subtest of any
     script (when every name is a literal), is a UsageError before anything boots."""
-    selection = selection_of(getattr(inv.args, "subtest", None))
+    selection = inv.selection()
     if selection is None:
         return None
     sites = [site for path, text in sources.items() for site in find_subtests(text, path)]
@@ -77,7 +77,7 @@ def checked_selection(inv: Invocation, sources: dict[Path, str]) -> Selection | 
 def list_subtests(inv: Invocation, scripts: list[Path]) -> int:
     """``--list``: each script's subtests, from its source (with ``--subtest``, whether
     each runs), on stdout; nothing is built or booted."""
-    selection = selection_of(getattr(inv.args, "subtest", None))
+    selection = inv.selection()
     lines = []
     for script in scripts:
         source = read_script(script)
@@ -103,7 +103,8 @@ def run_scripts(
     to ``results``. Returns the exit code."""
     session = ScriptRun(driver)
     session.results = results
-    session.selection = selection_of(getattr(inv.args, "subtest", None))
+    session.selection = inv.selection()
+    session.quarantine = inv.quarantine()
     reruns = getattr(inv.args, "rerun_failed", 0)
     if reruns or getattr(inv.args, "keep_on_failure", False):
         # Snapshots before each subtest: reruns start from them, and a kept cluster can be
@@ -132,7 +133,7 @@ def run_scripts(
             inv.logger.error(f"health check at the end of the run: {message}")
             results.append(SubtestResult("health", "", 0.0, "failed", message, message[:200]))
             code = code or EXIT_TEST_FAILURE
-    counts = {s: sum(r.status == s for r in results) for s in ("passed", "flaky", "skipped")}
+    counts = {s: sum(r.status == s for r in results) for s in NOT_FAILED}
     failed = len(results) - sum(counts.values())
     if failed and code == EXIT_OK:
         # A failed subtest the script caught itself (not excused by must_raise) still
@@ -140,10 +141,9 @@ def run_scripts(
         inv.logger.error(f"{failed} subtest(s) failed although the script went on")
         code = EXIT_TEST_FAILURE
     line = f"{counts['passed']} passed, {failed} failed"
-    line += f", {counts['flaky']} flaky" if counts["flaky"] else ""
-    inv.logger.log(
-        "subtests: " + line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
-    )
+    for status in NOT_FAILED[1:]:
+        line += f", {counts[status]} {status}" if counts[status] else ""
+    inv.logger.log("subtests: " + line)
     return code
 
 
@@ -168,7 +168,8 @@ def run(
     results = [] if results is None else results
     report = JunitReport(getattr(inv.args, "junit_xml", None), f"photon-driver.{inv.profile}")
     with report.around(results, scripts[0] if scripts else None):
-        selection_of(getattr(inv.args, "subtest", None))  # a bad pattern: before anything
+        inv.selection()  # a bad pattern, or a bad quarantine file: before anything else
+        inv.quarantine()
         sources = read_and_check(inv, scripts)
         checked_selection(inv, sources)
         timeout = getattr(inv.args, "global_timeout", 3600.0)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 import traceback
 import types
@@ -16,6 +17,7 @@ from driver.errors import DriverError, Interrupted, ScriptAssertion, SubtestFail
 from driver.runner import namespace
 from driver.runner.helpers import SkipSubtest, exception_matches
 from driver.runner.nixos_imports import nixos_modules, script_builtins
+from driver.runner.quarantine import Quarantine, judge_failure
 from driver.runner.report import SubtestResult
 from driver.runner.rerun import Reruns, find_body, script_frame, source_of
 from driver.runner.script_check import read_script
@@ -60,6 +62,7 @@ class ScriptRun:
         self.selection: Selection | None = None  # --subtest: which subtests run
         self._script_selection: Selection | None = None  # that, knowing the running script
         self._inside_selected = 0  # how many subtests that matched the block is inside
+        self.quarantine: Quarantine | None = None  # --quarantine: failures tolerated
         self.debug = DebugHook()
         self.script_log = ScriptLog(
             self.logger,
@@ -72,7 +75,8 @@ class ScriptRun:
         passes, the health gate scans every started node. A failure is recorded and, as in
         the NixOS driver, ends the script: it is raised as SubtestFailed, a SystemExit, so
         ``except Exception`` does not swallow it (``must_raise("...", SystemExit)``
-        expects it). ``skip(reason)`` inside marks the subtest skipped. A subtest that
+        expects it), unless ``--quarantine`` excuses it (reported quarantined, the script
+        goes on). ``skip(reason)`` inside marks the subtest skipped. A subtest that
         ``--subtest`` did not select is reported skipped and its block does not run (the
         ``with`` yields False)."""
         selection = self._script_selection
@@ -132,6 +136,8 @@ class ScriptRun:
                 self.logger.error(f'Test "{name}" failed with error: "{exc}"')
                 if self._rerun(name, result, frame, saved, list(lines)):
                     return
+                if judge_failure(self.quarantine, result, self.logger, dt.date.today()):
+                    return  # tolerated: the script goes on as after a pass
                 if self.interactive:
                     raise
                 raise SubtestFailed(name, exc) from exc
