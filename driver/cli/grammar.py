@@ -35,6 +35,7 @@ exit codes: 0 pass, 1 test failure, 2 usage or bad input, 3 infrastructure failu
 124 global timeout, 130 SIGINT, 143 SIGTERM"""
 
 Handler = Callable[..., int]
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,7 +58,7 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    """--profile/--topology/--specs, accepted before or after the subcommand."""
+    """--profile/--topology/--specs/--log-level, accepted before or after the subcommand."""
     default: Any = argparse.SUPPRESS if suppress else None
     parser.add_argument(
         "--profile",
@@ -77,6 +78,15 @@ def common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=default,
         help="directory of prebuilt node spec JSONs (e.g. from `nix build .#nodeSpecs`) "
         "instead of building Debian images",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default=default,
+        help="the least a line needs to be shown on the terminal: debug (also the console "
+        "lines a script hid and commands' stderr), info, warning, error; the files "
+        "(events.jsonl, vm.log, JUnit output) keep everything (default: info)",
     )
 
 

@@ -11,7 +11,7 @@ from driver.config.topology import Topology, load_topology
 from driver.errors import UsageError
 from driver.images.builder import default_cache_root
 from driver.images.profile_specs import profile_specs
-from driver.log import Logger
+from driver.log import Logger, LogLevel
 from driver.runner.cluster import state_dir
 from driver.runner.driver import Driver, RunContext
 from driver.runner.namespace import check_node_names
@@ -27,6 +27,7 @@ class Invocation:
         self.args = args
         self.environ = environ
         self.logger = Logger()
+        self.logger.level = LogLevel[str(getattr(args, "log_level", None) or "info").upper()]
         self.cache = default_cache_root(environ)
         self._topology: Topology | None = None
         self._quarantine: tuple[Quarantine | None] | None = None
