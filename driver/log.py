@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from colorama import Fore, Style
 
+from driver.activity import Activity
 from driver.errors import HOST_RESOURCE_ERRNOS, HostCallFailed
 from driver.events import EventLog
 
@@ -58,6 +59,7 @@ class Logger:
         self.event_logs: list[EventLog] = []
         # The least a line needs to reach the terminal (captures and events keep all).
         self.level = LogLevel.INFO
+        self.activity = Activity()  # the blocks in flight, each node's last console line
 
     @property
     def stream(self) -> TextIO:
@@ -107,11 +109,12 @@ class Logger:
         self.event("debug", node=node, text=message, depth=self._depth)
         self._emit(self._paint(text, Style.DIM), text, LogLevel.DEBUG)
 
-    def log(self, message: str, node: str | None = None) -> None:
-        """Log a line at this thread's nesting depth, about ``node`` when given."""
+    def log(self, message: str, node: str | None = None, level: LogLevel = LogLevel.INFO) -> None:
+        """Log a line at this thread's nesting depth, about ``node`` when given; shown on
+        the terminal when ``level`` is at least the logger's."""
         text = "  " * self._depth + self._about(message, node)
         self.event("log", node=node, text=message, depth=self._depth)
-        self._emit(text, text)
+        self._emit(text, text, level)
 
     def warning(self, message: str, node: str | None = None) -> None:
         """Log a warning in yellow."""
@@ -130,6 +133,8 @@ class Logger:
         colour prefix; with ``shown`` False it goes only to the event log (and to the
         terminal at ``--log-level debug``)."""
         self.event(source, node=node, text=line)
+        if source == "console":
+            self.activity.note_console(node, line)
         if not shown and self.level > LogLevel.DEBUG:
             return
         colour = self._node_colour.setdefault(
@@ -142,9 +147,11 @@ class Logger:
     @contextlib.contextmanager
     def nested(self, message: str, node: str | None = None) -> Iterator[None]:
         """A timed block: logs ``message`` (about ``node`` when given), indents what this
-        thread logs inside, then the duration. Each thread nests on its own."""
+        thread logs inside, then the duration (also in the ``end`` event). Each thread
+        nests on its own; ``activity`` knows the block while it runs (live progress)."""
         self.event("begin", node=node, text=message, depth=self._depth)
-        message = self._about(message, node)
+        step = self.activity.begin(message, node, self._depth)
+        what, message = message, self._about(message, node)
         self._emit(
             self._paint("  " * self._depth + message, Style.BRIGHT), "  " * self._depth + message
         )
@@ -159,8 +166,9 @@ class Logger:
             raise HostCallFailed(message, exc) from exc
         finally:
             self._depth -= 1
+            self.activity.end(step)
             took = time.monotonic() - start
-            self.event("end", node=node, depth=self._depth, duration=round(took, 4))
+            self.event("end", node=node, text=what, depth=self._depth, duration=round(took, 4))
             text = "  " * self._depth + f"({took:.2f} seconds)"
             self._emit(self._paint(text, Style.DIM), text)
 

@@ -68,7 +68,7 @@ def test_the_terminal_shows_the_level_and_above_the_files_keep_all(
         "error: e",
         "n1 # console shown",
     ]
-    assert events == ["d", "block", "i", "w", "e", "console shown", "console hidden"]
+    assert events == ["d", "block", "i", "block", "w", "e", "console shown", "console hidden"]
 
 
 def _run(tmp_path: Path, xdg_cache: Path, *args: str) -> subprocess.CompletedProcess[str]:

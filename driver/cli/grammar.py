@@ -134,13 +134,24 @@ def seconds_limit(text: str) -> float:
 
 
 def global_timeout_option(parser: argparse.ArgumentParser) -> None:
-    """``--global-timeout SECONDS`` (default 3600)."""
+    """``--global-timeout SECONDS`` (default 3600) and ``--progress-after SECONDS``
+    (default 30)."""
     parser.add_argument(
         "--global-timeout",
         type=seconds_limit,
         default=3600.0,
         metavar="SECONDS",
-        help="seconds before the whole run is stopped (exit 124) (default: 3600)",
+        help="seconds before the whole run is stopped (exit 124); the message names the "
+        "steps in flight (default: 3600)",
+    )
+    parser.add_argument(
+        "--progress-after",
+        type=seconds_limit,
+        default=30.0,
+        metavar="SECONDS",
+        help="a step on a node running longer prints a progress line every SECONDS (node, "
+        "call, command, elapsed / deadline, script file:line, last console line); SIGUSR1 "
+        "prints every step in flight at once (default: 30)",
     )
 
 

@@ -7,6 +7,7 @@ import argparse
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from driver.bundled import testscripts_dir
@@ -14,7 +15,7 @@ from driver.cli.invocation import Invocation
 from driver.cli.keep import run_keeping
 from driver.cli.recorded import recorded
 from driver.cli.repeat import run_repeated
-from driver.cli.signals import global_timeout
+from driver.cli.signals import global_timeout, watching
 from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
 from driver.runner import cluster, runs
 from driver.runner.driver import Driver
@@ -159,7 +160,8 @@ def run(
     ``settled`` the fresh nodes start from the profile's cached settled snapshot (taking one
     after a cold boot when none matches). With ``--junit-xml`` a report is written whatever
     happens: a pre-check error, no cluster, a failed build or boot, an interruption.
-    ``results`` (filled in) are the subtests' outcomes."""
+    ``results`` (filled in) are the subtests' outcomes. Live progress (``watching``) runs
+    from the boot to the end."""
     repeat = getattr(inv.args, "repeat", 1)
     if repeat > 1 and results is None:
         return run_repeated(
@@ -172,33 +174,67 @@ def run(
         inv.quarantine()
         sources = read_and_check(inv, scripts)
         checked_selection(inv, sources)
-        timeout = getattr(inv.args, "global_timeout", 3600.0)
-        if reuse:
-            with (
-                global_timeout(timeout),
-                cluster.attach(inv.state, inv.context(inv.state)) as driver,
-                recorded(inv, driver, results),
-            ):
-                return report.finish(run_scripts(inv, driver, scripts, sources, results))
-        if keep:
-            with global_timeout(timeout):
-                code = run_keeping(inv, scripts, sources, results, settled, run_scripts)
-                return report.finish(code)
+        threshold = getattr(inv.args, "progress_after", 30.0)
+        with watching(inv.logger, scripts, threshold) as view:
+            ran = Watched(inv, scripts, sources, results, view.summary)
+            code = ran.attached() if reuse else ran.kept(settled) if keep else ran.fresh(settled)
+        return report.finish(code)
+
+
+class Watched:
+    """The body of one ``run`` under live progress: the global timeout (its message naming
+    ``in_flight()``) around a Driver (attached, kept or fresh) and the scripts."""
+
+    def __init__(
+        self,
+        inv: Invocation,
+        scripts: list[Path],
+        sources: dict[Path, str],
+        results: list[SubtestResult],
+        in_flight: Callable[[], str],
+    ) -> None:
+        self.inv = inv
+        self.scripts = scripts
+        self.sources = sources
+        self.results = results
+        self.in_flight = in_flight
+        self.timeout: float = getattr(inv.args, "global_timeout", 3600.0)
+
+    def attached(self) -> int:
+        """On the running cluster (``--reuse``, the seed verbs)."""
+        inv = self.inv
+        with (
+            global_timeout(self.timeout, self.in_flight),
+            cluster.attach(inv.state, inv.context(inv.state)) as driver,
+            recorded(inv, driver, self.results),
+        ):
+            return run_scripts(inv, driver, self.scripts, self.sources, self.results)
+
+    def kept(self, settled: bool) -> int:
+        """On fresh nodes kept as the profile's cluster on a failure."""
+        with global_timeout(self.timeout, self.in_flight):
+            return run_keeping(
+                self.inv, self.scripts, self.sources, self.results, settled, run_scripts
+            )
+
+    def fresh(self, settled: bool) -> int:
+        """On fresh nodes in a run directory of their own, removed when nothing booted."""
+        inv = self.inv
         state = inv.state / "runs" / runs.run_name(os.getpid(), getattr(inv.args, "repetition", 0))
         for private in (inv.state, inv.state / "runs"):  # no planted link on the way
             private_dir(private)
         runs.prune(inv.state / "runs", keep=runs.KEEP_RUNS, logger=inv.logger)
         private_dir(state)
         try:
-            with global_timeout(timeout):
+            with global_timeout(self.timeout, self.in_flight):
                 driver = inv.fresh_driver(state, settled=settled)
                 runs.announce(driver, state, inv.logger)
-                with driver, recorded(inv, driver, results):
+                with driver, recorded(inv, driver, self.results):
                     if settled:
                         start_settled(
                             driver, inv.topology().profile(inv.profile), inv.settled_root()
                         )
-                    return report.finish(run_scripts(inv, driver, scripts, sources, results))
+                    return run_scripts(inv, driver, self.scripts, self.sources, self.results)
         except BaseException:
             out = state / "out"
             if not (out.is_dir() and any(out.iterdir())) and not any(state.glob("*/vm.log")):
