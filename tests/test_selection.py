@@ -305,3 +305,28 @@ def test_a_computed_subtest_holding_a_selected_one_runs(tmp_path: Path, xdg_cach
         "  run  f'outer {i}' (computed)  [line 2]",
         "  run    inner  [line 6]",
     ]
+
+
+def test_a_subtest_entered_in_a_helper_module_runs_with_a_warning(
+    tmp_path: Path, xdg_cache: Path
+) -> None:
+    """A ``with subtest(...)`` in a module the script calls is not guarded: rather than
+    report it skipped while its body runs, it runs, and a warning says why."""
+    (tmp_path / "helper.py").write_text(
+        'def layer(subtest):\n    with subtest("helper"):\n        print("helper body")\n'
+    )
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import helper\n"
+        "helper.layer(subtest)\n"
+        'with subtest("mine"):\n    print("mine")\n'
+    )
+    args = ("run", "--topology", "t.toml", "t.py", "--subtest", "mine")
+    proc = _cli(tmp_path, xdg_cache, *args, script=script)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["helper body", "mine"]
+    assert (
+        "warning: subtest 'helper' runs although not selected by --subtest 'mine': its "
+        "`with` is not in the script, so its body cannot be skipped"
+    ) in proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import time
 import traceback
 import types
@@ -87,15 +88,33 @@ class ScriptRun:
             verdict = selection.decide(name, self._inside_selected > 0, where)
             del frame
         if verdict is Verdict.SKIPPED and selection is not None:
-            self._not_selected(name, selection.reason())
-            yield False
-            return
+            if self._entered_in_script():
+                self._not_selected(name, selection.reason())
+                yield False
+                return
+            # Entered elsewhere (a helper module): its body is not guarded, so it runs.
+            self.logger.warning(
+                f"subtest '{name}' runs although {selection.reason()}: its `with` is not "
+                "in the script, so its body cannot be skipped"
+            )
+            verdict = Verdict.CONTAINER
         self._inside_selected += verdict is Verdict.SELECTED
         try:
             with self._subtest(name):
                 yield None
         finally:
             self._inside_selected -= verdict is Verdict.SELECTED
+
+    def _entered_in_script(self) -> bool:
+        """Whether the ``with subtest(...)`` being entered is in the running script's own
+        code (compiled with its bodies guarded), not in a module it calls."""
+        frame = inspect.currentframe()
+        skipped = {__file__, contextlib.__file__}
+        while frame is not None and frame.f_code.co_filename in skipped:
+            frame = frame.f_back
+        entered = frame is not None and frame.f_code.co_filename == self.current_script
+        del frame
+        return entered
 
     def _not_selected(self, name: str, reason: str) -> None:
         """Record the subtest ``name`` as skipped because ``--subtest`` did not select it."""
