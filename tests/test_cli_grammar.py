@@ -40,6 +40,11 @@ ODD = [
     (["fresh-smoke", "--subtest", "a[", "--list"], 2, r"--subtest: bad regular expression"),
     (["run", "--list"], 2, r"run: name a test script"),
     (["run", "--list", "/nonexistent.py"], 2, r"/nonexistent.py"),
+    (["run", "--progress-after", "0", "x.py"], 2, r"--progress-after: must be a number of"),
+    (["fresh-smoke", "--progress-after", "soon"], 2, r"--progress-after: not a number of"),
+    (["run", "--quarantine", "/nonexistent.toml", "x.py"], 2, r"/nonexistent.toml: quarantine"),
+    (["run", "--log-level", "loud", "x.py"], 2, r"--log-level: invalid choice: 'loud'"),
+    (["--log-level", "quiet", "status"], 2, r"--log-level: invalid choice: 'quiet'"),
 ]
 
 

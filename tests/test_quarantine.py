@@ -180,3 +180,36 @@ def test_a_bad_quarantine_file_stops_the_run_before_it_starts(
     missing = _run(tmp_path, xdg_cache, "--quarantine", "nope.toml")
     assert missing.returncode == 2
     assert missing.stderr.strip() == "error: nope.toml: quarantine file not found"
+
+
+def test_reruns_come_first_then_the_quarantine(tmp_path: Path, xdg_cache: Path) -> None:
+    """With ``--rerun-failed 1`` a quarantined subtest that fails every time is
+    quarantined (its reruns in JUnit's output); one that passes on its rerun is flaky.
+    (No node is running, so the reruns go without a snapshot.)"""
+    _write(tmp_path, "2999-01-01")
+    (tmp_path / "t.toml").write_text(TOPOLOGY)
+    (tmp_path / "t.py").write_text(
+        "tries = []\n"
+        'with subtest("flaky: passes second"):\n'
+        "    tries.append(1)\n"
+        "    assert len(tries) > 1\n"
+        'with subtest("flaky: never passes"):\n'
+        "    assert False, 'boom'\n"
+    )
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "driver", "run", "--topology", "t.toml", "t.py"),
+            *("--rerun-failed", "1", "--quarantine", "q.toml", "--junit-xml", "j.xml"),
+        ],
+        env=photon_env(xdg_cache, tmp_path / "vm"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "subtests: 0 passed, 0 failed, 1 flaky, 1 quarantined" in proc.stderr
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")}
+    assert cases["flaky: passes second"].find("skipped") is None
+    assert cases["flaky: never passes"].find("skipped") is not None
+    assert "rerun 1 of 'flaky: never passes' failed" in proc.stderr
