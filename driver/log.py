@@ -3,11 +3,14 @@
 One ``Logger`` per driver run (no global state). Output goes to a stream (stderr by default);
 everything logged is also kept per subtest so JUnit reports can carry captured output.
 ``NO_COLOR`` (any value) turns colours off, as does a stream that is not a terminal.
+``level`` (``--log-level``) is the least a line needs to reach the terminal; the event log
+and the captured output keep every line whatever it is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import sys
 import threading
@@ -17,10 +20,20 @@ from typing import Any, TextIO
 
 from colorama import Fore, Style
 
+from driver.activity import Activity
 from driver.errors import HOST_RESOURCE_ERRNOS, HostCallFailed
 from driver.events import EventLog
 
 NODE_COLOURS = (Fore.CYAN, Fore.MAGENTA, Fore.YELLOW, Fore.BLUE, Fore.GREEN, Fore.LIGHTRED_EX)
+
+
+class LogLevel(enum.IntEnum):
+    """How much of the log the terminal shows (``--log-level``); files keep everything."""
+
+    DEBUG = 10  # also the lines a script hid (serial_stdout_off) and commands' stderr
+    INFO = 20
+    WARNING = 30
+    ERROR = 40
 
 
 def use_colour(stream: TextIO, environ: Mapping[str, str]) -> bool:
@@ -44,6 +57,9 @@ class Logger:
         self._node_colour: dict[str, str] = {}
         # Where structured events go as well (events.recording adds the run's file).
         self.event_logs: list[EventLog] = []
+        # The least a line needs to reach the terminal (captures and events keep all).
+        self.level = LogLevel.INFO
+        self.activity = Activity()  # the blocks in flight, each node's last console line
 
     @property
     def stream(self) -> TextIO:
@@ -65,14 +81,17 @@ class Logger:
     def _paint(self, text: str, colour: str) -> str:
         return f"{colour}{text}{Style.RESET_ALL}" if self.colour else text
 
-    def _emit(self, line: str, plain: str) -> None:
+    def _emit(
+        self, line: str, plain: str, level: LogLevel = LogLevel.INFO, captured: bool = True
+    ) -> None:
         with self._lock:
             # A log line that cannot be written (a closed or broken stream) is dropped:
             # logging never takes its caller (a console streamer thread, say) down.
-            with contextlib.suppress(OSError, ValueError):
-                self.stream.write(line + "\n")
-                self.stream.flush()
-            if self._capture is not None:
+            if level >= self.level:
+                with contextlib.suppress(OSError, ValueError):
+                    self.stream.write(line + "\n")
+                    self.stream.flush()
+            if self._capture is not None and captured:
                 self._capture.append(plain)
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -84,42 +103,55 @@ class Logger:
     def _about(message: str, node: str | None) -> str:
         return f"{node}: {message}" if node else message
 
-    def log(self, message: str, node: str | None = None) -> None:
-        """Log a line at this thread's nesting depth, about ``node`` when given."""
+    def debug(self, message: str, node: str | None = None) -> None:
+        """Log a line shown on the terminal only at ``--log-level debug``."""
+        text = "  " * self._depth + self._about(message, node)
+        self.event("debug", node=node, text=message, depth=self._depth)
+        self._emit(self._paint(text, Style.DIM), text, LogLevel.DEBUG)
+
+    def log(self, message: str, node: str | None = None, level: LogLevel = LogLevel.INFO) -> None:
+        """Log a line at this thread's nesting depth, about ``node`` when given; shown on
+        the terminal when ``level`` is at least the logger's."""
         text = "  " * self._depth + self._about(message, node)
         self.event("log", node=node, text=message, depth=self._depth)
-        self._emit(text, text)
+        self._emit(text, text, level)
 
     def warning(self, message: str, node: str | None = None) -> None:
         """Log a warning in yellow."""
         text = "  " * self._depth + "warning: " + self._about(message, node)
         self.event("warning", node=node, text=message, depth=self._depth)
-        self._emit(self._paint(text, Fore.YELLOW), text)
+        self._emit(self._paint(text, Fore.YELLOW), text, LogLevel.WARNING)
 
     def error(self, message: str) -> None:
         """Log an error in red. Never exits the process."""
         text = "  " * self._depth + "error: " + message
         self.event("error", text=message, depth=self._depth)
-        self._emit(self._paint(text, Fore.RED + Style.BRIGHT), text)
+        self._emit(self._paint(text, Fore.RED + Style.BRIGHT), text, LogLevel.ERROR)
 
     def node_line(self, node: str, line: str, source: str = "console", shown: bool = True) -> None:
         """Log one line of ``node`` (its ``console``, or a command's ``stderr``) with its
-        colour prefix; with ``shown`` False it goes only to the event log."""
+        colour prefix; with ``shown`` False it goes only to the event log (and to the
+        terminal at ``--log-level debug``)."""
         self.event(source, node=node, text=line)
-        if not shown:
+        if source == "console":
+            self.activity.note_console(node, line)
+        if not shown and self.level > LogLevel.DEBUG:
             return
         colour = self._node_colour.setdefault(
             node, NODE_COLOURS[len(self._node_colour) % len(NODE_COLOURS)]
         )
         plain = f"{node} # {line}"
-        self._emit(self._paint(f"{node} #", colour) + f" {line}", plain)
+        level = LogLevel.INFO if shown else LogLevel.DEBUG
+        self._emit(self._paint(f"{node} #", colour) + f" {line}", plain, level, captured=shown)
 
     @contextlib.contextmanager
     def nested(self, message: str, node: str | None = None) -> Iterator[None]:
         """A timed block: logs ``message`` (about ``node`` when given), indents what this
-        thread logs inside, then the duration. Each thread nests on its own."""
+        thread logs inside, then the duration (also in the ``end`` event). Each thread
+        nests on its own; ``activity`` knows the block while it runs (live progress)."""
         self.event("begin", node=node, text=message, depth=self._depth)
-        message = self._about(message, node)
+        step = self.activity.begin(message, node, self._depth)
+        what, message = message, self._about(message, node)
         self._emit(
             self._paint("  " * self._depth + message, Style.BRIGHT), "  " * self._depth + message
         )
@@ -134,8 +166,9 @@ class Logger:
             raise HostCallFailed(message, exc) from exc
         finally:
             self._depth -= 1
+            self.activity.end(step)
             took = time.monotonic() - start
-            self.event("end", node=node, depth=self._depth, duration=round(took, 4))
+            self.event("end", node=node, text=what, depth=self._depth, duration=round(took, 4))
             text = "  " * self._depth + f"({took:.2f} seconds)"
             self._emit(self._paint(text, Style.DIM), text)
 

@@ -36,6 +36,15 @@ ODD = [
     (["run", "--global-timeout", "0", "x.py"], 2, r"--global-timeout: must be a number of"),
     (["run", "--global-timeout", "inf", "x.py"], 2, r"--global-timeout: must be a number of"),
     (["smoke", "--global-timeout", "soon"], 2, r"--global-timeout: not a number of seconds"),
+    (["run", "--subtest", "(", "x.py"], 2, r"--subtest: bad regular expression '\('"),
+    (["fresh-smoke", "--subtest", "a[", "--list"], 2, r"--subtest: bad regular expression"),
+    (["run", "--list"], 2, r"run: name a test script"),
+    (["run", "--list", "/nonexistent.py"], 2, r"/nonexistent.py"),
+    (["run", "--progress-after", "0", "x.py"], 2, r"--progress-after: must be a number of"),
+    (["fresh-smoke", "--progress-after", "soon"], 2, r"--progress-after: not a number of"),
+    (["run", "--quarantine", "/nonexistent.toml", "x.py"], 2, r"/nonexistent.toml: quarantine"),
+    (["run", "--log-level", "loud", "x.py"], 2, r"--log-level: invalid choice: 'loud'"),
+    (["--log-level", "quiet", "status"], 2, r"--log-level: invalid choice: 'quiet'"),
 ]
 
 

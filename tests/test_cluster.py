@@ -76,6 +76,18 @@ def test_reference_cluster_lifecycle(
         assert page.count('class="row node-row"') == 6 and 'id="failure"' not in page
         assert 'id="count-passed">8 passed' in page
 
+        # One layer of the smoke again (--subtest): the others skipped with the reason.
+        junit = tmp_path / "one-layer.xml"
+        proc = photon(env, "smoke", "--subtest", "^replicated state", "--junit-xml", str(junit))
+        assert proc.returncode == 0, proc.stderr[-6000:]
+        assert "subtests: 1 passed, 0 failed, 7 skipped" in proc.stderr
+        reasons = [
+            skip.get("message")
+            for case in ET.parse(junit).getroot().iter("testcase")
+            if (skip := case.find("skipped")) is not None
+        ]
+        assert reasons == ["not selected by --subtest '^replicated state'"] * 7
+
         # Faults between named nodes on the running cluster (the `faults` seed verb).
         junit = tmp_path / "faults.xml"
         started = time.monotonic()

@@ -35,6 +35,7 @@ exit codes: 0 pass, 1 test failure, 2 usage or bad input, 3 infrastructure failu
 124 global timeout, 130 SIGINT, 143 SIGTERM"""
 
 Handler = Callable[..., int]
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,7 +58,7 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    """--profile/--topology/--specs, accepted before or after the subcommand."""
+    """--profile/--topology/--specs/--log-level, accepted before or after the subcommand."""
     default: Any = argparse.SUPPRESS if suppress else None
     parser.add_argument(
         "--profile",
@@ -77,6 +78,15 @@ def common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=default,
         help="directory of prebuilt node spec JSONs (e.g. from `nix build .#nodeSpecs`) "
         "instead of building Debian images",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default=default,
+        help="the least a line needs to be shown on the terminal: debug (also the console "
+        "lines a script hid and commands' stderr), info, warning, error; the files "
+        "(events.jsonl, vm.log, JUnit output) keep everything (default: info)",
     )
 
 
@@ -124,18 +134,49 @@ def seconds_limit(text: str) -> float:
 
 
 def global_timeout_option(parser: argparse.ArgumentParser) -> None:
-    """``--global-timeout SECONDS`` (default 3600)."""
+    """``--global-timeout SECONDS`` (default 3600) and ``--progress-after SECONDS``
+    (default 30)."""
     parser.add_argument(
         "--global-timeout",
         type=seconds_limit,
         default=3600.0,
         metavar="SECONDS",
-        help="seconds before the whole run is stopped (exit 124) (default: 3600)",
+        help="seconds before the whole run is stopped (exit 124); the message names the "
+        "steps in flight (default: 3600)",
+    )
+    parser.add_argument(
+        "--progress-after",
+        type=seconds_limit,
+        default=30.0,
+        metavar="SECONDS",
+        help="a step on a node running longer prints a progress line every SECONDS (node, "
+        "call, command, elapsed / deadline, script file:line, last console line); SIGUSR1 "
+        "prints every step in flight at once (default: 30)",
+    )
+
+
+def selection_options(parser: argparse.ArgumentParser) -> None:
+    """``--subtest REGEX`` (repeatable) and ``--list``."""
+    parser.add_argument(
+        "--subtest",
+        action="append",
+        metavar="REGEX",
+        help="run only the subtests whose name matches REGEX (re.search; repeatable: any "
+        "of them), with the subtests inside them and those holding them; the others are "
+        "reported skipped; code outside subtests still runs (default: every subtest)",
+    )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the subtests the scripts would run, found in their source (with "
+        "--subtest: run or skip for each), and exit; nothing is built or booted "
+        "(default: off)",
     )
 
 
 def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None:
-    """``--rerun-failed N`` and, for runs on fresh nodes, ``--keep-on-failure``."""
+    """``--rerun-failed N``, ``--repeat N``, ``--quarantine FILE`` and, for runs on fresh
+    nodes, ``--keep-on-failure``."""
     parser.add_argument(
         "--rerun-failed",
         type=non_negative,
@@ -151,6 +192,14 @@ def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None
         metavar="N",
         help="run N times (fresh nodes each time; from the settled snapshot with --settled "
         "or a fresh- verb) and report each subtest's pass rate (default: 1)",
+    )
+    parser.add_argument(
+        "--quarantine",
+        type=Path,
+        metavar="FILE",
+        help="TOML of [[quarantine]] entries (subtest regex, reason, url, until date): a "
+        "matching subtest's failure is reported quarantined and does not fail the run until "
+        "that date, after which it fails and says the quarantine expired (default: none)",
     )
     if not fresh:
         return
@@ -221,6 +270,7 @@ def parser() -> argparse.ArgumentParser:
         "-I", "--interactive", action="store_true", help="open the ptpython REPL (default: off)"
     )
     failure_options(r)
+    selection_options(r)
     output_options(r)
 
     b = command("build", cluster_cmds.cmd_build, "build the profile's node images and specs")
@@ -253,6 +303,7 @@ def parser() -> argparse.ArgumentParser:
                     "and save none (default: off)",
                 )
             failure_options(v, fresh=name.startswith("fresh-"))
+            selection_options(v)
             global_timeout_option(v)
             output_options(v)
     return top

@@ -11,10 +11,12 @@ from driver.config.topology import Topology, load_topology
 from driver.errors import InfraError, UsageError
 from driver.images.builder import default_cache_root
 from driver.images.profile_specs import profile_specs
-from driver.log import Logger
+from driver.log import Logger, LogLevel
 from driver.runner.cluster import state_dir
 from driver.runner.driver import Driver, RunContext
 from driver.runner.namespace import check_node_names
+from driver.runner.quarantine import Quarantine, load_quarantine
+from driver.runner.selection import Selection, selection_of
 from driver.runner.settled import seed_keys, settled_root
 from driver.safe_files import UnsafePath
 
@@ -26,8 +28,10 @@ class Invocation:
         self.args = args
         self.environ = environ
         self.logger = Logger()
+        self.logger.level = LogLevel[str(getattr(args, "log_level", None) or "info").upper()]
         self.cache = default_cache_root(environ)
         self._topology: Topology | None = None
+        self._quarantine: tuple[Quarantine | None] | None = None
         # A topology the user wrote has its own default profile (see Topology).
         default = (
             self.topology().default_profile()
@@ -44,6 +48,18 @@ class Invocation:
             check_node_names(topology)  # each node its own script variable, before any build
             self._topology = topology
         return self._topology
+
+    def selection(self) -> Selection | None:
+        """The ``--subtest`` patterns (None: every subtest runs); a bad one is a
+        UsageError."""
+        return selection_of(getattr(self.args, "subtest", None))
+
+    def quarantine(self) -> Quarantine | None:
+        """The ``--quarantine`` file's entries (read and checked once; None without one)."""
+        if self._quarantine is None:
+            path = getattr(self.args, "quarantine", None)
+            self._quarantine = (None if path is None else load_quarantine(Path(path)),)
+        return self._quarantine[0]
 
     def nodes_subset(self) -> list[str] | None:
         """The ``--nodes`` selection, validated (None: every node)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from driver.bundled import testscripts_dir
@@ -13,14 +15,15 @@ from driver.cli.invocation import Invocation
 from driver.cli.keep import run_keeping
 from driver.cli.recorded import recorded
 from driver.cli.repeat import run_repeated
-from driver.cli.signals import global_timeout
+from driver.cli.signals import global_timeout, watching
 from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
 from driver.runner import cluster, runs
 from driver.runner.driver import Driver
-from driver.runner.report import JunitReport, SubtestResult
+from driver.runner.report import NOT_FAILED, JunitReport, SubtestResult
 from driver.runner.rerun import Reruns
 from driver.runner.script import ScriptRun
 from driver.runner.script_check import check_script, read_script
+from driver.runner.selection import Selection, find_subtests, list_lines, unmatched
 from driver.runner.settled import start_settled
 from driver.safe_files import private_dir
 
@@ -54,6 +57,42 @@ def read_and_check(inv: Invocation, scripts: list[Path]) -> dict[Path, str]:
     return sources
 
 
+def checked_selection(inv: Invocation, sources: dict[Path, str]) -> Selection | None:
+    """The ``--subtest`` selection; a bad pattern, or one that matches no subtest of any
+    script (when every name is a literal), is a UsageError before anything boots."""
+    selection = inv.selection()
+    if selection is None:
+        return None
+    sites = [site for path, text in sources.items() for site in find_subtests(text, path)]
+    missing = unmatched(selection, sites)
+    if missing:
+        names = ", ".join(repr(s.name) for s in sites) or "none"
+        shown = ", ".join(repr(m) for m in missing)
+        scripts = ", ".join(str(p) for p in sources)
+        raise UsageError(
+            f"--subtest {shown} matches no subtest of {scripts} (its subtests: {names})"
+        )
+    return selection
+
+
+def list_subtests(inv: Invocation, scripts: list[Path]) -> int:
+    """``--list``: each script's subtests, from its source (with ``--subtest``, whether
+    each runs), on stdout; nothing is built or booted."""
+    selection = inv.selection()
+    lines = []
+    for script in scripts:
+        source = read_script(script)
+        sites = find_subtests(source, script)
+        known = None if selection is None else selection.with_sites(str(script), sites)
+        lines.append(f"{script}:")
+        lines += ["  " + line for line in list_lines(str(script), sites, known)]
+        if not sites:
+            lines.append("  (no subtests)")
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
 def run_scripts(
     inv: Invocation,
     driver: Driver,
@@ -65,6 +104,8 @@ def run_scripts(
     to ``results``. Returns the exit code."""
     session = ScriptRun(driver)
     session.results = results
+    session.selection = inv.selection()
+    session.quarantine = inv.quarantine()
     reruns = getattr(inv.args, "rerun_failed", 0)
     if reruns or getattr(inv.args, "keep_on_failure", False):
         # Snapshots before each subtest: reruns start from them, and a kept cluster can be
@@ -93,7 +134,7 @@ def run_scripts(
             inv.logger.error(f"health check at the end of the run: {message}")
             results.append(SubtestResult("health", "", 0.0, "failed", message, message[:200]))
             code = code or EXIT_TEST_FAILURE
-    counts = {s: sum(r.status == s for r in results) for s in ("passed", "flaky", "skipped")}
+    counts = {s: sum(r.status == s for r in results) for s in NOT_FAILED}
     failed = len(results) - sum(counts.values())
     if failed and code == EXIT_OK:
         # A failed subtest the script caught itself (not excused by must_raise) still
@@ -101,10 +142,9 @@ def run_scripts(
         inv.logger.error(f"{failed} subtest(s) failed although the script went on")
         code = EXIT_TEST_FAILURE
     line = f"{counts['passed']} passed, {failed} failed"
-    line += f", {counts['flaky']} flaky" if counts["flaky"] else ""
-    inv.logger.log(
-        "subtests: " + line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
-    )
+    for status in NOT_FAILED[1:]:
+        line += f", {counts[status]} {status}" if counts[status] else ""
+    inv.logger.log("subtests: " + line)
     return code
 
 
@@ -120,7 +160,8 @@ def run(
     ``settled`` the fresh nodes start from the profile's cached settled snapshot (taking one
     after a cold boot when none matches). With ``--junit-xml`` a report is written whatever
     happens: a pre-check error, no cluster, a failed build or boot, an interruption.
-    ``results`` (filled in) are the subtests' outcomes."""
+    ``results`` (filled in) are the subtests' outcomes. Live progress (``watching``) runs
+    from the boot to the end."""
     repeat = getattr(inv.args, "repeat", 1)
     if repeat > 1 and results is None:
         return run_repeated(
@@ -129,34 +170,71 @@ def run(
     results = [] if results is None else results
     report = JunitReport(getattr(inv.args, "junit_xml", None), f"photon-driver.{inv.profile}")
     with report.around(results, scripts[0] if scripts else None):
+        inv.selection()  # a bad pattern, or a bad quarantine file: before anything else
+        inv.quarantine()
         sources = read_and_check(inv, scripts)
-        timeout = getattr(inv.args, "global_timeout", 3600.0)
-        if reuse:
-            with (
-                global_timeout(timeout),
-                cluster.attach(inv.state, inv.context(inv.state)) as driver,
-                recorded(inv, driver, results),
-            ):
-                return report.finish(run_scripts(inv, driver, scripts, sources, results))
-        if keep:
-            with global_timeout(timeout):
-                code = run_keeping(inv, scripts, sources, results, settled, run_scripts)
-                return report.finish(code)
+        checked_selection(inv, sources)
+        threshold = getattr(inv.args, "progress_after", 30.0)
+        with watching(inv.logger, scripts, threshold) as view:
+            ran = Watched(inv, scripts, sources, results, view.summary)
+            code = ran.attached() if reuse else ran.kept(settled) if keep else ran.fresh(settled)
+        return report.finish(code)
+
+
+class Watched:
+    """The body of one ``run`` under live progress: the global timeout (its message naming
+    ``in_flight()``) around a Driver (attached, kept or fresh) and the scripts."""
+
+    def __init__(
+        self,
+        inv: Invocation,
+        scripts: list[Path],
+        sources: dict[Path, str],
+        results: list[SubtestResult],
+        in_flight: Callable[[], str],
+    ) -> None:
+        self.inv = inv
+        self.scripts = scripts
+        self.sources = sources
+        self.results = results
+        self.in_flight = in_flight
+        self.timeout: float = getattr(inv.args, "global_timeout", 3600.0)
+
+    def attached(self) -> int:
+        """On the running cluster (``--reuse``, the seed verbs)."""
+        inv = self.inv
+        with (
+            global_timeout(self.timeout, self.in_flight),
+            cluster.attach(inv.state, inv.context(inv.state)) as driver,
+            recorded(inv, driver, self.results),
+        ):
+            return run_scripts(inv, driver, self.scripts, self.sources, self.results)
+
+    def kept(self, settled: bool) -> int:
+        """On fresh nodes kept as the profile's cluster on a failure."""
+        with global_timeout(self.timeout, self.in_flight):
+            return run_keeping(
+                self.inv, self.scripts, self.sources, self.results, settled, run_scripts
+            )
+
+    def fresh(self, settled: bool) -> int:
+        """On fresh nodes in a run directory of their own, removed when nothing booted."""
+        inv = self.inv
         state = inv.state / "runs" / runs.run_name(os.getpid(), getattr(inv.args, "repetition", 0))
         for private in (inv.state, inv.state / "runs"):  # no planted link on the way
             private_dir(private)
         runs.prune(inv.state / "runs", keep=runs.KEEP_RUNS, logger=inv.logger)
         private_dir(state)
         try:
-            with global_timeout(timeout):
+            with global_timeout(self.timeout, self.in_flight):
                 driver = inv.fresh_driver(state, settled=settled)
                 runs.announce(driver, state, inv.logger)
-                with driver, recorded(inv, driver, results):
+                with driver, recorded(inv, driver, self.results):
                     if settled:
                         start_settled(
                             driver, inv.topology().profile(inv.profile), inv.settled_root()
                         )
-                    return report.finish(run_scripts(inv, driver, scripts, sources, results))
+                    return run_scripts(inv, driver, self.scripts, self.sources, self.results)
         except BaseException:
             out = state / "out"
             if not (out.is_dir() and any(out.iterdir())) and not any(state.glob("*/vm.log")):
@@ -174,6 +252,10 @@ def cmd_run(inv: Invocation, args: argparse.Namespace) -> int:
         raise UsageError("run: --repeat runs scripts again and again; it cannot go with -I")
     if args.keep_on_failure and args.reuse:
         raise UsageError("run: --keep-on-failure keeps fresh nodes; with --reuse they stay anyway")
+    if args.list:
+        if not args.scripts:
+            raise UsageError("run: --list lists the subtests of scripts; name a test script")
+        return list_subtests(inv, args.scripts)
     return run(inv, args.scripts, args.reuse, args.settled, args.keep_on_failure)
 
 
@@ -182,6 +264,8 @@ def cmd_seed_script(inv: Invocation, args: argparse.Namespace) -> int:
     or with ``fresh-`` on fresh nodes (from the cached settled snapshot unless ``--cold``)."""
     verb: str = args.command
     script = seed_script(inv.profile, verb.removeprefix("fresh-"))
+    if args.list:
+        return list_subtests(inv, [script])
     fresh = verb.startswith("fresh-")
     keep = getattr(args, "keep_on_failure", False)
     return run(inv, [script], reuse=not fresh, settled=fresh and not args.cold, keep=keep)

@@ -27,7 +27,7 @@ class SubtestResult:
     name: str
     script: str
     seconds: float
-    status: str = "passed"  # passed | failed | skipped | error
+    status: str = "passed"  # passed | failed | skipped | error | flaky | quarantined
     message: str = ""
     summary: str = ""
     output: list[str] = field(default_factory=list)
@@ -35,10 +35,17 @@ class SubtestResult:
     # With --rerun-failed: the failed attempts (summary, message, output) of a subtest
     # that was run again; status "flaky" when a rerun passed.
     attempts: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    # With --quarantine: the entry that excused the failure, or that expired.
+    note: str = ""
+
+
+# The statuses that do not fail a run.
+NOT_FAILED = ("passed", "flaky", "skipped", "quarantined")
 
 
 def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> None:
-    """One testcase per subtest, with time, failure message, skip reason, captured output."""
+    """One testcase per subtest, with time, failure message, skip reason, captured output;
+    a quarantined failure is skipped, with its quarantine's reason and URL."""
     cases = []
     for result in results:
         case = TestCase(
@@ -48,12 +55,17 @@ def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> No
             stdout=noted_text("\n".join(result.output)),
         )
         summary, message = noted_text(result.summary), noted_text(result.message)
+        if result.note and result.status != "quarantined":
+            summary += f" ({noted_text(result.note)})"
         if result.status == "failed":
             case.add_failure_info(message=summary, output=message)
         elif result.status == "error":
             case.add_error_info(message=summary, output=message)
         elif result.status == "skipped":
             case.add_skipped_info(message=message)
+        elif result.status == "quarantined":
+            note = noted_text(result.note)
+            case.add_skipped_info(message=f"{note}; it failed: {summary}", output=message)
         cases.append(case)
     suite = TestSuite(one_line(suite_name), cases)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from driver.atomic import write_atomic
 from driver.events import read_events
-from driver.runner.report import SubtestResult
+from driver.runner.report import NOT_FAILED, SubtestResult
 from driver.runner.timeline import Timeline, build
 from driver.text import visible_text
 
@@ -29,7 +29,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
 .counts span{display:inline-block;margin-right:1em;padding:.1em .5em;border-radius:3px}
 .passed{background:#d8f0d8}.failed,.error{background:#f6d0d0}.flaky{background:#f8ecc0}
-.skipped{background:#e4e4e4}
+.skipped{background:#e4e4e4}.quarantined{background:#e8dcf4}
 .timeline{position:relative;border:1px solid #ccc;padding:.3em 0}
 .row{display:flex;align-items:center;height:26px;border-bottom:1px solid #eee}
 .row .label{width:8em;flex:none;padding-left:.4em;font-family:monospace}
@@ -39,7 +39,7 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
 .fault{background:repeating-linear-gradient(45deg,#f0c0c0 0 4px,#fff0 4px 8px);top:0!important;
 height:22px!important;opacity:.7}
 .subtest{background:#c8dcc8;border-right:1px solid #fff}.subtest.failed,.subtest.error{background:#f0a0a0}
-.subtest.flaky{background:#f0d890}
+.subtest.flaky{background:#f0d890}.subtest.quarantined{background:#d8c4ee}
 .mark{width:3px;background:#555}.mark.health{background:#d00;width:5px}.mark.restore{background:#06c}
 .failing{outline:3px solid #c00;z-index:2}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px;max-height:30em}
@@ -169,7 +169,8 @@ def _log(lines: list[str]) -> str:
 
 
 def subtests_html(results: list[SubtestResult]) -> str:
-    """Each subtest's log and, for a rerun one, every attempt."""
+    """Each subtest's log (a skipped one's reason after its name, a quarantine's note and
+    a quarantined one's failure) and, for a rerun one, every attempt."""
     parts = []
     for result in results:
         attempts = "".join(
@@ -177,11 +178,20 @@ def subtests_html(results: list[SubtestResult]) -> str:
             f"{_log(output)}</details>"
             for n, (summary, message, output) in enumerate(result.attempts, start=1)
         )
+        reason = (
+            f' <span class="reason">{_e(result.message)}</span>'
+            if result.status == "skipped" and result.message
+            else ""
+        )
+        if result.note:  # --quarantine: the entry that excused the failure, or expired
+            reason += f' <span class="quarantine">{_e(result.note)}</span>'
+        excused = f"<pre>{_e(result.message)}</pre>" if result.status == "quarantined" else ""
         parts.append(
             f'<details class="subtest-log" data-status="{_e(result.status)}"'
             f"{' open' if result.status in ('failed', 'error') else ''}><summary>"
             f'<span class="{_e(result.status)}">{_e(result.status)}</span> {_e(result.name)} '
-            f"({result.seconds:.1f} s)</summary>{attempts}{_log(result.output)}</details>"
+            f"({result.seconds:.1f} s){reason}</summary>{excused}{attempts}{_log(result.output)}"
+            "</details>"
         )
     return f'<section id="subtests"><h2>Subtests</h2>{"".join(parts)}</section>'
 
@@ -197,7 +207,7 @@ def write_report(
     """Render ``report.html`` at ``path``; ``links`` are shown by name (relative paths when
     they lie below the report's directory)."""
     timeline = build(read_events(events_path), results, nodes)
-    counts = {s: sum(r.status == s for r in results) for s in ("passed", "flaky", "skipped")}
+    counts = {s: sum(r.status == s for r in results) for s in NOT_FAILED}
     counts["failed"] = len(results) - sum(counts.values())
     count_html = "".join(
         f'<span class="{k}" id="count-{k}">{v} {k}</span>' for k, v in counts.items()

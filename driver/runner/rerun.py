@@ -18,6 +18,7 @@ from driver.log import Logger
 from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
 from driver.runner import snapshots
+from driver.runner.selection import guard_subtests
 
 
 @dataclass
@@ -31,12 +32,13 @@ class Attempt:
 
 def find_body(source: str, filename: str, line: int) -> types.CodeType | None:
     """The compiled body of the ``with subtest(...)`` statement that starts at ``line`` of
-    ``source`` (None when there is none there: a subtest entered another way)."""
+    ``source`` (None when there is none there: a subtest entered another way), its nested
+    subtests guarded as the script's are (``--subtest``)."""
     tree = ast.parse(source, filename)
     for node in ast.walk(tree):
         if isinstance(node, ast.With) and node.lineno == line:
             module = ast.Module(body=node.body, type_ignores=[])
-            return compile(module, filename, "exec")
+            return compile(guard_subtests(module), filename, "exec")
     return None
 
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import inspect
 import time
 import traceback
 import types
@@ -24,10 +26,12 @@ from driver.errors import (
 from driver.runner import namespace
 from driver.runner.helpers import SkipSubtest, exception_matches
 from driver.runner.nixos_imports import nixos_modules, script_builtins
+from driver.runner.quarantine import Quarantine, judge_failure
 from driver.runner.report import SubtestResult
 from driver.runner.rerun import Reruns, find_body, script_frame, source_of
 from driver.runner.script_check import read_script
 from driver.runner.scriptlog import DebugHook, ScriptLog
+from driver.runner.selection import Selection, Verdict, compile_script, find_subtests
 
 if TYPE_CHECKING:
     from driver.runner.driver import Driver
@@ -64,6 +68,10 @@ class ScriptRun:
         self.scripts: list[tuple[Path, str]] = []
         self.current_script = ""
         self.test_case = AssertionTester()
+        self.selection: Selection | None = None  # --subtest: which subtests run
+        self._script_selection: Selection | None = None  # that, knowing the running script
+        self._inside_selected = 0  # how many subtests that matched the block is inside
+        self.quarantine: Quarantine | None = None  # --quarantine: failures tolerated
         self.debug = DebugHook()
         self.script_log = ScriptLog(
             self.logger,
@@ -71,12 +79,63 @@ class ScriptRun:
         )
 
     @contextlib.contextmanager
-    def subtest(self, name: str) -> Iterator[None]:
+    def subtest(self, name: str) -> Iterator[bool | None]:
         """A named step: timed in the log, one testcase in the JUnit report. When the block
         passes, the health gate scans every started node. A failure is recorded and, as in
         the NixOS driver, ends the script: it is raised as SubtestFailed, a SystemExit, so
         ``except Exception`` does not swallow it (``must_raise("...", SystemExit)``
-        expects it). ``skip(reason)`` inside marks the subtest skipped."""
+        expects it), unless ``--quarantine`` excuses it (reported quarantined, the script
+        goes on). ``skip(reason)`` inside marks the subtest skipped. A subtest that
+        ``--subtest`` did not select is reported skipped and its block does not run (the
+        ``with`` yields False)."""
+        selection = self._script_selection
+        verdict = Verdict.SELECTED
+        if selection is not None:
+            frame = script_frame(self.current_script)
+            where = (self.current_script, frame.f_lineno) if frame is not None else None
+            verdict = selection.decide(name, self._inside_selected > 0, where)
+            del frame
+        if verdict is Verdict.SKIPPED and selection is not None:
+            if self._entered_in_script():
+                self._not_selected(name, selection.reason())
+                yield False
+                return
+            # Entered elsewhere (a helper module): its body is not guarded, so it runs.
+            self.logger.warning(
+                f"subtest '{name}' runs although {selection.reason()}: its `with` is not "
+                "in the script, so its body cannot be skipped"
+            )
+            verdict = Verdict.CONTAINER
+        self._inside_selected += verdict is Verdict.SELECTED
+        try:
+            with self._subtest(name):
+                yield None
+        finally:
+            self._inside_selected -= verdict is Verdict.SELECTED
+
+    def _entered_in_script(self) -> bool:
+        """Whether the ``with subtest(...)`` being entered is in the running script's own
+        code (compiled with its bodies guarded), not in a module it calls."""
+        frame = inspect.currentframe()
+        skipped = {__file__, contextlib.__file__}
+        while frame is not None and frame.f_code.co_filename in skipped:
+            frame = frame.f_back
+        entered = frame is not None and frame.f_code.co_filename == self.current_script
+        del frame
+        return entered
+
+    def _not_selected(self, name: str, reason: str) -> None:
+        """Record the subtest ``name`` as skipped because ``--subtest`` did not select it."""
+        self.logger.event("subtest-begin", subtest=name, script=self.current_script)
+        self.logger.log(f"subtest: {name}: skipped ({reason})")
+        self.results.append(SubtestResult(name, self.current_script, 0.0, "skipped", reason))
+        self.logger.event(
+            "subtest-end", subtest=name, status="skipped", duration=0.0, summary=reason
+        )
+
+    @contextlib.contextmanager
+    def _subtest(self, name: str) -> Iterator[None]:
+        """A subtest that runs: see ``subtest``."""
         result = SubtestResult(name, self.current_script, 0.0)
         started = time.monotonic()
         frame = script_frame(self.current_script) if self.reruns else None
@@ -104,6 +163,8 @@ class ScriptRun:
                 self.logger.error(f'Test "{name}" failed with error: "{exc}"')
                 if self._rerun(name, result, frame, saved, list(lines)):
                     return
+                if judge_failure(self.quarantine, result, self.logger, dt.date.today()):
+                    return  # tolerated: the script goes on as after a pass
                 if self.interactive:
                     raise
                 raise SubtestFailed(name, exc) from exc
@@ -218,6 +279,13 @@ class ScriptRun:
         for path, source in list(self.scripts):
             self.run_script(path, source)
 
+    def _exec(self, code: types.CodeType, env: dict[str, Any]) -> None:
+        """Run a compiled script; its selection ends with it."""
+        try:
+            exec(code, env)
+        finally:
+            self._script_selection = None
+
     def run_script(self, path: Path, source: str | None = None) -> None:
         """Execute one test script with the script namespace. A failed subtest ends the
         script; its error is raised as it was."""
@@ -226,13 +294,18 @@ class ScriptRun:
         if (path, source) not in self.scripts:
             self.scripts.append((path, source))
         self.current_script = str(path)
-        code = compile(source, str(path), "exec")
+        code = compile_script(source, path)
+        self._script_selection = (
+            None
+            if self.selection is None
+            else self.selection.with_sites(str(path), find_subtests(source, path))
+        )
         env = self.namespace()
         env["__file__"] = str(path)
         env["__name__"] = "__photon_test__"
         with self.logger.nested(f"running {path}"):
             try:
-                exec(code, env)
+                self._exec(code, env)
             except SkipSubtest as exc:
                 self.logger.warning(f"script skipped: {exc}")
                 self.results.append(SubtestResult(path.stem, str(path), 0.0, "skipped", str(exc)))

@@ -26,6 +26,11 @@ class ScriptLog:
         """Write ``message`` (about ``attributes["machine"]`` when given)."""
         self._logger.log(message, node=(attributes or {}).get("machine"))
 
+    def debug(self, message: str) -> None:
+        """Write ``message`` to the run log, shown on the terminal only at
+        ``--log-level debug`` (the files keep it)."""
+        self._logger.debug(message)
+
     def info(self, message: str) -> None:
         """Write ``message`` to the run log."""
         self._logger.log(message)
