@@ -419,8 +419,8 @@ def stress_failures(doc: Doc, key: str) -> tuple[float, None]:
 
 WAIT_ROWS = [
     Row(
-        "`wait_for_open_port` from a service's start, ours / NixOS's `nc -z` once a second "
-        "(same run, alternating)",
+        "`wait_for_open_port` from a service's start (0.3-2.1 s), ours / NixOS's `nc -z` "
+        "once a second (same run, alternating; median of per-round ratios)",
         "waits.json",
         lambda d: med_max(d, "wait_for_open_port_ratio"),
         "x",

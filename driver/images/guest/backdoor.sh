@@ -127,6 +127,10 @@ run_command() {
     status=$?
   done
   command_pid=""
+  # Tell the watchdog the command is over before the answer goes out: host input that
+  # follows the answer (the next command) must never be taken for a cancel of this one,
+  # whose process group may still hold its background jobs.
+  printf '%d done\n' "$pid" >&7
   timed_out=0
   if ((status == 137)) && read -r killed <"$killed_file" && [[ $killed == "$pid" ]]; then
     timed_out=1
@@ -149,20 +153,31 @@ watch_deadline() {
   fi
 }
 watchdog() {
-  local apid alimit deadline up stat
+  local apid alimit deadline up stat input lpid larg
   while IFS=' ' read -r -u 8 apid alimit; do
+    [[ $alimit == done ]] && continue # a command that ended before it was watched
     watch_deadline
     while :; do
       photon_sleep 0.1
-      # Newer commands (a stream of short ones is read in batches, 0.1 s late at most).
+      # Host input first, then the main loop's lines: a command's "done" line is written
+      # before its answer, so input that follows the answer always finds it below.
+      input=0
+      read -r -t 0 -u 3 && input=1
+      # Newer commands and ended ones (read in batches, 0.1 s late at most).
       while read -r -t 0 -u 8; do
-        IFS=' ' read -r -u 8 apid alimit || exit 0
-        watch_deadline
+        IFS=' ' read -r -u 8 lpid larg || exit 0
+        if [[ $larg == done ]]; then
+          [[ $lpid == "$apid" ]] && apid=""
+        else
+          apid=$lpid alimit=$larg
+          watch_deadline
+        fi
       done
+      [[ -n $apid ]] || break
       read -r stat 2>/dev/null <"/proc/$apid/stat" || break
       stat=${stat##*) }
       [[ ${stat%% *} == Z ]] && break
-      if ! read -r -t 0 -u 3; then
+      if ((input == 0)); then
         ((deadline > 0)) || continue
         read -r up _ </proc/uptime
         ((10#${up/./} >= deadline)) || continue
