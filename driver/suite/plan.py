@@ -264,7 +264,8 @@ def select(
     tests: list[SuiteTest], shard: Shard | None, durations: dict[str, float]
 ) -> list[SuiteTest]:
     """The tests of ``shard`` (all without one), in id order."""
+    tests = sorted(tests, key=lambda t: t.id)
     if shard is None:
-        return list(tests)
+        return tests
     shards = assign(tests, shard.total, durations)
     return [t for t, s in zip(tests, shards, strict=True) if s == shard.index - 1]
