@@ -184,7 +184,8 @@ def test_suite_file_with_topology_and_ids(tmp_path: Path, xdg_cache: Path) -> No
     assert sorted(suites(tmp_path / "rep" / "junit.xml")) == ["bee", "s/a"]
 
 
-def test_sigterm_ends_every_run(tmp_path: Path, xdg_cache: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_every_run(signum: int, tmp_path: Path, xdg_cache: Path) -> None:
     slow = 'import time\nwith subtest("slow"):\n    time.sleep(120)\n'
     scripts(tmp_path, {"x.py": slow, "y.py": slow, "z.py": slow})
     args = ["suite", "--topology", "t.toml", "-j", "2", "-o", "rep", "x.py", "y.py", "z.py"]
@@ -204,14 +205,24 @@ def test_sigterm_ends_every_run(tmp_path: Path, xdg_cache: Path) -> None:
             time.sleep(0.2)
         else:
             pytest.fail("the runs did not start")
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 143, stderr
+    assert proc.returncode == 128 + signum, stderr
     assert children_of_suite(str(tmp_path)) == []
     merged = suites(tmp_path / "rep" / "junit.xml")
     assert sorted(merged) == ["x", "y", "z"]
     assert merged["z"] == [("main", "skipped")]  # never started
+
+
+def test_an_empty_shard_writes_an_empty_report(tmp_path: Path, xdg_cache: Path) -> None:
+    scripts(tmp_path, {"a.py": PASSING})
+    args = ["suite", "--topology", "t.toml", "--shard", "2/3", "-o", "rep", "a.py"]
+    listed = driver([*args, "--list"], tmp_path, xdg_cache)
+    assert listed.returncode == 0 and listed.stdout == ""
+    proc = driver(args, tmp_path, xdg_cache)
+    assert proc.returncode == 0, proc.stderr
+    assert suites(tmp_path / "rep" / "junit.xml") == {}
