@@ -4,6 +4,8 @@ and properties, from JUnit files written here (nothing runs)."""
 
 from __future__ import annotations
 
+import signal
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from driver.suite.budget import Host, Need, choose_jobs
 from driver.suite.merge import merge
 from driver.suite.plan import Shard, SuiteTest, assign, read_durations, select
 from driver.suite.records import RunRecord, Status, suite_exit_code
+from driver.suite.runner import Launch, Pool
 
 
 def suite_of(*ids: str) -> list[SuiteTest]:
@@ -116,3 +119,43 @@ def test_merge_keeps_flaky_and_rerun_marks_and_properties(tmp_path: Path) -> Non
     assert (tmp_path / "m2" / "index.html").read_text().count('href="../x/junit.xml"') == 1
     with pytest.raises(UsageError, match="neither a suite output"):
         merge(tmp_path / "m3", [tmp_path / "nothing"])
+
+
+def pool_of(tmp_path: Path, commands: dict[str, str], **options: float) -> Pool:
+    """A Pool whose launches are shell commands (no driver) writing into tmp_path/<id>."""
+    launches = [
+        Launch(SuiteTest(i, tmp_path / f"{i}.py", tmp_path), tmp_path / i, ("sh", "-c", c), {})
+        for i, c in commands.items()
+    ]
+    return Pool(launches, 2, lambda line: None, **options)
+
+
+def test_pool_codes_and_an_overdue_run_killed_with_its_group(tmp_path: Path) -> None:
+    stubborn = "trap '' TERM; sleep 60 & echo $! > child; wait"
+    pool = pool_of(
+        tmp_path, {"ok": "exit 0", "bad": "exit 3", "stuck": stubborn}, grace=0.5, limit=1.0
+    )
+    started = time.monotonic()
+    records = {r.id: r for r in pool.run()}
+    assert time.monotonic() - started < 20
+    assert (records["ok"].status, records["bad"].status) == (Status.PASSED, Status.ERROR)
+    assert records["bad"].exit_code == 3
+    assert records["stuck"].exit_code == 128 + signal.SIGKILL
+    grandchild = int((tmp_path / "child").read_text())  # in the run's folder
+    assert (
+        not Path(f"/proc/{grandchild}").exists()
+        or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split()[2]
+    )
+    assert (tmp_path / "ok" / "run.log").is_file()
+
+
+def test_pool_stopped_stops_every_run_and_lists_the_rest(tmp_path: Path) -> None:
+    pool = pool_of(tmp_path, dict.fromkeys("abc", "exec sleep 60"))
+    for launch in list(pool.pending[:2]):
+        pool.pending.remove(launch)
+        pool.start(launch)
+    pool.stop(signal.SIGINT)
+    records = {r.id: r for r in pool.records_so_far()}
+    assert records["a"].exit_code == records["b"].exit_code == 128 + signal.SIGINT
+    assert records["c"].status is Status.NOT_RUN
+    assert pool.running == []

@@ -16,7 +16,7 @@ from driver.suite.budget import Host, choose_jobs, need
 from driver.suite.merge import merge, run_entries, write_report
 from driver.suite.plan import Defaults, Shard, SuiteTest, collect, read_durations, select
 from driver.suite.records import suite_exit_code, summary
-from driver.suite.runner import Pool, launch_of
+from driver.suite.runner import OVERRUN_SECONDS, Pool, launch_of
 
 DEFAULT_OUTPUT = Path("suite-report")
 
@@ -74,7 +74,8 @@ def cmd_suite(inv: Invocation, args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     launches = [launch_of(t, out, inv.environ, run_options(args)) for t in tests]
     inv.logger.log(f"suite: {len(tests)} test(s), {jobs} at once, reports in {out}")
-    pool = Pool(launches, jobs, inv.logger.log)
+    limit = args.global_timeout + OVERRUN_SECONDS  # each run stops itself before that
+    pool = Pool(launches, jobs, inv.logger.log, limit=limit)
     try:
         records = pool.run()
     except Interrupted:
@@ -163,7 +164,8 @@ def add_suite_options(p: argparse.ArgumentParser) -> None:
         type=seconds_limit,
         default=3600.0,
         metavar="SECONDS",
-        help="each run's own global timeout (exit 124)",
+        help="each run's own global timeout (exit 124); a run still going 300 s after it "
+        "is stopped by the suite",
     )
 
 

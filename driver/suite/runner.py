@@ -22,6 +22,10 @@ from driver.suite.records import RunRecord, Status, status_of
 
 POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 120.0  # how long a stopped run may take to clean up before it is killed
+# A run still going this long after its start is stopped (a backstop: each run has its own
+# --global-timeout, which the suite sets to this less OVERRUN_SECONDS).
+RUN_LIMIT_SECONDS = 3600.0 + 300.0
+OVERRUN_SECONDS = 300.0
 RUN_LOG = "run.log"
 RUN_JUNIT = "junit.xml"
 
@@ -97,8 +101,10 @@ class Pool:
         jobs: int,
         report: Callable[[str], None],
         grace: float = STOP_GRACE_SECONDS,
+        limit: float = RUN_LIMIT_SECONDS,
     ) -> None:
         self.pending = list(launches)
+        self.limit = limit
         self.jobs = max(1, jobs)
         self.report = report
         self.grace = grace
@@ -144,6 +150,12 @@ class Pool:
                     if code is not None:
                         self.running.remove(run)
                         self.finish(run, code)
+                now = time.monotonic()
+                overdue = [r for r in self.running if now - r.started > self.limit]
+                for run in overdue:
+                    self.report(f"{run.launch.test.id}: still running after {self.limit:g} s")
+                if overdue:
+                    self.stop(signal.SIGTERM, overdue)
                 if self.running:
                     time.sleep(POLL_SECONDS)
         except BaseException as exc:
@@ -151,16 +163,18 @@ class Pool:
             raise
         return self.records_so_far()
 
-    def stop(self, signum: int) -> None:
-        """Send ``signum`` (SIGTERM when it is no signal) to every running run at once,
-        wait for each; one still running after the grace time is killed with its group."""
+    def stop(self, signum: int, runs: list[Running] | None = None) -> None:
+        """Send ``signum`` (SIGTERM when it is no signal) to ``runs`` (every running one)
+        at once, wait for each; one still running after the grace time is killed with its
+        process group."""
         if signum not in (signal.SIGINT, signal.SIGTERM):
             signum = signal.SIGTERM
-        for run in self.running:
+        runs = list(self.running) if runs is None else runs
+        for run in runs:
             with contextlib.suppress(ProcessLookupError):
                 run.process.send_signal(signum)
         deadline = time.monotonic() + self.grace
-        for run in list(self.running):
+        for run in runs:
             try:
                 code = run.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
