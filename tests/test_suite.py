@@ -121,6 +121,23 @@ def test_shards_are_disjoint_and_cover_everything(tmp_path: Path, xdg_cache: Pat
     assert not (tmp_path / "vm").exists() and not (tmp_path / "vm-suite").exists()
 
 
+def test_shards_balanced_by_durations(tmp_path: Path, xdg_cache: Path) -> None:
+    names = [f"s{i}.py" for i in range(5)]
+    scripts(tmp_path, dict.fromkeys(names, PASSING))
+    times = {"s0": 100.0, "s1": 40.0, "s2": 30.0, "s3": 20.0, "s4": 10.0}
+    suites_xml = "".join(f'<testsuite name="{k}" time="{v}"/>' for k, v in times.items())
+    (tmp_path / "old.xml").write_text(f"<testsuites>{suites_xml}</testsuites>")
+    listed = []
+    for shard in ("1/2", "2/2"):
+        args = ["suite", "--shard", shard, "--durations", "old.xml", "--list", *names]
+        proc = driver(args, tmp_path, xdg_cache)
+        assert proc.returncode == 0, proc.stderr
+        listed.append(proc.stdout.split())
+    assert listed == [["s0.py"], ["s1.py", "s2.py", "s3.py", "s4.py"]]
+    bad = driver(["suite", "--durations", "none.xml", "--list", *names], tmp_path, xdg_cache)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --durations"), bad.stderr
+
+
 def test_merge_of_two_shards_is_the_unsharded_report(tmp_path: Path, xdg_cache: Path) -> None:
     names = ["a.py", "b.py", "c.py", "d.py"]
     scripts(tmp_path, {"a.py": PASSING, "b.py": FAILING, "c.py": PASSING, "d.py": PASSING})
