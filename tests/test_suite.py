@@ -243,3 +243,25 @@ def test_an_empty_shard_writes_an_empty_report(tmp_path: Path, xdg_cache: Path) 
     proc = driver(args, tmp_path, xdg_cache)
     assert proc.returncode == 0, proc.stderr
     assert suites(tmp_path / "rep" / "junit.xml") == {}
+
+
+def test_a_flaky_run_keeps_its_marks(tmp_path: Path, xdg_cache: Path) -> None:
+    flaky = (
+        "from pathlib import Path\n"
+        'with subtest("wobbly"):\n'
+        '    marker = Path("marker")\n'
+        "    if not marker.exists():\n"
+        '        marker.write_text("1")\n'
+        '        assert False, "first time"\n'
+    )
+    scripts(tmp_path, {"f.py": flaky})
+    args = ["suite", "--topology", "t.toml", "--rerun-failed", "1", "-o", "rep", "f.py"]
+    proc = driver(args, tmp_path, xdg_cache)
+    assert proc.returncode == 0, proc.stderr
+    root = ET.parse(tmp_path / "rep" / "junit.xml").getroot()
+    assert root.find(".//testsuite[@name='f']/testcase[@name='wobbly']/flakyFailure") is not None
+    assert 'class="status flaky"' in (tmp_path / "rep" / "index.html").read_text()
+    merged = driver(["report", "merge", "-o", "m", "rep"], tmp_path, xdg_cache)
+    assert merged.returncode == 0, merged.stderr
+    again = ET.parse(tmp_path / "m" / "junit.xml").getroot()
+    assert again.find(".//testcase[@name='wobbly']/flakyFailure") is not None
