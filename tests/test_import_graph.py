@@ -67,6 +67,7 @@ def test_layers() -> None:
     assert "images" not in graph["config"], "config must not import images"
     assert not graph["machine"] & {"scripting", "runner", "cli"}, graph["machine"]
     assert not graph["runner"] & {"scripting", "cli"}, graph["runner"]
+    assert not graph["suite"] & {"scripting", "cli", "machine"}, graph["suite"]
     for leaf in LEAVES:
         assert graph.get(leaf, set()) <= {"errors", "hosttools", "safe_files"}, (
             leaf,

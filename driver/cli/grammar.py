@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from driver.cli import cluster_cmds, run
+from driver.cli import cluster_cmds, run, suite
 
 
 def version() -> str:
@@ -272,6 +272,15 @@ def parser() -> argparse.ArgumentParser:
     failure_options(r)
     selection_options(r)
     output_options(r)
+
+    suite.add_suite_options(
+        command("suite", suite.cmd_suite, "run many test scripts, each its own run, -j N at once")
+    )
+    rep = command("report", suite.cmd_report_merge, "reports of suites")
+    reports = rep.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=Parser)
+    suite.add_report_options(
+        command("merge", suite.cmd_report_merge, "merge suite output directories", reports)
+    )
 
     b = command("build", cluster_cmds.cmd_build, "build the profile's node images and specs")
     b.add_argument("node_names", nargs="*", metavar="NODE", help="only these nodes")
