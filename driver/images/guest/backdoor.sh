@@ -152,28 +152,36 @@ watch_deadline() {
     deadline=$((10#${up/./} + alimit))
   fi
 }
+# watch_lines: the main loop's newer lines (read in batches, 0.1 s late at most): a new
+# command to watch, or "<pid> done" (the watched command ended: apid empty).
+watch_lines() {
+  local lpid larg
+  while read -r -t 0 -u 8; do
+    IFS=' ' read -r -u 8 lpid larg || exit 0
+    if [[ $larg == done ]]; then
+      [[ $lpid == "$apid" ]] && apid=""
+    else
+      apid=$lpid alimit=$larg
+      watch_deadline
+    fi
+  done
+}
+# Host input counts against the watched command only if it came while that command was
+# the current one: the main loop writes a command's line after reading its bytes, and its
+# "done" line before its answer (so before the host sends anything else). Hence: the lines,
+# then the input, then no newer line (else look again next round).
 watchdog() {
-  local apid alimit deadline up stat input lpid larg
+  local apid alimit deadline up stat input
   while IFS=' ' read -r -u 8 apid alimit; do
     [[ $alimit == done ]] && continue # a command that ended before it was watched
     watch_deadline
     while :; do
       photon_sleep 0.1
-      # Host input first, then the main loop's lines: a command's "done" line is written
-      # before its answer, so input that follows the answer always finds it below.
+      watch_lines
+      [[ -n $apid ]] || break
       input=0
       read -r -t 0 -u 3 && input=1
-      # Newer commands and ended ones (read in batches, 0.1 s late at most).
-      while read -r -t 0 -u 8; do
-        IFS=' ' read -r -u 8 lpid larg || exit 0
-        if [[ $larg == done ]]; then
-          [[ $lpid == "$apid" ]] && apid=""
-        else
-          apid=$lpid alimit=$larg
-          watch_deadline
-        fi
-      done
-      [[ -n $apid ]] || break
+      read -r -t 0 -u 8 && continue
       read -r stat 2>/dev/null <"/proc/$apid/stat" || break
       stat=${stat##*) }
       [[ ${stat%% *} == Z ]] && break
