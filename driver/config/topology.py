@@ -19,6 +19,7 @@ from driver.config.topology_reader import (
     TopologyReader,
     host_address,
     host_file,
+    inside_folder,
     load_forwards,
     optional,
     positive,
@@ -279,13 +280,15 @@ def _load_images(r: TopologyReader, raw: dict[str, Any]) -> dict[str, dict[str, 
 
 
 def _service_files(r: TopologyReader, table: dict[str, Any], where: str) -> dict[str, str]:
-    """A service's ``files``: guest path -> a template next to the topology (never outside)."""
+    """A service's ``files``: guest path -> a template in the topology's folder (never
+    outside it). Read when a node's files are rendered: a topology copied alone (the
+    flake's, whose nodes come as prebuilt specs) needs none of them."""
     files = optional(r, table, "files", dict, where, {})
     for target, source in files.items():
         fwhere = f"{where}.files.{target}"
         if not target.startswith("/"):
             raise r.fail(fwhere, "the guest path must be absolute")
-        host_file(r, source, fwhere, False)
+        inside_folder(r, source, fwhere)
     return dict(files)
 
 

@@ -121,15 +121,22 @@ def positive(
     return value
 
 
-def host_file(r: TopologyReader, value: Any, where: str, outside: bool) -> bytes:
-    """The bytes of a host file named relative to the topology's folder; a path that
-    leaves the folder (``..``, absolute, a symlink out) is refused unless ``outside``."""
+def inside_folder(r: TopologyReader, value: Any, where: str, outside: bool = False) -> Path:
+    """The host path ``value`` names, relative to the topology's folder; a path that leaves
+    the folder (``..``, absolute, a symlink out) is refused unless ``outside``."""
     if not isinstance(value, str) or not value:
         raise r.fail(where, f"must be a path next to the topology, got {value!r}")
     folder = r.path.parent.resolve()
     path = (folder / value).resolve()
     if not outside and not path.is_relative_to(folder):
         raise r.fail(where, f"{value} is outside the topology's folder (say outside = true)")
+    return path
+
+
+def host_file(r: TopologyReader, value: Any, where: str, outside: bool) -> bytes:
+    """The bytes of a host file named relative to the topology's folder (see
+    inside_folder)."""
+    path = inside_folder(r, value, where, outside)
     try:
         return path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):
