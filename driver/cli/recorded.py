@@ -36,6 +36,9 @@ def recorded(inv: Invocation, driver: Driver, results: list[SubtestResult]) -> I
             links["JUnit"] = Path(junit).resolve()
         for name, control in driver.controls.items():
             links[f"{name} console (vm.log)"] = control.state_dir / "vm.log"
+        for export in driver.artifacts.exports:
+            for kept in export.files:
+                links[f"{export.node} {kept.name}"] = kept
         try:
             report = write_report(
                 out / "report.html",

@@ -129,10 +129,14 @@ def run_scripts(
         raise
     finally:
         findings = [] if interrupted else driver.health_findings()
+        kept = [] if interrupted else driver.keep_artifacts("end")
         if findings:
             message = "; ".join(str(f) for f in findings)
             inv.logger.error(f"health check at the end of the run: {message}")
-            results.append(SubtestResult("health", "", 0.0, "failed", message, message[:200]))
+            files = "".join(f"\nkept: {f}" for k in kept for f in k.files)
+            results.append(
+                SubtestResult("health", "", 0.0, "failed", message + files, message[:200])
+            )
             code = code or EXIT_TEST_FAILURE
     counts = {s: sum(r.status == s for r in results) for s in NOT_FAILED}
     failed = len(results) - sum(counts.values())

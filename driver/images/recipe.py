@@ -23,6 +23,8 @@ BASE_PACKAGES = (
     "busybox-static",
     "openssh-server",
     "procps",
+    # Core dumps caught and described (the health gate lists them, runs keep them: triage/).
+    "systemd-coredump",
 )
 
 # Units a test VM does not need; masking them saves boot time and console noise.

@@ -29,6 +29,7 @@ SYSTEM_CONF = """[Manager]
 DefaultTimeoutStartSec=90s
 DefaultTimeoutStopSec=10s
 ShowStatus=no
+DefaultLimitCORE=infinity
 """
 
 FSTAB = "/dev/vda / ext4 rw,noatime 0 0\n"

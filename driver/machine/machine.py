@@ -57,6 +57,9 @@ class Machine(
         # Called before each command a script sends (the Driver checks the script's
         # polling conditions here, as the NixOS driver's machine callbacks do).
         self.callbacks: list[Callable[[], None]] = []
+        # Called before a simulated power loss (``crash``): the Driver keeps the node's
+        # journal, which dies with it.
+        self.before_power_loss: list[Callable[[], None]] = []
         # Units the script waited to see failed: the health gate does not report them.
         self.expected_failed_units: set[str] = set()
 
@@ -160,6 +163,8 @@ class Machine(
         if not self._port.is_running():
             return
         limit = seconds(timeout)
+        for hook in self.before_power_loss:
+            hook()
         self.log("crashing")
         with contextlib.suppress(Exception):
             self.send_qmp_command("quit")

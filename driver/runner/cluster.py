@@ -193,6 +193,7 @@ def attach(state: Path, context: RunContext, lock: IO[str] | None = None) -> Dri
             host_ports={n: d["host_ports"] for n, d in doc["nodes"].items()},
         )
         driver.owns_processes = False
+        driver.since(time.time())  # this run's core dumps and journal lines only
         driver.exit_hooks.append(lambda: _record_restarts(state, driver))
         if own_lock:
             driver.exit_hooks.append(held.close)

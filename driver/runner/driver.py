@@ -30,6 +30,7 @@ from driver.runner.helpers import PollingConditions
 from driver.runner.ports import assign_ports, check_fixed_ports
 from driver.runner.vlan import VLan
 from driver.safe_files import output_dir, private_dir
+from driver.triage.artifacts import Artifacts, NodeExport
 
 
 def socket_prefix(state: Path) -> str:
@@ -106,6 +107,7 @@ class Driver:
             control = NodeControl(qemu, self.logger)
             machine = Machine(control, self.logger, context.out_dir)
             machine.callbacks.append(self.polling.check)
+            machine.before_power_loss.append(self._export_before_crash(machine))
             self.machines.append(machine)
             self.controls[name] = control
         names = [m.name for m in self.machines]
@@ -115,6 +117,8 @@ class Driver:
         self.owns_processes = True  # False when attached to a cluster started elsewhere
         self.exit_hooks: list[Callable[[], None]] = []
         self.health = HealthGate()
+        # Each node's journal and core dumps, kept in the output directory (triage/).
+        self.artifacts = Artifacts(context.out_dir, self.logger)
         self.faults = Faults(self.logger)
 
     def __enter__(self) -> Driver:
@@ -263,6 +267,25 @@ class Driver:
         a kernel line; on ``node`` only, when given) do not fail the run."""
         self.health.allow(regex, node.name if isinstance(node, Machine) else node)
 
+    def keep_artifacts(self, reason: str) -> list[NodeExport]:
+        """Export every running node's journal and core dumps into the output directory
+        now (``nodes/<node>/NN-<reason>.*``), in parallel; what each export wrote."""
+        running = [m for m in self.machines if m.pid is not None]
+        kept = on_each(running, lambda m: self.artifacts.export(m, reason), "artifacts")
+        return [k for k in kept if k is not None]
+
+    def since(self, epoch: float) -> None:
+        """Bound the health gate's core dumps and the kept journals to the time from
+        ``epoch`` (host seconds) on: an attached cluster's earlier life is not this run's."""
+        self.health.since_epoch = epoch
+        self.artifacts.window_from(epoch)
+
+    def _export_before_crash(self, machine: Machine) -> Callable[[], None]:
+        def export() -> None:
+            self.artifacts.export(machine, "crash")
+
+        return export
+
     # --- snapshots -------------------------------------------------------------------
 
     def snapshot(self, name: str) -> None:
@@ -277,6 +300,7 @@ class Driver:
         ``restore("before:SUBTEST")`` restores the snapshot ``--rerun-failed`` took before
         that subtest (kept after the run with ``--keep-on-failure``)."""
         self.undo_faults()
+        self.keep_artifacts("restore")  # the journals die with the state restored over
         snapshots.restore(self.nodes(), name, self.logger)
 
     # --- teardown --------------------------------------------------------------------

@@ -17,9 +17,11 @@ from driver.machine.console import HEALTH_MARKER, KERNEL_PROBLEMS
 from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
 from driver.parallel import on_each
+from driver.triage import coredumps
 
 TIMESTAMP = re.compile(r"^\[[ 0-9.]+\] ")
 SEPARATOR = "@@photon-health@@"
+CORE_SEPARATOR = "@@photon-health-cores@@"
 # Bash builtins only on a healthy node (under TCG every exec costs 0.1-1 s on a busy guest).
 # Images built here note each unit that enters the failed state in FAILED_NOTES
 # (images/guest/photon-health.conf), so systemctl runs only where something failed, or where
@@ -33,13 +35,15 @@ DROP_IN = "/etc/systemd/system/service.d/90-photon-health.conf"
 CONSOLE_WAIT_SECONDS = 10.0
 
 
-def scan_command(marker: str) -> str:
+def scan_command(marker: str, since_epoch: float | None = None) -> str:
     """The scan's guest command. Where every kernel message goes to the console, it writes
     ``marker`` to the kernel log and echoes it: once the marker is on the console, so is
-    every kernel line before it (the console prints the log in order)."""
+    every kernel line before it (the console prints the log in order). Core dumps (from
+    ``since_epoch`` on) are listed only where a core file exists."""
     return (
         f"if [[ -s {FAILED_NOTES} || ! -e {DROP_IN} ]]; then "
         "systemctl list-units --state=failed --no-legend --plain --no-pager; fi; "
+        f"echo {CORE_SEPARATOR}; {coredumps.list_command(since_epoch)}; "
         f"echo {SEPARATOR}; read -r level _ </proc/sys/kernel/printk; "
         f"if ((level >= 8)); then echo '<7>{marker}' >/dev/kmsg; echo '{marker}'; "
         "else dmesg --notime 2>/dev/null || :; fi"
@@ -65,6 +69,8 @@ class HealthGate:
     reported: set[Finding] = field(default_factory=set)
     console_read: dict[str, int] = field(default_factory=dict)  # node -> console offset
     unscanned: list[str] = field(default_factory=list)  # nodes a scan could not reach, why
+    # Core dumps before this (host seconds) are not findings: an attached cluster's past.
+    since_epoch: float | None = None
 
     def allow(self, regex: str, node: str | None = None) -> None:
         """Findings matching ``regex`` (on ``node`` only, when given) do not fail the run."""
@@ -93,11 +99,15 @@ class HealthGate:
         marker = HEALTH_MARKER + secrets.token_hex(6)
         lines: list[str] = []
         units: list[str] = []
+        cores: list[coredumps.CoreDump] = []
         on_console = False
         if machine.is_up():
             try:
-                result = machine.run_unchecked(scan_command(marker), timeout=30.0)
+                command = scan_command(marker, self.since_epoch)
+                result = machine.run_unchecked(command, timeout=30.0)
                 failed, _, kernel = result.stdout.partition(SEPARATOR)
+                failed, _, listed = failed.partition(CORE_SEPARATOR)
+                cores = coredumps.parse_list(listed, self.since_epoch)
                 units = [ln.split()[0] for ln in failed.splitlines() if ln.strip()]
                 units = [u for u in units if u not in machine.expected_failed_units]
                 on_console = marker in kernel
@@ -107,6 +117,7 @@ class HealthGate:
                 self.unscanned.append(f"{machine.name}: {str(exc).splitlines()[0]}")
         lines += self._console_lines(machine.name, control, marker if on_console else None)
         findings = [Finding(machine.name, f"failed unit {u}") for u in units]
+        findings += [Finding(machine.name, core.evidence) for core in cores]
         # Console lines carry the kernel's timestamp, dmesg --notime lines do not: patterns
         # anchored at the start of the message (Go's "panic: ") see both alike.
         messages = [TIMESTAMP.sub("", ln) for ln in lines]
