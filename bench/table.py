@@ -80,6 +80,13 @@ def snapshot_mib(doc: Doc) -> tuple[float, float]:
     return statistics.median(sizes), max(sizes)
 
 
+def restore_to_start(doc: Doc) -> tuple[float, float]:
+    """``cluster restore`` (median, worst) over the cold ``cluster start`` of the same run."""
+    start = float(doc["cluster_start_to_ready_s"])
+    restore = doc["cluster_restore_s"]
+    return restore["median"] / start, restore["max"] / start
+
+
 def ratio(doc: Doc, bench: str) -> tuple[float, float]:
     found = doc["benches"][bench]["ratio"]
     return found["median"], found["max"]
@@ -204,6 +211,14 @@ ROWS = [
         "s",
         "median <= 5 s",
         lambda m, w: m <= 5.0,
+    ),
+    Row(
+        "`cluster restore` of six reference nodes / their cold `cluster start` (same run)",
+        "attach.json",
+        restore_to_start,
+        "x",
+        "<= 0.1x",
+        lambda m, w: (w if w is not None else m) <= 0.1,
     ),
     Row(
         'backdoor round trip, `succeed("true")`',
