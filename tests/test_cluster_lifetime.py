@@ -1,7 +1,8 @@
 """One owner of a cluster's lifetime (issue 36), on real guests: a `cluster start` killed
 while its nodes boot leaves nothing `cluster stop` cannot stop; a second start while the
 first boots is refused at once; a node a killed run left paused is resumed by the next
-`run --reuse`."""
+`run --reuse`; a run killed during a restore leaves a cluster the next run adopts or
+explains in one line."""
 
 from __future__ import annotations
 
@@ -193,3 +194,61 @@ def test_an_unusable_settled_cache_is_a_warning_and_a_cold_boot(
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "is not usable" in proc.stdout + proc.stderr
     assert leftovers(tmp_path / "vm") == []
+
+
+def _killed_in_restore(when: str) -> str:
+    """A script that SIGKILLs its own driver during ``restore``: once the node's QEMU has
+    quit (``quit``), or once its new QEMU runs (``spawned``)."""
+    wait = (
+        "while Path(f'/proc/{old}').exists() and "
+        "Path(f'/proc/{old}/stat').read_text().split()[2] != 'Z':\n        time.sleep(0.001)\n"
+        if when == "quit"
+        else "while not [p for p in node_qemus(state, 'machine') if p != old]:\n"
+        "        time.sleep(0.001)\n"
+    )
+    return (
+        "import os, signal, threading, time\n"
+        "from pathlib import Path\n"
+        "from driver.runner.owned import node_qemus\n"
+        "state = Path(os.environ['PHOTON_VM_DIR'])\n"
+        'snapshot("s")\n'
+        "old = machine.pid\n"
+        "def killer():\n"
+        f"    {wait}"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "threading.Thread(target=killer, daemon=True).start()\n"
+        'restore("s")\n'
+        "time.sleep(60)\n"
+    )
+
+
+@pytest.mark.parametrize("when", ["spawned", "quit"])
+def test_a_run_killed_during_a_restore_leaves_a_usable_or_explained_cluster(
+    when: str, tmp_path: Path, xdg_cache: Path
+) -> None:
+    """SIGKILL of a `run --reuse` in the middle of `restore`: once the new QEMU runs, the
+    next run adopts it and passes; in any case the next run either passes or says in one
+    line what is wrong and to `cluster stop`, and `cluster stop` leaves nothing."""
+    state = tmp_path / "vm"
+    (tmp_path / "t.toml").write_text(TOPOLOGY)
+    (tmp_path / "kill.py").write_text(_killed_in_restore(when))
+    (tmp_path / "check.py").write_text('machine.succeed("true")\n')
+    try:
+        assert _run(tmp_path, xdg_cache, "cluster", "start").returncode == 0
+        killed = _run(tmp_path, xdg_cache, "run", "--reuse", "kill.py")
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        again = _run(tmp_path, xdg_cache, "run", "--reuse", "check.py")
+        said = again.stdout + again.stderr
+        if when == "spawned":
+            assert again.returncode == 0, said[-3000:]
+            assert "is recorded instead" in said, said[-3000:]
+        else:
+            errors = [line for line in again.stderr.splitlines() if line.startswith("error")]
+            assert again.returncode == 0 or (
+                again.returncode == 3 and len(errors) == 1 and "cluster stop" in errors[0]
+            ), said[-3000:]
+    finally:
+        stop = _run(tmp_path, xdg_cache, "cluster", "stop")
+    assert stop.returncode == 0, stop.stderr
+    assert leftovers(state) == []
+    assert not (state / "cluster.json").exists()

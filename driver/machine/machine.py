@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +30,13 @@ from driver.machine.port import NodePort
 from driver.machine.shell import CommandResult
 from driver.machine.ssh import SshMixin
 from driver.machine.systemd import SystemdMixin
+from driver.safe_files import create_new, output_dir
 
 BOOT_TIMEOUT = 300.0
+# The end of a command's stdout in its event; the end of its stderr in the log (the rest is
+# written to a file under the output directory).
+EVENT_STDOUT_BYTES = 2000
+LOGGED_STDERR_BYTES = 64 * 1024
 
 
 class Machine(
@@ -231,11 +237,35 @@ class Machine(
             command=command.removeprefix(STRICT)[:500],
             status=result.status,
             duration=round(result.duration, 4),
-            stdout=result.stdout[-2000:],
+            stdout=result.stdout_bytes[-EVENT_STDOUT_BYTES:].decode(errors="replace"),
         )
         # The guest echoes a command's stderr to its console (as NixOS's backdoor does), which
-        # the run log shows when consoles are streamed: here it goes to the event log only.
-        if result.stderr:
-            for line in result.stderr.rstrip("\n").splitlines():
-                self.logger.node_line(self.name, line, source="stderr", shown=False)
+        # the run log shows when consoles are streamed: here it goes to the event log only,
+        # its end when it is long (the whole of it in a file named there).
+        stderr = result.stderr_bytes
+        if len(stderr) > LOGGED_STDERR_BYTES:
+            kept = self._keep_output(stderr, "stderr")
+            self.logger.node_line(
+                self.name,
+                f"[{len(stderr) - LOGGED_STDERR_BYTES} bytes of stderr before; all of it: {kept}]",
+                source="stderr",
+                shown=False,
+            )
+            stderr = stderr[-LOGGED_STDERR_BYTES:]
+        for line in stderr.decode(errors="replace").rstrip("\n").splitlines():
+            self.logger.node_line(self.name, line, source="stderr", shown=False)
         return result
+
+    def _keep_output(self, data: bytes, stream: str) -> Path:
+        """Write a command's whole ``stream`` into the output directory
+        (``outputs/<node>-<n>.<stream>``); its path."""
+        folder = output_dir(output_dir(self.out_dir) / "outputs")
+        for number in itertools.count(1):
+            path = folder / f"{self.name}-{number}.{stream}"
+            try:
+                with create_new(path) as out:
+                    out.write(data)
+                return path
+            except FileExistsError:
+                continue
+        raise AssertionError("unreachable")

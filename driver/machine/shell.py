@@ -10,6 +10,7 @@ resynchronises a client that reconnected or gave up waiting on an earlier comman
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import re
@@ -41,14 +42,16 @@ class CommandResult:
     duration: float
     timed_out: bool = False
 
-    @property
+    @functools.cached_property
     def stdout(self) -> str:
-        """stdout as text (undecodable bytes become U+FFFD; ``stdout_bytes`` is exact)."""
+        """stdout as text (undecodable bytes become U+FFFD; ``stdout_bytes`` is exact),
+        decoded once."""
         return self.stdout_bytes.decode(errors="replace")
 
-    @property
+    @functools.cached_property
     def stderr(self) -> str:
-        """stderr as text (undecodable bytes become U+FFFD; ``stderr_bytes`` is exact)."""
+        """stderr as text (undecodable bytes become U+FFFD; ``stderr_bytes`` is exact),
+        decoded once."""
         return self.stderr_bytes.decode(errors="replace")
 
     @property
@@ -65,7 +68,7 @@ class GuestShell:
         self.path = path
         self._alive = alive
         self._sock: socket.socket | None = None
-        self._buffer = b""
+        self._buffer = bytearray()
         self._counter = 0
 
     def connect(self, timeout: float = 30.0) -> None:
@@ -84,7 +87,7 @@ class GuestShell:
             self._sock = wait_until(attempt, timeout, 0.02, self._alive)
         except TimeoutError:
             raise InfraError(f"backdoor socket {self.path} did not appear") from None
-        self._buffer = b""
+        self._buffer = bytearray()
 
     def close(self) -> None:
         """Drop the connection (the guest side keeps running)."""
@@ -123,7 +126,7 @@ class GuestShell:
         deadline = time.monotonic() + timeout
         while READY_MARKER not in self._buffer:
             self._fill(deadline)
-        self._buffer = self._buffer.split(READY_MARKER, 1)[1]
+        del self._buffer[: self._buffer.find(READY_MARKER) + len(READY_MARKER)]
 
     def run(self, command: str, timeout: float | None = 900.0) -> CommandResult:
         """Run ``command`` with bash in the guest. The guest kills the command's process
@@ -172,7 +175,7 @@ class GuestShell:
                     status, timed_out = (
                         int(f) for f in self._buffer[at + len(marker) : newline].split()
                     )
-                    self._buffer = self._buffer[newline + 1 :]
+                    del self._buffer[: newline + 1]
                     out = self._read_stream(b"O", deadline)
                     err = self._read_stream(b"E", deadline)
                     return CommandResult(
@@ -187,13 +190,16 @@ class GuestShell:
             match = RECORD.match(self._buffer)
             if match is None:
                 if len(self._buffer) > 32 or b"\n" in self._buffer:
-                    raise InfraError(f"backdoor {self.path}: bad record {self._buffer[:40]!r}")
+                    shown = bytes(self._buffer[:40])
+                    raise InfraError(f"backdoor {self.path}: bad record {shown!r}")
                 self._fill(deadline)
                 continue
-            end = match.end() + int(match[2])
+            # The match reads its groups from the buffer, which changes below.
+            tag, start = bytes(match[1]), match.end()
+            end = start + int(match[2])
             while len(self._buffer) < end:
                 self._fill(deadline)
-            pieces.append(self._buffer[match.end() : end])
-            self._buffer = self._buffer[end:]
-            if match[1] == last_tag:
+            pieces.append(bytes(self._buffer[start:end]))
+            del self._buffer[:end]
+            if tag == last_tag:
                 return b"\0".join(pieces)

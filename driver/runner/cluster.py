@@ -113,6 +113,27 @@ def check_record(state: Path, doc: dict[str, Any]) -> list[str]:
     return problems
 
 
+def adopt_restarted(state: Path, doc: dict[str, Any]) -> list[str]:
+    """Record the QEMU a node runs where the recorded one is gone but the node's state
+    directory has exactly one running (a run that restarted the node, as a restore does,
+    was killed before it recorded the new pid); what was adopted, as lines to log."""
+    adopted = []
+    for name, node in doc["nodes"].items():
+        if process.pid_alive(int(node["pid"])):
+            continue
+        found = owned.node_qemus(state, name)
+        if len(found) == 1:
+            adopted.append(
+                f"{name}: its recorded QEMU (pid {node['pid']}) is gone; pid {found[0]}, which "
+                "runs on its disks (restarted by a run that was killed before recording it), "
+                "is recorded instead"
+            )
+            node["pid"], node["started_wall"] = found[0], None
+    if adopted:
+        write_atomic(state / RECORD, json.dumps(doc, indent=2) + "\n")
+    return adopted
+
+
 def _record_restarts(state: Path, driver: Driver) -> None:
     """After an attached run that restarted nodes (crash + start), record their new QEMU
     pids so that the next run attaches to them."""
@@ -171,18 +192,23 @@ def attach(state: Path, context: RunContext, lock: IO[str] | None = None) -> Dri
     """A Driver bound to the running cluster recorded in ``state``, held exclusively (the
     cluster's lock, taken here unless the caller holds it as ``lock``) until the Driver's
     ``with`` block ends; leaving the block only disconnects. A node a killed run left
-    paused is resumed."""
-    doc = read_record(state)
-    if doc is None:
+    paused is resumed, and one it restarted without recording is adopted
+    (``adopt_restarted``)."""
+    if read_record(state) is None:
         raise UsageError(no_cluster(state))
-    problems = check_record(state, doc)
-    if problems:
-        raise InfraError(
-            f"cannot attach to {state}: " + "; ".join(problems) + f"; {recovery_hint(state)}"
-        )
     own_lock = lock is None
     held = lock_cluster(state) if lock is None else lock
     try:
+        doc = read_record(state)
+        if doc is None:  # stopped meanwhile
+            raise UsageError(no_cluster(state))
+        for line in adopt_restarted(state, doc):
+            context.logger.warning(line)
+        problems = check_record(state, doc)
+        if problems:
+            raise InfraError(
+                f"cannot attach to {state}: " + "; ".join(problems) + f"; {recovery_hint(state)}"
+            )
         specs = {name: load_spec(state / name / "spec.json") for name in doc["nodes"]}
         driver = Driver(
             specs,

@@ -54,6 +54,21 @@ def owned_processes(state: Path, proc: Path = Path("/proc")) -> list[OwnedProces
     return sorted(found, key=lambda p: p.pid)
 
 
+def node_qemus(state: Path, node: str, proc: Path = Path("/proc")) -> list[int]:
+    """The QEMU processes of ``node`` in the cluster in ``state``: their command line names
+    a file in the node's state directory."""
+    inside = f"{state}/{node}/"
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        argv = _argv(int(entry.name))
+        if argv and os.path.basename(argv[0]).startswith("qemu-system-"):
+            if any(inside in arg for arg in argv[1:]):
+                found.append(int(entry.name))
+    return sorted(found)
+
+
 def kill_owned(state: Path, timeout: float = 10.0) -> list[OwnedProcess]:
     """SIGKILL every process ``state`` owns and wait (up to ``timeout`` s) until they are
     gone; returns what was killed."""
