@@ -26,6 +26,9 @@ from driver.machine.qmp import QmpClient
 from driver.machine.shell import CommandResult, GuestShell
 from driver.wait import wait_until
 
+# How long an attach waits for a node a killed run left loading a saved state.
+LOAD_TIMEOUT_SECONDS = 120.0
+
 
 class NodeControl:
     """A node's QEMU and channels, with one lifecycle state (see ``lifecycle.py``)."""
@@ -214,11 +217,15 @@ class NodeControl:
                 raise MachineDied(f"{self.name}: QEMU (pid {pid}) is not running", node=self.name)
             if accel:
                 self._qemu.accel = Accel(accel, "recorded when the cluster started")
+            # A run killed between a snapshot's stop and cont left it paused; one killed in
+            # a restore left it loading its saved state, or loaded and not yet started.
+            wait_until(self.saved_state_loaded, LOAD_TIMEOUT_SECONDS, 0.05)
             status = self.qmp("query-status")
-            if isinstance(status, dict) and status.get("status") == "paused":
-                # A run killed between a snapshot's stop and cont left it so.
+            if isinstance(status, dict) and status.get("status") in ("paused", "prelaunch"):
                 self.qmp("cont")
-                self.logger.log(f"{self.name} was left paused (by a killed run?): resumed")
+                self.logger.log(
+                    f"{self.name} was left {status['status']} (by a killed run?): resumed"
+                )
             self._console.begin()
             self._shell.connect(timeout=5.0)
             self.lifecycle.enter(NodeState.UP)
