@@ -86,6 +86,19 @@ class ScriptExited(DriverError):
         self.exit_code = status
 
 
+class ScriptOsExit(SystemExit):
+    """What the script's ``os._exit(N)`` raises (runner/script_os.py): a SystemExit with
+    code N, so the script ends as with ``sys.exit(N)`` instead of the driver's process
+    ending without cleanup."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"os._exit({self.status})"
+
+
 class ScriptRaisedInterrupt(TestScriptError):
     """The script raised KeyboardInterrupt itself (Ctrl-C and signals are Terminated):
     an error of the script like any other."""

@@ -1,7 +1,9 @@
 """Terminal log with nested timed blocks and per-node colour prefixes.
 
 One ``Logger`` per driver run (no global state). Output goes to a stream (stderr by default);
-everything logged is also kept per subtest so JUnit reports can carry captured output.
+everything logged is also kept per subtest so JUnit reports can carry captured output: each
+line goes to the capture of the thread (strictly, the context) that logged it, so subtests
+run at once in threads each keep their own lines.
 ``NO_COLOR`` (any value) turns colours off, as does a stream that is not a terminal.
 ``level`` (``--log-level``) is the least a line needs to reach the terminal; the event log
 and the captured output keep every line whatever it is.
@@ -10,6 +12,7 @@ and the captured output keep every line whatever it is.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import enum
 import os
 import sys
@@ -53,7 +56,13 @@ class Logger:
         self.colour = use_colour(self.stream, os.environ) if colour is None else colour
         self._lock = threading.Lock()
         self._local = threading.local()  # per-thread nesting: parallel boots stay readable
-        self._capture: list[str] | None = None
+        # The innermost capture of each context (a thread, or a driver worker thread
+        # running in a copy of its caller's context: parallel.on_each); a thread with none
+        # (a console streamer, a thread the script started) adds to the main thread's.
+        self._capture: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+            f"photon-capture-{id(self)}", default=None
+        )
+        self._main_capture: list[str] | None = None
         self._node_colour: dict[str, str] = {}
         # Where structured events go as well (events.recording adds the run's file).
         self.event_logs: list[EventLog] = []
@@ -91,8 +100,10 @@ class Logger:
                 with contextlib.suppress(OSError, ValueError):
                     self.stream.write(line + "\n")
                     self.stream.flush()
-            if self._capture is not None and captured:
-                self._capture.append(plain)
+            lines = self._capture.get()
+            lines = self._main_capture if lines is None else lines
+            if captured and lines is not None:
+                lines.append(plain)
 
     def event(self, kind: str, **fields: Any) -> None:
         """Record a structured event (events.py) in the run's event log, if one is open."""
@@ -174,13 +185,24 @@ class Logger:
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[list[str]]:
-        """Collect every line logged inside the block (for JUnit system-out)."""
-        previous = self._capture
+        """Collect every line this thread logs inside the block (for JUnit system-out),
+        with the lines of driver worker threads it starts (``parallel.on_each``); on the
+        main thread, also the lines of threads that capture nothing themselves (console
+        streamers, threads a script started). At the end the lines are added to the
+        enclosing capture of this thread too."""
+        previous = self._capture.get()
         lines: list[str] = []
-        self._capture = lines
+        token = self._capture.set(lines)
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            with self._lock:
+                self._main_capture = lines
         try:
             yield lines
         finally:
-            self._capture = previous
-            if previous is not None:
-                previous.extend(lines)
+            self._capture.reset(token)
+            with self._lock:
+                if main:
+                    self._main_capture = previous
+                if previous is not None:
+                    previous.extend(lines)

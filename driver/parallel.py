@@ -1,8 +1,10 @@
 """One action on many things at once, one thread each: the results in order, the first
-failure re-raised."""
+failure re-raised. Each thread runs in a copy of the caller's context (contextvars), so
+what it logs is captured for the caller's subtest."""
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -23,6 +25,7 @@ def on_each(
         return [action(items[0])]
     pool = ThreadPoolExecutor(max_workers=len(items), thread_name_prefix=name)
     try:
-        return [future.result() for future in [pool.submit(action, i) for i in items]]
+        futures = [pool.submit(contextvars.copy_context().run, action, i) for i in items]
+        return [future.result() for future in futures]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -90,3 +90,65 @@ def test_rerun_failed_marks_flaky_and_failed(
     assert "attempt 2" in text and 'id="count-flaky">1 flaky' in text
     assert (report.parent / "events.jsonl").stat().st_size > 0
     screenshot(report, tmp_path / "report.png")
+
+
+CRASH_SCRIPT = """import pathlib
+flag = pathlib.Path({flag!r})
+start_all()
+node01.succeed("touch /var/tmp/before-subtest")
+with subtest("crashes node01 once"):
+    node02.succeed("echo ATTEMPT-ON-NODE02")
+    if not flag.exists():
+        flag.write_text("the first attempt crashed node01")
+        node01.succeed("touch /var/tmp/first-attempt && sync")
+        {crash}
+    # The rerun starts from the snapshot: node01 runs again, as it was before the subtest.
+    node01.succeed("test -e /var/tmp/before-subtest")
+    node01.fail("test -e /var/tmp/first-attempt")
+node01.succeed("echo NODE01-ANSWERS-AFTER")
+"""
+
+
+CRASHES = {
+    # QEMU told to quit (a power loss), then the attempt fails on its own.
+    "crash": 'node01.crash(); t.fail("node01 crashed on the first attempt")',
+    # A guest kernel panic: panic=1 reboots, -no-reboot ends QEMU; the command fails.
+    "sysrq": 'node01.succeed("echo c > /proc/sysrq-trigger", timeout=60)',
+}
+
+
+@pytest.mark.parametrize("how", sorted(CRASHES))
+def test_rerun_restores_a_node_the_subtest_crashed(
+    how: str, tmp_path: Path, xdg_cache: Path, minimal_image: tuple[Image, float]
+) -> None:
+    """A subtest that crashes node01 (its QEMU gone) fails once; the rerun starts node01
+    again from the snapshot taken before the subtest (with node02 restored beside it), so
+    the subtest ends flaky and node01 answers afterwards."""
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT.format(flag=str(tmp_path / "crashed-once"), crash=CRASHES[how]))
+    junit = tmp_path / "junit.xml"
+    proc = photon_cli(
+        photon_env(xdg_cache, tmp_path / "vm"),
+        "run",
+        "--nodes",
+        "node01,node02",
+        "--rerun-failed",
+        "1",
+        "--junit-xml",
+        str(junit),
+        str(script),
+        profile="minimal",
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (tmp_path / "crashed-once").exists()
+    assert "subtest 'crashes node01 once' is flaky" in proc.stderr
+    assert (
+        "restore before-crashes_node01_once on node01, node02 (node01: QEMU had exited"
+        in proc.stderr
+    )
+    assert "NODE01-ANSWERS-AFTER" in proc.stderr
+    case = junit_cases(junit)["crashes node01 once"]
+    assert case.find("failure") is None and case.find("error") is None
+    flaky = case.findall("flakyFailure")
+    assert len(flaky) == 1 and "node01" in (flaky[0].get("message") or ""), flaky

@@ -4,6 +4,7 @@ and the Surefire rerun records in JUnit (schema-checked)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from driver.runner.report import SubtestResult, write_junit
 from driver.runner.rerun import find_body
@@ -50,3 +51,20 @@ def test_junit_rerun_records(tmp_path: Path) -> None:
     reruns = cases["broken"].findall("rerunFailure")
     assert [r.get("message") for r in reruns] == ["TestFailure: b2"]
     assert reruns[0].findtext("stackTrace") == "trace2"
+
+
+def test_a_node_is_in_a_snapshot_until_one_of_that_name_leaves_it_out(tmp_path: Path) -> None:
+    """The node's own record says which snapshots it is in: a restore starts a stopped
+    node again only from one of those (a crashed node from the snapshot before the
+    subtest; not from an older one of that name it was not in the last time)."""
+    from types import SimpleNamespace
+
+    from driver.runner.snapshots import _save_frozen_at, saved_here
+
+    control: Any = SimpleNamespace(state_dir=tmp_path)
+    assert not saved_here(control, "before-x")
+    _save_frozen_at(control, "before-x", 1.5)
+    _save_frozen_at(control, "mine", 2.5)
+    assert saved_here(control, "before-x") and saved_here(control, "mine")
+    _save_frozen_at(control, "before-x", None)
+    assert not saved_here(control, "before-x") and saved_here(control, "mine")

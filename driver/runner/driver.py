@@ -296,7 +296,9 @@ class Driver:
 
     def restore(self, name: str) -> None:
         """Bring every running node back to snapshot ``name`` together, then step each
-        guest clock to the host's time. Fails if a node has no such snapshot.
+        guest clock to the host's time; a node the snapshot saved whose QEMU has exited
+        since (``crash()``, a guest panic) starts again from it too. Fails, naming the
+        node, if a running node has no such snapshot or a QEMU does not load it.
         ``restore("before:SUBTEST")`` restores the snapshot ``--rerun-failed`` took before
         that subtest (kept after the run with ``--keep-on-failure``)."""
         self.undo_faults()

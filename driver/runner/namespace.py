@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import keyword
-import os
 import re
 import unittest
 from collections.abc import Callable
@@ -115,7 +114,11 @@ GLOBALS: dict[str, ScriptGlobal] = {
         "the run log: log(msg) or log.info/warning/error(msg), with log.nested(msg):",
         ScriptLog,
     ),
-    "os": _value(lambda d, r: os, "Python's os module (as NixOS puts it in the namespace)"),
+    "os": _value(
+        lambda d, r: r.os_module,
+        "Python's os module (as NixOS puts it in the namespace), but os._exit(N) ends the "
+        "script as sys.exit(N) does: the driver cleans up, then exits N",
+    ),
     "Machine": _value(lambda d, r: Machine, "the node class, for type annotations"),
     "BaseMachine": _value(lambda d, r: Machine, "the same class (the NixOS driver's name)"),
     "run_tests": ScriptGlobal(

@@ -1,8 +1,8 @@
 """``from test_driver.machine import retry`` in a script: the NixOS driver's module paths,
 served to test scripts only. Nothing is put in ``sys.modules`` and no package called
 ``test_driver`` is installed, so a real NixOS driver in the same environment is untouched;
-the script's own ``__import__`` answers for ``test_driver.*`` and passes every other import
-on."""
+the script's own ``__import__`` answers for ``test_driver.*`` (and for ``os``, with the
+script's ``os``: script_os.py) and passes every other import on."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from driver import duration, errors
 from driver.machine.machine import Machine
 from driver.runner import helpers
+from driver.runner.script_os import is_os
 
 # module -> names it offers (what the pre-check accepts in ``from test_driver.X import Y``)
 OFFERED: dict[str, tuple[str, ...]] = {
@@ -78,9 +79,12 @@ def nixos_modules(rootlog: object, driver_class: type) -> dict[str, types.Module
     return {"test_driver": top, **modules}
 
 
-def script_importer(modules: Mapping[str, types.ModuleType]) -> Callable[..., Any]:
+def script_importer(
+    modules: Mapping[str, types.ModuleType], os_module: types.ModuleType
+) -> Callable[..., Any]:
     """An ``__import__`` for script namespaces that answers ``test_driver[.X]`` from
-    ``modules`` and hands every other import to Python's own."""
+    ``modules``, ``import os`` with ``os_module`` (script_os.py), and hands every other
+    import to Python's own."""
 
     def script_import(
         name: str,
@@ -97,11 +101,14 @@ def script_importer(modules: Mapping[str, types.ModuleType]) -> Callable[..., An
                     "the names are script globals too"
                 )
             return modules[name] if fromlist else modules["test_driver"]
-        return builtins.__import__(name, globals, locals, fromlist or (), level)
+        imported = builtins.__import__(name, globals, locals, fromlist or (), level)
+        return os_module if is_os(name, fromlist, level) else imported
 
     return script_import
 
 
-def script_builtins(modules: Mapping[str, types.ModuleType]) -> dict[str, Any]:
+def script_builtins(
+    modules: Mapping[str, types.ModuleType], os_module: types.ModuleType
+) -> dict[str, Any]:
     """Python's builtins with the script ``__import__``."""
-    return {**vars(builtins), "__import__": script_importer(modules)}
+    return {**vars(builtins), "__import__": script_importer(modules, os_module)}

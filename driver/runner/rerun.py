@@ -1,6 +1,6 @@
 """``run --rerun-failed N``: before each subtest the running nodes are saved together (an
 internal snapshot per node, ``before-<subtest>``); when the subtest fails, the cluster is
-put back to that snapshot and the subtest's body, found in the script's source, is run
+put back to that snapshot (a node the subtest crashed starts again from it) and the subtest's body, found in the script's source, is run
 again, up to N times. Passing on a rerun makes the subtest *flaky*; failing every time,
 *failed*. Python state the body changed before it failed stays as it was (only the nodes
 go back)."""
@@ -76,7 +76,8 @@ class Reruns:
         return True
 
     def restore_before(self, subtest: str) -> None:
-        """Put every running node back to the snapshot taken before ``subtest``."""
+        """Put the nodes back to the snapshot taken before ``subtest``: every running one,
+        and one the subtest crashed or stopped is started again from it."""
         snapshots.restore(self.nodes(), snapshots.before_subtest(subtest), self.logger)
 
     def rerun(

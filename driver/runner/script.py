@@ -19,6 +19,7 @@ from driver.errors import (
     Interrupted,
     ScriptAssertion,
     ScriptExited,
+    ScriptOsExit,
     ScriptRaisedInterrupt,
     SubtestFailed,
     TestFailure,
@@ -30,14 +31,15 @@ from driver.runner.quarantine import Quarantine, judge_failure
 from driver.runner.report import SubtestResult
 from driver.runner.rerun import Reruns, find_body, script_frame, source_of
 from driver.runner.script_check import read_script
+from driver.runner.script_os import ScriptOs
 from driver.runner.scriptlog import DebugHook, ScriptLog
 from driver.runner.selection import Selection, Verdict, compile_script, find_subtests
 
 if TYPE_CHECKING:
     from driver.runner.driver import Driver
 
-# Never swallowed by must_raise unless asked for by name.
-INTERRUPTIONS = (KeyboardInterrupt, GeneratorExit, Interrupted)
+# Never swallowed by must_raise unless asked for by name (os._exit: never).
+INTERRUPTIONS = (KeyboardInterrupt, GeneratorExit, Interrupted, ScriptOsExit)
 
 
 class AssertionTester(unittest.TestCase):
@@ -73,6 +75,7 @@ class ScriptRun:
         self._inside_selected = 0  # how many subtests that matched the block is inside
         self.quarantine: Quarantine | None = None  # --quarantine: failures tolerated
         self.debug = DebugHook()
+        self.os_module = ScriptOs()  # the scripts' ``os``: os._exit ends only the script
         self.script_log = ScriptLog(
             self.logger,
             lambda on: driver.serial_stdout_on() if on else driver.serial_stdout_off(),
@@ -232,7 +235,7 @@ class ScriptRun:
         except BaseException as exc:
             wanted = isinstance(exc, exception_class)
             if isinstance(exc, INTERRUPTIONS) and not (
-                wanted and exception_class not in (BaseException, Exception)
+                wanted and exception_class not in (BaseException, Exception, SystemExit)
             ):
                 raise
             if not wanted:
@@ -279,7 +282,7 @@ class ScriptRun:
         """A fresh script namespace: the globals, the nodes, ``test_driver`` imports."""
         env = namespace.build(self.driver, self)
         modules = nixos_modules(self.script_log, type(self.driver))
-        env["__builtins__"] = script_builtins(modules)
+        env["__builtins__"] = script_builtins(modules, self.os_module)
         return env
 
     def run_tests(self) -> None:
@@ -320,12 +323,13 @@ class ScriptRun:
                 self.results.append(SubtestResult(path.stem, str(path), 0.0, "skipped", str(exc)))
             except SubtestFailed as exc:
                 raise exc.cause from None
-            except SystemExit as exc:  # the script's own sys.exit() / exit()
+            except SystemExit as exc:  # the script's own sys.exit(), exit() or os._exit()
                 status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+                call = "os._exit" if isinstance(exc, ScriptOsExit) else "sys.exit"
                 if status == 0:
-                    self.logger.log(f"{path} ended itself with sys.exit({exc.code!r})")
+                    self.logger.log(f"{path} ended itself with {call}({exc.code!r})")
                     return
-                exited = ScriptExited(f"{path}: the script called sys.exit({exc.code!r})", status)
+                exited = ScriptExited(f"{path}: the script called {call}({exc.code!r})", status)
                 self._record_main_failure(path, exited)
                 raise exited from None
             except KeyboardInterrupt:

@@ -77,8 +77,19 @@ def _frozen_at(control: NodeControl) -> dict[str, float]:
     return {k: v for k, v in data.items() if isinstance(v, float)} if isinstance(data, dict) else {}
 
 
-def _save_frozen_at(control: NodeControl, name: str, at: float) -> None:
-    write_atomic(control.state_dir / CLOCKS, json.dumps({**_frozen_at(control), name: at}))
+def _save_frozen_at(control: NodeControl, name: str, at: float | None) -> None:
+    """Record (None: forget) that ``control``'s node saved snapshot ``name`` at ``at``."""
+    frozen = _frozen_at(control)
+    if at is None and name not in frozen:
+        return
+    kept = {k: v for k, v in frozen.items() if k != name}
+    write_atomic(control.state_dir / CLOCKS, json.dumps(kept if at is None else {**kept, name: at}))
+
+
+def saved_here(control: NodeControl, name: str) -> bool:
+    """Whether ``control``'s node was among the nodes the last snapshot ``name`` saved (its
+    state directory's record): a node stopped since can be started from it again."""
+    return name in _frozen_at(control)
 
 
 def _quiet(machine: Machine, command: str, timeout: float) -> str:
@@ -150,6 +161,9 @@ def snapshot(nodes: list[Node], name: str, logger: Logger) -> None:
     _check_name(name)
     running = [(m, c) for m, c in nodes if m.is_running()]
     machines = [m for m, _ in running]
+    for _, control in nodes:
+        if not control.is_running():  # not in this snapshot: a restore leaves it stopped
+            _save_frozen_at(control, name, None)
     with logger.nested(f"snapshot {name} of {', '.join(m.name for m in machines)}"):
         stopped = on_each(running, lambda n: took_effect_at(n[1].pause), "pause")
 
@@ -182,25 +196,43 @@ def resume_loaded(
 
 
 def restore(nodes: list[Node], name: str, logger: Logger, timeout: float = 120.0) -> None:
-    """Bring every running node back to snapshot ``name``: each QEMU quits and starts
-    again paused, loading the snapshot (``-loadvm``); all resume together, and each guest
-    clock, frozen in the snapshot, is stepped to the host's time (by how long ago the
-    snapshot froze it, with the offset left answered in the same round trip). Fails after
-    ``timeout`` s if a QEMU does not load it."""
+    """Bring the cluster back to snapshot ``name``: every running node, and every node
+    the snapshot saved whose QEMU has exited since (crashed, killed, shut down: it starts
+    again from the snapshot). Each QEMU quits and starts again paused, loading the snapshot
+    (``-loadvm``); all resume together, and each guest clock, frozen in the snapshot, is
+    stepped to the host's time (by how long ago the snapshot froze it, with the offset left
+    answered in the same round trip). Fails, naming the nodes, when a running node lacks
+    the snapshot, when there is no node to restore, or after ``timeout`` s if a QEMU does
+    not load it."""
     name = snapshot_tag(name)
     _check_name(name)
-    running = [(m, c) for m, c in nodes if m.is_running()]
-    machines, controls = [m for m, _ in running], [c for _, c in running]
-    missing = [m.name for m in machines if name not in {s.name for s in list_snapshots(m)}]
+    chosen = [(m, c) for m, c in nodes if c.is_running() or saved_here(c, name)]
+    if not chosen:
+        raise TestFailure(f"restore {name}: no node is running and none was saved in it")
+    machines, controls = [m for m, _ in chosen], [c for _, c in chosen]
+    missing = [
+        m.name
+        for m in machines
+        if m.is_running() and name not in {s.name for s in list_snapshots(m)}
+    ]
     if missing:
-        raise TestFailure(f"no snapshot {name!r} on {', '.join(missing)}")
+        raise TestFailure(f"no snapshot {name!r} on {', '.join(missing)}", node=missing[0])
+    revived = [m.name for m in machines if not m.is_running()]
     frozen = {c.name: _frozen_at(c).get(name) for c in controls}
-    with logger.nested(f"restore {name} on {', '.join(m.name for m in machines)}"):
+    again = f" ({', '.join(revived)}: QEMU had exited, started again)" if revived else ""
+    with logger.nested(f"restore {name} on {', '.join(m.name for m in machines)}{again}"):
         started = time.monotonic()
-        on_each(controls, lambda c: c.quit(), "quit")
+        on_each(controls, lambda c: c.quit(), "quit")  # a QEMU already gone: only tidied
         for control in controls:  # main thread: the parent-death signal binds to it
             control.start_from_snapshot(name)
-        resumed = resume_loaded(controls, started, timeout)
+        try:
+            resumed = resume_loaded(controls, started, timeout)
+        except TimeoutError:
+            late = [c.name for c in controls if not c.saved_state_loaded()]
+            raise TestFailure(
+                f"restore {name}: {', '.join(late)} did not load it within {timeout}s",
+                node=late[0] if late else None,
+            ) from None
         lags = {
             c.name: at - frozen_at
             for c, at in zip(controls, resumed, strict=True)
