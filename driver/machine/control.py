@@ -217,15 +217,7 @@ class NodeControl:
                 raise MachineDied(f"{self.name}: QEMU (pid {pid}) is not running", node=self.name)
             if accel:
                 self._qemu.accel = Accel(accel, "recorded when the cluster started")
-            # A run killed between a snapshot's stop and cont left it paused; one killed in
-            # a restore left it loading its saved state, or loaded and not yet started.
-            wait_until(self.saved_state_loaded, LOAD_TIMEOUT_SECONDS, 0.05)
-            status = self.qmp("query-status")
-            if isinstance(status, dict) and status.get("status") in ("paused", "prelaunch"):
-                self.qmp("cont")
-                self.logger.log(
-                    f"{self.name} was left {status['status']} (by a killed run?): resumed"
-                )
+            resume_left_stopped(self)
             self._console.begin()
             self._shell.connect(timeout=5.0)
             self.lifecycle.enter(NodeState.UP)
@@ -334,3 +326,16 @@ class NodeControl:
     def stream_console(self, on: bool) -> None:
         """Copy console lines into the run log (on) or only into vm.log (off)."""
         self._console.stream_to_log = on
+
+
+def resume_left_stopped(control: NodeControl) -> None:
+    """Start the guest CPUs of a node a killed run left stopped: paused (killed between a
+    snapshot's stop and cont), or loading its saved state or loaded and not started (killed
+    in a restore)."""
+    wait_until(control.saved_state_loaded, LOAD_TIMEOUT_SECONDS, 0.05)
+    status = control.qmp("query-status")
+    if isinstance(status, dict) and status.get("status") in ("paused", "prelaunch"):
+        control.qmp("cont")
+        control.logger.log(
+            f"{control.name} was left {status['status']} (by a killed run?): resumed"
+        )
