@@ -101,6 +101,14 @@ class GuestShell:
         return self._sock is not None
 
     def _fill(self, deadline: float) -> None:
+        """Append what the socket has next to the buffer."""
+        chunk = bytearray(1 << 16)
+        with memoryview(chunk) as view:
+            got = self._receive(view, deadline)
+        self._buffer += memoryview(chunk)[:got]
+
+    def _receive(self, into: memoryview, deadline: float) -> int:
+        """Read what the socket has next (at least one byte) into ``into``; how many."""
         if self._sock is None:
             raise InfraError(f"backdoor {self.path} is not connected")
         while True:
@@ -111,15 +119,30 @@ class GuestShell:
             ready, _, _ = select.select([self._sock], [], [], min(POLL_SECONDS, remaining))
             if ready:
                 try:
-                    chunk = self._sock.recv(1 << 16)
+                    got = self._sock.recv_into(into)
                 except ConnectionResetError:  # QEMU died with our data unread
-                    chunk = b""
-                if not chunk:
+                    got = 0
+                if not got:
                     # QEMU closes the socket as it dies; give the exit a moment to show.
                     give_exit_time(self._alive)
                     raise InfraError(f"backdoor {self.path} closed by QEMU")
-                self._buffer += chunk
-                return
+                return got
+
+    def _take(self, size: int, deadline: float) -> bytes:
+        """The stream's next ``size`` bytes: what the buffer holds, the rest read from the
+        socket straight into place (a big record is copied once, never regrown)."""
+        have = min(size, len(self._buffer))
+        if have == size:
+            piece = bytes(self._buffer[:size])
+            del self._buffer[:size]
+            return piece
+        payload = bytearray(size)
+        payload[:have] = self._buffer
+        self._buffer.clear()
+        with memoryview(payload) as view:
+            while have < size:
+                have += self._receive(view[have:], deadline)
+        return bytes(payload)
 
     def wait_ready(self, timeout: float) -> None:
         """Wait for the guest's readiness marker."""
@@ -195,11 +218,8 @@ class GuestShell:
                 self._fill(deadline)
                 continue
             # The match reads its groups from the buffer, which changes below.
-            tag, start = bytes(match[1]), match.end()
-            end = start + int(match[2])
-            while len(self._buffer) < end:
-                self._fill(deadline)
-            pieces.append(bytes(self._buffer[start:end]))
-            del self._buffer[:end]
+            tag, size = bytes(match[1]), int(match[2])
+            del self._buffer[: match.end()]
+            pieces.append(self._take(size, deadline))
             if tag == last_tag:
-                return b"\0".join(pieces)
+                return pieces[0] if len(pieces) == 1 else b"\0".join(pieces)
