@@ -188,7 +188,7 @@ def test_without_the_hook_breakpoint_does_nothing(tmp_path: Path, xdg_cache: Pat
     (tmp_path / "t.toml").write_text(TOPOLOGY)
     (tmp_path / "t.py").write_text("debug.breakpoint()\nprint('went-on')\n")
     proc = run_cli(tmp_path, xdg_cache, "t.py")
-    out, err = proc.communicate(timeout=120)
+    out, err = finish(proc)
     assert proc.returncode == 0, err
     assert "went-on" in out and "debugger" not in err, err
 
@@ -219,6 +219,14 @@ def attach_line(proc: subprocess.Popen[str], seconds: float = 240.0) -> tuple[Pa
     raise AssertionError("no attach hint:\n" + "".join(seen))
 
 
+def finish(proc: subprocess.Popen[str], seconds: float = 120.0) -> tuple[str, str]:
+    """Wait for the run; its stdout and the rest of its stderr (read through the same
+    buffered files that attach_line read, so no line is lost)."""
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.wait(seconds)
+    return proc.stdout.read(), proc.stderr.read()
+
+
 def debug_attach(
     tmp_path: Path, xdg_cache: Path, target: str, commands: str
 ) -> subprocess.CompletedProcess[str]:
@@ -242,7 +250,7 @@ def test_cli_breakpoint_attach_with_a_pipe_and_continue(tmp_path: Path, xdg_cach
         assert sock.parent == tmp_path / "vm" / "runs" / str(proc.pid)
         run_dir = str(sock.parent)  # the run directory works as the target too
         attached = debug_attach(tmp_path, xdg_cache, run_dir, "p x * 3\nc\n")
-        out, err = proc.communicate(timeout=60)
+        out, err = finish(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -282,7 +290,7 @@ def test_a_signal_ends_a_stopped_run_at_once(
             assert "RuntimeError: boom" in holder.stdout.readline()  # pdb has it now
         sent = time.monotonic()
         proc.send_signal(getattr(signal, signame))
-        _, err = proc.communicate(timeout=60)
+        _, err = finish(proc, 60)
         took = time.monotonic() - sent
     finally:
         for p in (proc, holder):
@@ -321,7 +329,7 @@ def test_acceptance_a_failing_subtest_stops_with_the_node_up(
             str(sock),
             "p marker\np machine.succeed('cat /tmp/probe')\nc\n",
         )
-        out, err = proc.communicate(timeout=120)
+        out, err = finish(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -331,7 +339,8 @@ def test_acceptance_a_failing_subtest_stops_with_the_node_up(
     assert "'probe\\n'" in attached.stdout, attached.stdout
     assert proc.returncode == 1, err[-3000:]
     assert "not reached" not in out
-    assert 'Test "checks" failed' in err
-    assert "ssh machine: ssh -p " in "".join(seen) or "ssh machine: (" in "".join(seen)
+    log = "".join(seen) + err
+    assert 'Test "checks" failed' in log and "subtests: 0 passed, 1 failed" in log
+    assert re.search(r"ssh machine: (ssh -p \d+ |\(none: )", log), log[-3000:]
     assert not sock.exists()
     assert leftovers(sock.parent) == []
