@@ -344,3 +344,26 @@ def test_acceptance_a_failing_subtest_stops_with_the_node_up(
     assert re.search(r"ssh machine: (ssh -p \d+ |\(none: )", log), log[-3000:]
     assert not sock.exists()
     assert leftovers(sock.parent) == []
+
+
+def test_cli_quit_ends_a_run_that_would_have_passed(tmp_path: Path, xdg_cache: Path) -> None:
+    (tmp_path / "t.toml").write_text(TOPOLOGY)
+    (tmp_path / "t.py").write_text("debug.breakpoint()\nprint('went-on')\n")
+    junit = tmp_path / "junit.xml"
+    proc = run_cli(tmp_path, xdg_cache, "--debug-hook", "t.py", "--junit-xml", str(junit))
+    try:
+        sock, _ = attach_line(proc)
+        attached = debug_attach(tmp_path, xdg_cache, str(sock), "q\n")
+        out, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "quit: the run ends now (exit 1)" in attached.stdout, attached.stdout
+    assert proc.returncode == 1, err
+    assert "went-on" not in out
+    errors = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert errors == [
+        "error: the run was ended from the debugger (quit at debug.breakpoint() at t.py:1)"
+    ], err
+    assert junit.exists() and "ended from the debugger" in junit.read_text()

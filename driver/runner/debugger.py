@@ -5,9 +5,9 @@ Without the hook ``debug`` is scriptlog.DebugHook, which does nothing (NixOS's D
 
 from __future__ import annotations
 
+import inspect
 import shlex
 import signal
-import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +47,11 @@ class Debugger(DebugHook):
         unused) and the log says how to attach (``photon-driver debug-attach SOCKET``) and
         how to ssh into each node. In pdb, ``c`` goes on, ``q`` ends the run (exit 1);
         Ctrl-C, SIGTERM and the global timeout still end it at once."""
-        frame = sys._getframe(1)
+        here = inspect.currentframe()
+        frame = here.f_back if here is not None else None
+        del here
+        if frame is None:  # no frame introspection (not CPython): nothing to stop at
+            return
         try:
             where = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
             self._serve(frame, None, f"debug.breakpoint() at {where}", frame.f_code.co_filename)
