@@ -10,9 +10,11 @@ real guest."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -134,6 +136,41 @@ def test_a_long_socket_path_is_reached_through_its_directory(tmp_path: Path) -> 
     text = client(deep / "debug.sock", "p 6 * 7\nc\n")
     thread.join(10)
     assert "42\n" in text and outcome == [False]
+
+
+def test_a_signal_during_a_pdb_command_ends_the_stop(tmp_path: Path) -> None:
+    """pdb swallows whatever a command raises; an interruption (here the global timeout,
+    in the main thread as a signal's) still ends the stop at once. The client sends ``c``
+    once it sees the error, so a stop that swallowed it would return instead of raising."""
+    sock = tmp_path / "debug.sock"
+    session = Session(sock)
+    replies: list[str] = []
+
+    def patient_client() -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(sock))
+            conn.sendall(b"p __import__('time').sleep(60)\n")
+            text = b""
+            while b"GlobalTimeout" not in text and (chunk := conn.recv(4096)):
+                text += chunk
+            with contextlib.suppress(OSError):
+                conn.sendall(b"c\n")
+                while chunk := conn.recv(4096):
+                    text += chunk
+            replies.append(text.decode())
+
+    sender = threading.Thread(target=patient_client, daemon=True)
+    sender.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(GlobalTimeout), global_timeout(1.0):
+            session.wait_for_client()
+            stop_here(session, sys._getframe(), None)
+    finally:
+        session.close()
+    assert time.monotonic() - started < 5
+    sender.join(10)
+    assert "GlobalTimeout" in replies[0], replies  # what pdb printed of it
 
 
 def debugger(tmp_path: Path) -> tuple[Debugger, io.StringIO]:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import pdb
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -134,6 +135,7 @@ class SocketPdb(pdb.Pdb):
         super().__init__(stdin=console, stdout=console, nosigint=True, readrc=False)
         self.prompt = PROMPT
         self.script = script
+        self.interruption: BaseException | None = None  # see _error_exc
 
     def setup(self, f: FrameType | None, tb: TracebackType | None) -> None:
         """pdb's setup, then the script's innermost frame selected."""
@@ -144,6 +146,23 @@ class SocketPdb(pdb.Pdb):
             self.curindex = mine[-1] - mine[0]
             self.curframe = self.stack[self.curindex][0]
             self.curframe_locals = self.curframe.f_locals
+
+    def _error_exc(self) -> None:
+        """pdb's report of an error in a command (``p``, a statement), which it then
+        swallows: a signal's or the global timeout's exception (not an ``Exception``) is
+        kept, and ``onecmd`` raises it after the command."""
+        caught = sys.exc_info()[1]
+        if caught is not None and not isinstance(caught, Exception):
+            self.interruption = caught
+        super()._error_exc()  # type: ignore[misc]
+
+    def onecmd(self, line: str) -> bool:
+        """Run one command; an interruption pdb swallowed during it ends the stop."""
+        self.interruption = None
+        stop = super().onecmd(line)
+        if self.interruption is not None:
+            raise self.interruption
+        return stop
 
     def _not_here(self, arg: str) -> None:
         self.message("not offered here (the script is stopped, not traced): c goes on, q quits")
