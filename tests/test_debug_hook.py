@@ -267,9 +267,9 @@ def finish(proc: subprocess.Popen[str], seconds: float = 120.0) -> tuple[str, st
 def debug_attach(
     tmp_path: Path, xdg_cache: Path, target: str, commands: str
 ) -> subprocess.CompletedProcess[str]:
-    """``photon-driver debug-attach TARGET`` with ``commands`` piped in: no terminal."""
+    """``photon-driver debug-attach [TARGET]`` with ``commands`` piped in: no terminal."""
     return subprocess.run(
-        [sys.executable, "-m", "driver", "debug-attach", target],
+        [sys.executable, "-m", "driver", "debug-attach", *([target] if target else [])],
         env=photon_env(xdg_cache, tmp_path / "vm"),
         input=commands,
         capture_output=True,
@@ -390,7 +390,7 @@ def test_cli_quit_ends_a_run_that_would_have_passed(tmp_path: Path, xdg_cache: P
     proc = run_cli(tmp_path, xdg_cache, "--debug-hook", "t.py", "--junit-xml", str(junit))
     try:
         sock, _ = attach_line(proc)
-        attached = debug_attach(tmp_path, xdg_cache, str(sock), "q\n")
+        attached = debug_attach(tmp_path, xdg_cache, "", "q\n")  # the one run waiting
         out, err = finish(proc)
     finally:
         if proc.poll() is None:
@@ -404,3 +404,4 @@ def test_cli_quit_ends_a_run_that_would_have_passed(tmp_path: Path, xdg_cache: P
         "error: the run was ended from the debugger (quit at debug.breakpoint() at t.py:1)"
     ], err
     assert junit.exists() and "ended from the debugger" in junit.read_text()
+    assert not sock.exists()

@@ -11,13 +11,14 @@ from pathlib import Path
 from driver.cli.invocation import Invocation
 from driver.errors import EXIT_OK, UsageError
 from driver.runner.remote_pdb import SOCKET_NAME, attach
+from driver.runner.runs import running
 
 
 def waiting_sockets(state: Path) -> list[Path]:
     """The debugger sockets under the profile's state directory: its own (a kept or
-    reused cluster's run) and each fresh run directory's."""
-    found = [state / SOCKET_NAME, *sorted((state / "runs").glob(f"*/{SOCKET_NAME}"))]
-    return [path for path in found if _is_socket(path)]
+    reused cluster's run) and those of fresh runs still going (their pid alive)."""
+    live = [p for p in sorted((state / "runs").glob(f"*/{SOCKET_NAME}")) if running(p.parent.name)]
+    return [path for path in [state / SOCKET_NAME, *live] if _is_socket(path)]
 
 
 def _is_socket(path: Path) -> bool:

@@ -14,6 +14,7 @@ import pdb
 import socket
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -152,9 +153,11 @@ class SocketPdb(pdb.Pdb):
         swallows: a signal's or the global timeout's exception (not an ``Exception``) is
         kept, and ``onecmd`` raises it after the command."""
         caught = sys.exc_info()[1]
-        if caught is not None and not isinstance(caught, Exception):
+        if caught is None:
+            return
+        if not isinstance(caught, Exception):
             self.interruption = caught
-        super()._error_exc()  # type: ignore[misc]
+        self.error(traceback.format_exception_only(caught)[-1].strip())
 
     def onecmd(self, line: str) -> bool:
         """Run one command; an interruption pdb swallowed during it ends the stop."""
