@@ -212,6 +212,29 @@ ROWS = [
         "median <= 5 s",
         lambda m, w: m <= 5.0,
     ),
+    *(
+        Row(
+            f"driver's own peak memory per MiB a command prints (50 MiB stdout, 3 MiB "
+            f"stderr; over a run printing nothing), {when}",
+            source,
+            lambda d: med_max(d, "rss_growth_per_output_mib"),
+            "MiB",
+            "<= 2.5 MiB (2: its bytes and its text)",
+            lambda m, w: (w if w is not None else m) <= 2.5,
+        )
+        for when, source in (("this code", "output.json"), ("at af1ecff", "output-af1ecff.json"))
+    ),
+    *(
+        Row(
+            f"`events.jsonl` of a run whose command prints 50 MiB (3 MiB of stderr), {when}",
+            source,
+            lambda d: med_max(d["loud"], "events_kib"),
+            "KiB",
+            "<= 1024 KiB",
+            lambda m, w: (w if w is not None else m) <= 1024,
+        )
+        for when, source in (("this code", "output.json"), ("at af1ecff", "output-af1ecff.json"))
+    ),
     Row(
         "`cluster restore` of six reference nodes / their cold `cluster start` (same run)",
         "attach.json",

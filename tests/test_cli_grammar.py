@@ -44,6 +44,9 @@ ODD = [
     (["fresh-smoke", "--progress-after", "soon"], 2, r"--progress-after: not a number of"),
     (["run", "--quarantine", "/nonexistent.toml", "x.py"], 2, r"/nonexistent.toml: quarantine"),
     (["run", "--log-level", "loud", "x.py"], 2, r"--log-level: invalid choice: 'loud'"),
+    (["run", "--debug-hook", "-I"], 2, r"run: --debug-hook stops scripts for pdb; -I is"),
+    (["debug-attach", "/nonexistent.sock"], 2, r"/nonexistent.sock: no run is waiting there"),
+    (["debug-attach"], 2, r"debug-attach: no run under .* is waiting for a debugger"),
     (["--log-level", "quiet", "status"], 2, r"--log-level: invalid choice: 'quiet'"),
 ]
 

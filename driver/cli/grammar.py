@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from driver.cli import cluster_cmds, run, suite
+from driver.cli import cluster_cmds, debug_cmd, run, suite
 
 
 def version() -> str:
@@ -201,6 +201,15 @@ def failure_options(parser: argparse.ArgumentParser, fresh: bool = True) -> None
         "matching subtest's failure is reported quarantined and does not fail the run until "
         "that date, after which it fails and says the quarantine expired (default: none)",
     )
+    parser.add_argument(
+        "--debug-hook",
+        action="store_true",
+        help="at the first failure that ends a script (a failed subtest, an uncaught "
+        "error), and at debug.breakpoint(), stop there with every node up and wait for "
+        "`photon-driver debug-attach` (pdb: c goes on, q ends the run); the log says how to "
+        "attach and how to ssh into each node; Ctrl-C, SIGTERM and --global-timeout still "
+        "end the run (default: off; debug.breakpoint() does nothing)",
+    )
     if not fresh:
         return
     parser.add_argument(
@@ -280,6 +289,20 @@ def parser() -> argparse.ArgumentParser:
     reports = rep.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=Parser)
     suite.add_report_options(
         command("merge", suite.cmd_report_merge, "merge suite output directories", reports)
+    )
+
+    d = command(
+        "debug-attach",
+        debug_cmd.cmd_debug_attach,
+        "attach this terminal (or a pipe) to the pdb of a run stopped by --debug-hook",
+    )
+    d.add_argument(
+        "target",
+        nargs="?",
+        type=Path,
+        metavar="SOCKET_OR_RUN_DIR",
+        help="the socket the run's log names, or its run directory (default: the one run "
+        "of the profile that is waiting)",
     )
 
     b = command("build", cluster_cmds.cmd_build, "build the profile's node images and specs")

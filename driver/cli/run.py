@@ -18,6 +18,7 @@ from driver.cli.repeat import run_repeated
 from driver.cli.signals import global_timeout, watching
 from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
 from driver.runner import cluster, runs
+from driver.runner.debugger import Debugger
 from driver.runner.driver import Driver
 from driver.runner.report import NOT_FAILED, JunitReport, SubtestResult
 from driver.runner.rerun import Reruns
@@ -106,6 +107,8 @@ def run_scripts(
     session.results = results
     session.selection = inv.selection()
     session.quarantine = inv.quarantine()
+    if getattr(inv.args, "debug_hook", False):
+        session.enable_debug_hook(Debugger(driver.state, inv.logger, driver.machines))
     reruns = getattr(inv.args, "rerun_failed", 0)
     if reruns or getattr(inv.args, "keep_on_failure", False):
         # Snapshots before each subtest: reruns start from them, and a kept cluster can be
@@ -254,6 +257,8 @@ def cmd_run(inv: Invocation, args: argparse.Namespace) -> int:
         raise UsageError("run: --settled starts fresh nodes; it cannot go with --reuse")
     if args.repeat > 1 and args.interactive:
         raise UsageError("run: --repeat runs scripts again and again; it cannot go with -I")
+    if args.debug_hook and args.interactive:
+        raise UsageError("run: --debug-hook stops scripts for pdb; -I is interactive already")
     if args.keep_on_failure and args.reuse:
         raise UsageError("run: --keep-on-failure keeps fresh nodes; with --reuse they stay anyway")
     if args.list:

@@ -128,7 +128,12 @@ GLOBALS: dict[str, ScriptGlobal] = {
         lambda d, r: r.run_tests, reference=lambda: _script_run_type().run_tests
     ),
     "create_machine": ScriptGlobal(lambda d, r: CREATE_MACHINE, reference=lambda: CREATE_MACHINE),
-    "debug": _value(lambda d, r: r.debug, "debug.breakpoint(): a no-op hook", DebugHook),
+    "debug": _value(
+        lambda d, r: r.debug,
+        "debug.breakpoint(): does nothing unless the run has --debug-hook; with it, stops "
+        "the script there for pdb (photon-driver debug-attach)",
+        DebugHook,
+    ),
     "skip": ScriptGlobal(lambda d, r: helpers.skip, reference=lambda: helpers.skip),
     "allow_problem": _driver_method("allow_problem"),
     "results": _value(lambda d, r: r.results, "the subtest results so far"),

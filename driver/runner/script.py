@@ -25,6 +25,7 @@ from driver.errors import (
     TestFailure,
 )
 from driver.runner import namespace
+from driver.runner.debugger import Debugger
 from driver.runner.helpers import SkipSubtest, exception_matches
 from driver.runner.nixos_imports import nixos_modules, script_builtins
 from driver.runner.quarantine import Quarantine, judge_failure
@@ -74,7 +75,8 @@ class ScriptRun:
         self._script_selection: Selection | None = None  # that, knowing the running script
         self._inside_selected = 0  # how many subtests that matched the block is inside
         self.quarantine: Quarantine | None = None  # --quarantine: failures tolerated
-        self.debug = DebugHook()
+        self.debug = DebugHook()  # the ``debug`` global
+        self.debugger: Debugger | None = None  # --debug-hook: stop at the first failure
         self.os_module = ScriptOs()  # the scripts' ``os``: os._exit ends only the script
         self.script_log = ScriptLog(
             self.logger,
@@ -278,6 +280,11 @@ class ScriptRun:
                 text += f"\nlast console lines of {node}:\n{tail}"
         return f"{where}\n{text}" if where else text
 
+    def enable_debug_hook(self, debugger: Debugger) -> None:
+        """``--debug-hook``: ``debug.breakpoint()`` stops the script for pdb, and so does
+        the first failure that ends a script (a failed subtest, an uncaught error)."""
+        self.debug = self.debugger = debugger
+
     def namespace(self) -> dict[str, Any]:
         """A fresh script namespace: the globals, the nodes, ``test_driver`` imports."""
         env = namespace.build(self.driver, self)
@@ -322,6 +329,8 @@ class ScriptRun:
                 self.logger.warning(f"script skipped: {exc}")
                 self.results.append(SubtestResult(path.stem, str(path), 0.0, "skipped", str(exc)))
             except SubtestFailed as exc:
+                if self.debugger is not None:
+                    self.debugger.post_mortem(exc.cause, str(path))
                 raise exc.cause from None
             except SystemExit as exc:  # the script's own sys.exit(), exit() or os._exit()
                 status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
@@ -338,6 +347,8 @@ class ScriptRun:
                 raise raised from None
             except Exception as exc:
                 self._record_main_failure(path, exc)
+                if self.debugger is not None:
+                    self.debugger.post_mortem(exc, str(path))
                 raise
 
     def _record_main_failure(self, path: Path, exc: BaseException) -> None:

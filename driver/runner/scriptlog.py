@@ -65,8 +65,11 @@ class ScriptLog:
 
 
 class DebugHook:
-    """The ``debug`` global. ``breakpoint()`` does nothing here: to look at a failed run's
-    nodes, use ``photon-driver ssh NODE`` on a kept cluster."""
+    """The ``debug`` global of a run without ``--debug-hook``: ``breakpoint()`` does
+    nothing (the NixOS driver's ``DebugNop``). With ``--debug-hook`` it is a Debugger
+    (driver/runner/debugger.py), which stops the script there for pdb."""
 
-    def breakpoint(self) -> None:
-        """Do nothing (the NixOS driver's ``DebugNop``)."""
+    def breakpoint(self, host: str = "127.0.0.1", port: int = 4444) -> None:
+        """Do nothing unless the run has ``--debug-hook``; with it, stop the script here
+        and wait for ``photon-driver debug-attach`` (pdb; ``c`` goes on, ``q`` ends the
+        run). ``host`` and ``port`` (NixOS's remote pdb address) are accepted and unused."""
