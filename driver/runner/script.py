@@ -166,7 +166,7 @@ class ScriptRun:
                 result.message = self.describe_failure(exc)
                 result.summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 self.logger.error(f'Test "{name}" failed with error: "{exc}"')
-                result.message += self.kept_artifacts()
+                result.message += kept_artifacts(self.driver)
                 if self._rerun(name, result, frame, saved, list(lines)):
                     return
                 if judge_failure(self.quarantine, result, self.logger, dt.date.today()):
@@ -255,14 +255,6 @@ class ScriptRun:
         raise TestFailure(
             f"no exception was raised (expected {exception_class.__name__} matching {pattern!r})"
         )
-
-    def kept_artifacts(self) -> str:
-        """Keep every running node's journal and core dumps at a failure; the files, as
-        lines to append to the failure's message (paths relative to the output dir)."""
-        out = self.driver.out_dir
-        files = [f for e in self.driver.keep_artifacts("failure") for f in e.files]
-        names = [str(f.relative_to(out)) if f.is_relative_to(out) else str(f) for f in files]
-        return "".join(f"\nkept: {name}" for name in names)
 
     def describe_failure(self, exc: BaseException) -> str:
         """The error with only the test script's frames and the failing node's console."""
@@ -356,7 +348,16 @@ class ScriptRun:
         subtest's failure already stands for it)."""
         if not any(r.status in ("failed", "error") for r in self.results):
             summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            message = self.describe_failure(exc) + self.kept_artifacts()
+            message = self.describe_failure(exc) + kept_artifacts(self.driver)
             self.results.append(
                 SubtestResult("main", str(path), 0.0, failure_status(exc), message, summary)
             )
+
+
+def kept_artifacts(driver: Driver) -> str:
+    """Keep every running node's journal and core dumps at a failure; the files, as lines
+    to append to the failure's message (paths relative to the output directory)."""
+    out = driver.out_dir
+    files = [f for e in driver.keep_artifacts("failure") for f in e.files]
+    names = [str(f.relative_to(out)) if f.is_relative_to(out) else str(f) for f in files]
+    return "".join(f"\nkept: {name}" for name in names)
