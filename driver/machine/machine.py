@@ -237,7 +237,7 @@ class Machine(
             command=command.removeprefix(STRICT)[:500],
             status=result.status,
             duration=round(result.duration, 4),
-            stdout=result.stdout_bytes[-EVENT_STDOUT_BYTES:].decode(errors="replace"),
+            stdout=self._stdout_excerpt(result),
         )
         # The guest echoes a command's stderr to its console (as NixOS's backdoor does), which
         # the run log shows when consoles are streamed: here it goes to the event log only,
@@ -247,7 +247,8 @@ class Machine(
             kept = self._keep_output(stderr, "stderr")
             self.logger.node_line(
                 self.name,
-                f"[{len(stderr) - LOGGED_STDERR_BYTES} bytes of stderr before; all of it: {kept}]",
+                f"[{len(stderr) - LOGGED_STDERR_BYTES} bytes of stderr before; all of it in "
+                f"{kept}]",
                 source="stderr",
                 shown=False,
             )
@@ -256,16 +257,26 @@ class Machine(
             self.logger.node_line(self.name, line, source="stderr", shown=False)
         return result
 
-    def _keep_output(self, data: bytes, stream: str) -> Path:
+    def _stdout_excerpt(self, result: CommandResult) -> str:
+        """The end of a command's stdout for its event; a failed command's longer stdout is
+        written whole into the output directory, named in the excerpt."""
+        stdout = result.stdout_bytes
+        tail = stdout[-EVENT_STDOUT_BYTES:].decode(errors="replace")
+        if result.status == 0 or len(stdout) <= EVENT_STDOUT_BYTES:
+            return tail
+        kept = self._keep_output(stdout, "stdout")
+        return f"[{len(stdout) - EVENT_STDOUT_BYTES} bytes before; all of it in {kept}]\n{tail}"
+
+    def _keep_output(self, data: bytes, stream: str) -> str:
         """Write a command's whole ``stream`` into the output directory
-        (``outputs/<node>-<n>.<stream>``); its path."""
+        (``outputs/<node>-<n>.<stream>``); its path there."""
         folder = output_dir(output_dir(self.out_dir) / "outputs")
         for number in itertools.count(1):
             path = folder / f"{self.name}-{number}.{stream}"
             try:
                 with create_new(path) as out:
                     out.write(data)
-                return path
+                return str(path.relative_to(self.out_dir))
             except FileExistsError:
                 continue
         raise AssertionError("unreachable")
