@@ -126,8 +126,10 @@ def cmd_snapshot(inv: Invocation, args: argparse.Namespace) -> int:
                 for info in snapshots.list_snapshots(machine):
                     print(f"{info.node}  {info.name}  {info.vm_state}  {info.date}")
             return EXIT_OK
-        action = driver.snapshot if args.verb == "snapshot" else driver.restore
-        action(args.name)
+        if args.verb == "snapshot":
+            driver.snapshot(args.name)
+        else:
+            driver.restore(args.name, keep_journals=False)  # no run to keep them for
     return EXIT_OK
 
 

@@ -294,15 +294,18 @@ class Driver:
         self.undo_faults()
         snapshots.snapshot(self.nodes(), name, self.logger)
 
-    def restore(self, name: str) -> None:
+    def restore(self, name: str, keep_journals: bool = True) -> None:
         """Bring every running node back to snapshot ``name`` together, then step each
         guest clock to the host's time; a node the snapshot saved whose QEMU has exited
         since (``crash()``, a guest panic) starts again from it too. Fails, naming the
         node, if a running node has no such snapshot or a QEMU does not load it.
         ``restore("before:SUBTEST")`` restores the snapshot ``--rerun-failed`` took before
-        that subtest (kept after the run with ``--keep-on-failure``)."""
+        that subtest (kept after the run with ``--keep-on-failure``). The journals the
+        restore discards are kept in the output directory first (``keep_journals``;
+        ``cluster restore`` skips it)."""
         self.undo_faults()
-        self.keep_artifacts("restore")  # the journals die with the state restored over
+        if keep_journals:
+            self.keep_artifacts("restore")
         snapshots.restore(self.nodes(), name, self.logger)
 
     # --- teardown --------------------------------------------------------------------
