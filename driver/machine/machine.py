@@ -65,7 +65,7 @@ class Machine(
         self.callbacks: list[Callable[[], None]] = []
         # Called before a simulated power loss (``crash``): the Driver keeps the node's
         # journal, which dies with it.
-        self.before_power_loss: list[Callable[[], None]] = []
+        self.before_power_loss: list[Callable[[], object]] = []
         # Units the script waited to see failed: the health gate does not report them.
         self.expected_failed_units: set[str] = set()
 

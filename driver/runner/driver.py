@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -98,6 +99,8 @@ class Driver:
         self.controls: dict[str, NodeControl] = {}
         self.polling = PollingConditions(self.logger.log)
         chosen = assign_ports({name: spec.forwards for name, spec in specs.items()})
+        # Each node's journal and core dumps, kept in the output directory (triage/).
+        self.artifacts = Artifacts(context.out_dir, self.logger)
         for name, spec in specs.items():
             ports = (host_ports or {}).get(name) or chosen[name]
             paths = Paths(self.state / name, self.socket_dir / name)
@@ -107,7 +110,7 @@ class Driver:
             control = NodeControl(qemu, self.logger)
             machine = Machine(control, self.logger, context.out_dir)
             machine.callbacks.append(self.polling.check)
-            machine.before_power_loss.append(self._export_before_crash(machine))
+            machine.before_power_loss.append(partial(self.artifacts.export, machine, "crash"))
             self.machines.append(machine)
             self.controls[name] = control
         names = [m.name for m in self.machines]
@@ -117,8 +120,6 @@ class Driver:
         self.owns_processes = True  # False when attached to a cluster started elsewhere
         self.exit_hooks: list[Callable[[], None]] = []
         self.health = HealthGate()
-        # Each node's journal and core dumps, kept in the output directory (triage/).
-        self.artifacts = Artifacts(context.out_dir, self.logger)
         self.faults = Faults(self.logger)
 
     def __enter__(self) -> Driver:
@@ -279,12 +280,6 @@ class Driver:
         ``epoch`` (host seconds) on: an attached cluster's earlier life is not this run's."""
         self.health.since_epoch = epoch
         self.artifacts.window_from(epoch)
-
-    def _export_before_crash(self, machine: Machine) -> Callable[[], None]:
-        def export() -> None:
-            self.artifacts.export(machine, "crash")
-
-        return export
 
     # --- snapshots -------------------------------------------------------------------
 

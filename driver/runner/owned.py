@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,28 +30,34 @@ class OwnedProcess:
         return f"{self.program} (pid {self.pid})"
 
 
-def _argv(pid: int) -> list[str]:
+def _argv(entry: Path) -> list[str]:
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        raw = (entry / "cmdline").read_bytes()
     except OSError:
         return []
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _programs(proc: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """Every other running QEMU or vde_switch: pid, program name, command line."""
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        argv = _argv(entry)
+        program = os.path.basename(argv[0]) if argv else ""
+        if program.startswith(PROGRAMS):
+            yield int(entry.name), program, argv[1:]
 
 
 def owned_processes(state: Path, proc: Path = Path("/proc")) -> list[OwnedProcess]:
     """The QEMU and vde_switch processes that belong to the cluster in ``state``."""
     inside, fresh_runs = f"{state}/", f"{state}/runs/"
     sockets = socket_prefix(state)
-    found: list[OwnedProcess] = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        argv = _argv(int(entry.name))
-        program = os.path.basename(argv[0]) if argv else ""
-        if not program.startswith(PROGRAMS):
-            continue
-        if any(sockets in arg or (inside in arg and fresh_runs not in arg) for arg in argv[1:]):
-            found.append(OwnedProcess(int(entry.name), program))
+    found = [
+        OwnedProcess(pid, program)
+        for pid, program, args in _programs(proc)
+        if any(sockets in arg or (inside in arg and fresh_runs not in arg) for arg in args)
+    ]
     return sorted(found, key=lambda p: p.pid)
 
 
@@ -58,15 +65,11 @@ def node_qemus(state: Path, node: str, proc: Path = Path("/proc")) -> list[int]:
     """The QEMU processes of ``node`` in the cluster in ``state``: their command line names
     a file in the node's state directory."""
     inside = f"{state}/{node}/"
-    found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        argv = _argv(int(entry.name))
-        if argv and os.path.basename(argv[0]).startswith("qemu-system-"):
-            if any(inside in arg for arg in argv[1:]):
-                found.append(int(entry.name))
-    return sorted(found)
+    return sorted(
+        pid
+        for pid, program, args in _programs(proc)
+        if program.startswith("qemu-system-") and any(inside in arg for arg in args)
+    )
 
 
 def kill_owned(state: Path, timeout: float = 10.0) -> list[OwnedProcess]:

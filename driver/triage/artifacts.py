@@ -40,13 +40,13 @@ class NodeExport:
 
 
 class Artifacts:
-    """The journals and core dumps of one run's nodes. ``since_epoch`` (host seconds) bounds
-    what is taken on an attached cluster to the run's own time; None takes the whole boot."""
+    """The journals and core dumps of one run's nodes: the whole boot, or on an attached
+    cluster the run's own time (``window_from``)."""
 
-    def __init__(self, out_dir: Path, logger: Logger, since_epoch: float | None = None) -> None:
+    def __init__(self, out_dir: Path, logger: Logger) -> None:
         self.root = out_dir / "nodes"
         self.logger = logger
-        self.since = None if since_epoch is None else since_epoch - CLOCK_SLACK_SECONDS
+        self.since: float | None = None
         self.exports: list[NodeExport] = []
         self._lock = threading.Lock()
         self._numbers: dict[str, int] = {}
@@ -146,8 +146,3 @@ class Artifacts:
                         done.files.append(target)
         except tarfile.TarError as exc:
             done.notes.append(f"core files not copied: {exc}")
-
-    def files_of(self, node: str) -> list[Path]:
-        """Every file kept for ``node`` so far."""
-        with self._lock:
-            return [f for e in self.exports if e.node == node for f in e.files]

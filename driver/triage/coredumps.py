@@ -7,14 +7,11 @@ import json
 import signal
 from dataclasses import dataclass
 
+from driver.triage.journal_export import since_option
+
 CORE_DIR = "/var/lib/systemd/coredump"
 # The core files of one export, at most this many bytes (a tar of them); larger is not copied.
 CORE_FILES_CAP_BYTES = 64 * 1024 * 1024
-
-
-def since_option(since_epoch: float | None) -> str:
-    """``--since=@T`` for coredumpctl/journalctl, or nothing."""
-    return "" if since_epoch is None else f" --since=@{int(since_epoch)}"
 
 
 def list_command(since_epoch: float | None) -> str:

@@ -19,11 +19,15 @@ JOURNAL_CAP_BYTES = 16 * 1024 * 1024
 JOURNAL_REMOTE = ("/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
 
 
+def since_option(since_epoch: float | None) -> str:
+    """``--since=@T`` for journalctl and coredumpctl, or nothing."""
+    return "" if since_epoch is None else f" --since=@{int(since_epoch)}"
+
+
 def export_command(since_epoch: float | None, cap: int = JOURNAL_CAP_BYTES) -> str:
     """The guest command: the journal (since ``since_epoch``, host seconds, when given) in
     export format, its last ``cap + 1`` bytes (one more than kept, so a cut shows)."""
-    since = f" --since=@{int(since_epoch)}" if since_epoch is not None else ""
-    return f"journalctl -o export --no-pager{since} | tail -c {cap + 1}"
+    return f"journalctl -o export --no-pager{since_option(since_epoch)} | tail -c {cap + 1}"
 
 
 @dataclass(frozen=True)
