@@ -74,8 +74,7 @@ class Artifacts:
             self._journal(machine, folder, stem, done)
             self._core_dumps(machine, folder, stem, done)
         except (DriverError, TimeoutError, OSError) as exc:
-            self.logger.warning(f"journal export ({reason}) failed: {exc}", node=machine.name)
-            done.notes.append(f"export failed: {exc}")
+            done.notes.append(f"journal export ({reason}) failed: {exc}")  # logged below
         with self._lock:
             self.exports.append(done)
         self.logger.event(
