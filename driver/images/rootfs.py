@@ -34,6 +34,14 @@ DefaultLimitCORE=infinity
 
 FSTAB = "/dev/vda / ext4 rw,noatime 0 0\n"
 
+# The backdoor answers before systemd-networkd starts, and networkd drops at its start every
+# route and rule it did not configure: a partition's blackhole routes laid in that early
+# were silently gone (and healing them failed). Routes the driver or a script adds stay.
+NETWORKD_CONF = """[Network]
+ManageForeignRoutes=no
+ManageForeignRoutingPolicyRules=no
+"""
+
 # Every kernel message reaches the console, which the host reads anyway: the health gate
 # finds kernel problems there without running dmesg in the guest (runner/health.py).
 CONSOLE_SYSCTL = "kernel.printk = 8 4 1 7\n"
@@ -120,6 +128,7 @@ def stage_files(stage: Path, recipe: ImageRecipe) -> None:
         "etc/systemd/system.conf.d/photon.conf": (SYSTEM_CONF, 0o644),
         "etc/ssh/sshd_config.d/photon.conf": (SSHD_CONF, 0o644),
         "etc/fstab": (FSTAB, 0o644),
+        "etc/systemd/networkd.conf.d/photon.conf": (NETWORKD_CONF, 0o644),
         "etc/tmpfiles.d/tmp.conf": (TMPFILES_TMP, 0o644),
         "etc/sysctl.d/90-photon-console.conf": (CONSOLE_SYSCTL, 0o644),
         "etc/modprobe.d/photon-test-vm.conf": (MODPROBE_BLACKLIST, 0o644),
