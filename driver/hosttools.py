@@ -127,3 +127,11 @@ def remove_tree(path: Path) -> None:
     if path.exists():
         unmount_below(path)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def host_boot_id() -> str | None:
+    """This host boot's id (it changes on reboot), None where the kernel does not say."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None

@@ -11,6 +11,15 @@ from driver.errors import InfraError
 from driver.hosttools import require
 from driver.safe_files import private_dir
 
+# The driver's own SSH key (authorised for root on every node), under a state directory.
+CLIENT_KEY = Path("ssh") / "id_ed25519"
+CLIENT_KEY_COMMENT = "photon-driver"
+
+
+def client_key(state: Path) -> Path:
+    """Where the driver's SSH private key of the state directory ``state`` is."""
+    return state / CLIENT_KEY
+
 
 def ssh_keypair(path: Path, comment: str) -> tuple[bytes, bytes]:
     """An ed25519 keypair at ``path`` (created once); returns (private, public). It is

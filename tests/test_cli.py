@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from conftest import leftovers, photon_env
 from driver.images.builder import Image
+from driver.wait import wait_until
 from junit_schema import junit_cases
 
 SLEEPER = """start_all()
@@ -140,9 +142,8 @@ def test_cleanup_after_signal_or_timeout(
     if how != "SIGKILL":
         main = junit_cases(junit)["main"]
         assert main.find("error") is not None, "an interrupted run's JUnit says so"
-    deadline = time.monotonic() + 10
-    while leftovers(state) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    with contextlib.suppress(TimeoutError):  # the kill may take a moment to land
+        wait_until(lambda: not leftovers(state), timeout=10, interval=0.2)
     assert leftovers(state) == []
 
 
@@ -243,11 +244,14 @@ def test_interrupted_build_leaves_nothing(tmp_path: Path, signame: str) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 180
-    while not any("/mmdebstrap " in line for line in ps_lines(str(cache))):
-        assert time.monotonic() < deadline and proc.poll() is None, "mmdebstrap never started"
-        time.sleep(0.2)
-    time.sleep(4.0)  # into the package downloads, chroot mounts made
+
+    def mounted() -> bool:
+        # mmdebstrap (root mode) has mounted /proc, /sys... into its chroot: it is well into
+        # the build, with what an interrupted build must undo in place.
+        assert proc.poll() is None, "the build ended before mmdebstrap mounted anything"
+        return bool(mounts_containing(str(cache)))
+
+    wait_until(mounted, timeout=300, interval=0.1)
     signum = getattr(signal, signame)
     os.kill(proc.pid, signum)
     _, err = proc.communicate(timeout=180)

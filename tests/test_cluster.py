@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, photon_cli, photon_env, qemu_pids
+from driver.wait import wait_until
 
 SMOKE = REPO / "testscripts" / "reference" / "smoke.py"
 
@@ -103,7 +104,12 @@ def test_reference_cluster_lifecycle(
         # ends the command when its client goes away, so the next run is not queued behind
         # it and the command is gone.
         hung = tmp_path / "hung.py"
-        hung.write_text("node04.succeed('touch /tmp/hung-started; sleep 4441', timeout=3000)\n")
+        hung.write_text(
+            "node04.succeed('touch /tmp/hung-started; echo HUNG-STARTED >/dev/ttyS0; sleep 4441',"
+            " timeout=3000)\n"
+        )
+        console = state / "node04" / "vm.log"
+        console_before = console.stat().st_size
         hung_log = tmp_path / "hung.log"
         with hung_log.open("w") as log:
             killed = subprocess.Popen(
@@ -122,10 +128,8 @@ def test_reference_cluster_lifecycle(
                 env=env,
             )
         try:
-            deadline = time.monotonic() + 120
-            while "sleep 4441" not in hung_log.read_text() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(2.0)
+            # The guest runs the command: it said so on its console.
+            wait_until(lambda: b"HUNG-STARTED" in console.read_bytes()[console_before:], 120, 0.2)
         finally:
             killed.kill()
             killed.wait()

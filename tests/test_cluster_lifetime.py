@@ -17,6 +17,7 @@ import pytest
 
 from conftest import leftovers, photon_env
 from driver.runner.owned import owned_processes
+from driver.wait import wait_until
 
 pytestmark = pytest.mark.vm
 
@@ -51,10 +52,7 @@ def _start_in_background(tmp_path: Path, xdg_cache: Path) -> subprocess.Popen[st
 
 
 def _wait_for_qemu(state: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not any(p.program.startswith("qemu") for p in owned_processes(state)):
-        assert time.monotonic() < deadline, "no QEMU was started"
-        time.sleep(0.05)
+    wait_until(lambda: any(p.program.startswith("qemu") for p in owned_processes(state)), timeout)
 
 
 def test_a_start_killed_while_booting_is_stopped_whole(tmp_path: Path, xdg_cache: Path) -> None:
@@ -151,11 +149,11 @@ def test_clean_keeps_what_a_live_run_uses(tmp_path: Path, xdg_cache: Path) -> No
         text=True,
     )
     try:
-        deadline = time.monotonic() + 600
-        while not (tmp_path / "started").exists():
+
+        def running() -> None:
             assert run.poll() is None, run.communicate()[1][-3000:]
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+
+        wait_until((tmp_path / "started").exists, 600, 0.2, on_poll=running)
         settled = xdg_cache / "photoncloud-test-driver" / "settled"
         assert list(settled.glob("*/*/manifest.json")), "no settled snapshot was saved"
         clean = _run(tmp_path, xdg_cache, "clean")

@@ -31,6 +31,7 @@ from driver.errors import GlobalTimeout
 from driver.log import Logger
 from driver.runner.debugger import Debugger, DebuggerQuit
 from driver.runner.remote_pdb import Session, attach, stop_here
+from driver.wait import wait_until
 
 TOPOLOGY = "[nodes.machine]\nvlans = [1]\n"
 FAILING = "x = 41\n\ndef check(n):\n    y = n + 1\n    raise ValueError(f'boom {y}')\n\ncheck(x)\n"
@@ -47,10 +48,7 @@ def failure(tmp_path: Path) -> tuple[str, BaseException]:
 
 
 def wait_for(path: Path, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
+    wait_until(path.exists, seconds, 0.02)
 
 
 def serve(target: Callable[[], object]) -> tuple[threading.Thread, list[object]]:

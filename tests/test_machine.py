@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -20,6 +21,7 @@ from driver.runner.faults import converges
 from driver.runner.helpers import retry
 from driver.runner.readiness import wait_for_units
 from driver.runner.snapshots import step_clock
+from driver.wait import wait_until
 
 pytestmark = pytest.mark.vm
 
@@ -448,13 +450,12 @@ def test_serial_stdout_off_and_on(two_nodes: Driver, n1: Machine) -> None:
         two_nodes.serial_stdout_off()
         n1.succeed("echo serial-marker-off > /dev/ttyS0")
         n1.wait_for_console_text("serial-marker-off", timeout=30)
-        time.sleep(0.5)  # the streamer polls the console log
+        # Switching back on streams what came before as it was (hidden) first.
         two_nodes.serial_stdout_on()
         n1.succeed("echo serial-marker-on > /dev/ttyS0")
         n1.wait_for_console_text("serial-marker-on", timeout=30)
-        deadline = time.monotonic() + 10
-        while "node01 # serial-marker-on" not in stream.getvalue() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        with contextlib.suppress(TimeoutError):  # the streamer polls vm.log every 0.2 s
+            wait_until(lambda: "node01 # serial-marker-on" in stream.getvalue(), 10, 0.1)
     finally:
         two_nodes.logger.stream = original
     assert "node01 # serial-marker-on" in stream.getvalue()

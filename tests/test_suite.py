@@ -9,13 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from conftest import photon_env
+from driver.wait import wait_until
 
 TOPOLOGY = "[nodes.machine]\nvlans = [1]\n"
 PASSING = 'with subtest("a"):\n    pass\n'
@@ -214,14 +214,10 @@ def test_a_signal_ends_every_run(signum: int, tmp_path: Path, xdg_cache: Path) -
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            logs = [tmp_path / "rep" / n / "run.log" for n in ("x", "y")]
-            if all(p.is_file() and "subtest: slow" in p.read_text() for p in logs):
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the runs did not start")
+        logs = [tmp_path / "rep" / n / "run.log" for n in ("x", "y")]
+        wait_until(
+            lambda: all(p.is_file() and "subtest: slow" in p.read_text() for p in logs), 60, 0.2
+        )
         proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
     finally:

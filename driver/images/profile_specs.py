@@ -16,7 +16,7 @@ from driver.images.debian_spec import debian_node_spec
 from driver.images.identity import NodeIdentity
 from driver.images.node_files import config_files
 from driver.images.recipe import ImageRecipe
-from driver.keys import ssh_keypair
+from driver.keys import CLIENT_KEY_COMMENT, client_key, ssh_keypair
 from driver.log import Logger
 
 
@@ -112,7 +112,7 @@ def node_identity(
     files.update(extra_files or {})
     units = [service.unit for service in profile.services_on(node.name)]
     units += added.enable_units
-    client_private, client_public = ssh_keypair(state / "ssh" / "id_ed25519", "photon-driver")
+    client_private, client_public = ssh_keypair(client_key(state), CLIENT_KEY_COMMENT)
     del client_private
     host_key = ssh_keypair(state / node.name / "ssh_host_ed25519_key", f"root@{node.name}")
     return NodeIdentity(

@@ -153,21 +153,24 @@ def stage_files(stage: Path, recipe: ImageRecipe) -> None:
         dest.chmod(mode)
 
 
-def explain_failure(output: str, recipe: ImageRecipe) -> str:
-    """Turn mmdebstrap's output into one clear line."""
+def explain_failure(output: str, recipe: ImageRecipe) -> UsageError | InfraError:
+    """mmdebstrap's output as one clear line, in the error it is: a package the suite does
+    not have is the user's (usage), anything else the host's (infrastructure)."""
     missing = re.search(r"Unable to locate package (\S+)", output)
     if missing:
-        return (
+        return UsageError(
             f"image '{recipe.name}': package '{missing.group(1)}' does not exist in "
             f"Debian {recipe.suite}"
         )
     if "No space left on device" in output:
-        return f"image '{recipe.name}': disk full while building the root filesystem"
+        return InfraError(f"image '{recipe.name}': disk full while building the root filesystem")
     if re.search(r"Could not resolve|Failed to fetch|Temporary failure|unable to connect", output):
-        return f"image '{recipe.name}': no network to the package mirror {recipe.mirror}"
+        return InfraError(
+            f"image '{recipe.name}': no network to the package mirror {recipe.mirror}"
+        )
     lines = [ln for ln in output.strip().splitlines() if ln and not ln.startswith("I: ")]
     tail = " | ".join(lines[-3:])
-    return f"image '{recipe.name}': mmdebstrap failed: {tail}"
+    return InfraError(f"image '{recipe.name}': mmdebstrap failed: {tail}")
 
 
 def build_rootfs(recipe: ImageRecipe, work: Path, timeout: float = 1800.0) -> Path:
@@ -212,8 +215,5 @@ def build_rootfs(recipe: ImageRecipe, work: Path, timeout: float = 1800.0) -> Pa
     except subprocess.TimeoutExpired:
         raise InfraError(f"image '{recipe.name}': mmdebstrap timed out after {timeout}s") from None
     if proc.returncode != 0:
-        message = explain_failure(proc.stdout + proc.stderr, recipe)
-        if "does not exist" in message:
-            raise UsageError(message)
-        raise InfraError(message)
+        raise explain_failure(proc.stdout + proc.stderr, recipe)
     return tarball

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from driver.atomic import write_atomic
 from driver.errors import InfraError, UsageError
+from driver.hosttools import host_boot_id
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,8 @@ def probe_kvm(qemu: str, kernel: str, timeout: float = 8.0) -> str | None:
 
 def cached_probe_kvm(qemu: str, kernel: str, cache_dir: Path) -> str | None:
     """``probe_kvm`` remembered per host boot (``/proc/sys/kernel/random/boot_id``)."""
-    try:
-        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
+    boot_id = host_boot_id()
+    if boot_id is None:
         return probe_kvm(qemu, kernel)
     record = cache_dir / "kvm-probe.json"
     key = f"{boot_id}:{qemu}:{Path(kernel).name}"

@@ -22,6 +22,11 @@ from driver.log import Logger
 from driver.machine.port import NodePort
 from driver.machine.shell import CommandResult
 
+# The guest's boot clock in centiseconds (/proc/uptime), into $cs, without a fork: the clock
+# of every in-guest deadline (the backdoor's own too). A stepped wall clock (a clock-skew
+# fault, a restored snapshot) leaves it alone.
+BOOT_CLOCK = "boot_cs() { local up; read -r up _ </proc/uptime; cs=$(( 10#${up/./} )); }\n"
+
 DEFAULT_TIMEOUT = 900.0
 # Prepended to test-author commands (execute, succeed, fail, wait_until_*), as the NixOS
 # driver does: `succeed("false | true")` fails.
@@ -111,8 +116,9 @@ class ShellBase(ABC):
         CPU from what it waits for, and it still notices within 5 % of its time. Each
         attempt is bounded by ``attempt_timeout`` s (None: a subshell, no ``timeout``
         process); an attempt that exits with ``stop_status`` ends the wait at once. A check
-        may read ``$d``, the wait's deadline in centiseconds of /proc/uptime, to block
-        until then itself. ``strict`` runs ``check`` under ``set -euo pipefail``
+        may read ``$d``, the wait's deadline in centiseconds of /proc/uptime, and call
+        ``boot_cs`` (``$cs``: that clock now), to block until then itself (``attempt_timeout``
+        None: the attempt is a subshell of the loop). ``strict`` runs ``check`` under ``set -euo pipefail``
         (test-author commands)."""
         if strict:
             check = STRICT + check
@@ -123,8 +129,6 @@ class ShellBase(ABC):
         )
         goal = "-eq" if want_success else "-ne"
         stop = "" if stop_status is None else f'  if [ "$r" -eq {stop_status} ]; then break; fi\n'
-        # Deadline on the boot clock (/proc/uptime, centiseconds), as the backdoor's own:
-        # a stepped wall clock (a clock-skew fault, a restored snapshot) leaves it alone.
         first = max(1, round(interval * 100))
         most = max(first, round(max_interval * 100))
         script = (
@@ -133,17 +137,15 @@ class ShellBase(ABC):
             "  while IFS= read -r -d '' piece; do o+=$piece; done <\"$f\"\n"
             "  o+=$piece\n"
             "}\n"
-            "f=/run/photon-backdoor/attempt\n"
-            "read -r up _ </proc/uptime\n"
-            f"s=$(( 10#${{up/./}} )); d=$(( s + {math.ceil(timeout * 100)} ))\n"
+            f"f=/run/photon-backdoor/attempt\n{BOOT_CLOCK}"
+            f"boot_cs; s=$cs; d=$(( s + {math.ceil(timeout * 100)} ))\n"
             "while :; do\n"
             # The attempt writes to a file, not into a command substitution: one process
             # fewer to fork, and to exit between the attempt's end and the reply.
             f'  {attempt} >"$f" 2>&1; r=$?\n'
             f'  if [ "$r" {goal} 0 ]; then attempt_output; printf "%s\\n%s" "$r" "$o"; exit 0; fi\n'
             f"{stop}"
-            "  read -r up _ </proc/uptime\n"
-            "  n=$(( 10#${up/./} ))\n"
+            "  boot_cs; n=$cs\n"
             "  if (( n >= d )); then break; fi\n"
             f"  w=$(( (n - s) / 20 )); (( w < {first} )) && w={first}; (( w > {most} )) && w={most}\n"
             "  printf -v w '%d.%02d' $(( w / 100 )) $(( w % 100 ))\n"

@@ -10,9 +10,8 @@ from pathlib import Path
 from driver.log import Logger
 from driver.wait import wait_until
 
-# Kernel lines that mean something went wrong in the guest: one list for Machine.alive
-# (why QEMU died) and the health gate (driver/health.py).
-# Console and kernel-log lines that mean a node is unwell: ours, and the patterns
+# Console and kernel-log lines that mean a node is unwell, one list for NodeControl.check_alive
+# (why QEMU died) and the health gate (runner/health.py): ours, and the patterns
 # Fedora CoreOS' kola checks on the console (emergency shell, CPU warnings, I/O to an
 # offline device, Go panics, core dumps, unit ordering cycles, failed generators).
 KERNEL_PROBLEMS = re.compile(
@@ -36,10 +35,12 @@ class ConsoleLog:
         self.path = path
         self.node = node
         self.logger = logger
-        self.stream_to_log = True
+        self._shown = True
         self._start = 0
         self._cursor = 0
         self._streamed = 0
+        self._pending = b""
+        self._drain_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -112,22 +113,33 @@ class ConsoleLog:
             self._thread.join(timeout=2.0)
             self._thread = None
 
+    def show_in_log(self, shown: bool) -> None:
+        """Copy console lines into the run log (True) or only keep them in vm.log. What the
+        console said before the switch is streamed first, as the switch found it: a line
+        written while hidden is never shown after the switch back."""
+        with self._drain_lock:
+            self._drain()
+            self._shown = shown
+
     def _stream(self) -> None:
-        pending = b""
         while True:
             stopping = self._stop.wait(0.2)
-            try:
-                with self.path.open("rb") as handle:
-                    handle.seek(self._streamed)
-                    chunk = handle.read()
-            except FileNotFoundError:
-                chunk = b""
-            self._streamed += len(chunk)
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                line = raw.decode(errors="replace").rstrip("\r")
-                if line and HEALTH_MARKER not in line:
-                    self.logger.node_line(self.node, line, shown=self.stream_to_log)
+            with self._drain_lock:
+                self._drain()
             if stopping:
                 return
+
+    def _drain(self) -> None:
+        """Log every whole line the console log has past what was streamed."""
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self._streamed)
+                chunk = handle.read()
+        except FileNotFoundError:
+            chunk = b""
+        self._streamed += len(chunk)
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for raw in lines:
+            line = raw.decode(errors="replace").rstrip("\r")
+            if line and HEALTH_MARKER not in line:
+                self.logger.node_line(self.node, line, shown=self._shown)

@@ -325,7 +325,7 @@ class NodeControl:
 
     def stream_console(self, on: bool) -> None:
         """Copy console lines into the run log (on) or only into vm.log (off)."""
-        self._console.stream_to_log = on
+        self._console.show_in_log(on)
 
 
 def resume_left_stopped(control: NodeControl) -> None:

@@ -95,11 +95,6 @@ class GuestShell:
             self._sock.close()
             self._sock = None
 
-    @property
-    def connected(self) -> bool:
-        """Whether a connection is open."""
-        return self._sock is not None
-
     def _fill(self, deadline: float) -> None:
         """Append what the socket has next to the buffer."""
         chunk = bytearray(1 << 16)

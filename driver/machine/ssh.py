@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from driver.duration import Duration, seconds
-from driver.keys import ssh_keypair
+from driver.keys import CLIENT_KEY_COMMENT, client_key, ssh_keypair
 from driver.machine.base import ShellBase
 
 
@@ -22,12 +22,12 @@ class SshMixin(ShellBase):
     succeed: Callable[..., str]  # Machine
 
     def _ssh_key(self) -> Path:
-        return self._port.state_dir.parent / "ssh" / "id_ed25519"
+        return client_key(self._port.state_dir.parent)
 
     def _install_ssh_key(self) -> None:
         """Authorise the driver's SSH key for root (images that do not bake it in, e.g.
         Nix-built nodes: spec meta ``provision_ssh_key``)."""
-        _, public = ssh_keypair(self._ssh_key(), "photon-driver")
+        _, public = ssh_keypair(self._ssh_key(), CLIENT_KEY_COMMENT)
         key = shlex.quote(public.decode().strip())
         self.succeed(
             "f=/root/.ssh/authorized_keys; install -d -m 700 /root/.ssh; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from driver.duration import Duration, seconds
-from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
+from driver.machine.base import BOOT_CLOCK, DEFAULT_TIMEOUT, ShellBase
 
 # One attempt of wait_for_unit's in-guest poll: exit 0 when active, 1 to keep waiting,
 # 3 (the poll's stop status) when the unit can no longer become active, with its journal.
@@ -26,7 +26,7 @@ unit_state
 case "$as" in
   active | failed) ;;
   *)
-    read -r up _ </proc/uptime; left=$(( ${{d:-0}} - 10#${{up/./}} ))
+    boot_cs; left=$(( ${{d:-0}} - cs ))
     if {block} && [ "$ls" != not-found ] && ((left > 0)) \
        && [ -e /etc/systemd/system/photon-active@.target ]; then
       printf -v left '%d.%02d' $((left / 100)) $((left % 100))
@@ -150,7 +150,7 @@ class SystemdMixin(ShellBase):
         name = unit if "." in unit else f"{unit}.service"
         limit = seconds(timeout)
         with self.nested(f"waiting for unit {name}"):
-            check = _UNIT_STATE.format(
+            check = BOOT_CLOCK + _UNIT_STATE.format(
                 unit=shlex.quote(name),
                 lines=journal_lines,
                 journal_unit="-u" if user is None else "--user-unit",

@@ -21,6 +21,7 @@ from typing import IO, Any, TextIO
 from driver.atomic import write_atomic
 from driver.config.spec import load_spec
 from driver.errors import EXIT_INFRA, DriverError, InfraError, TestScriptError, UsageError
+from driver.hosttools import host_boot_id
 from driver.log import Logger
 from driver.machine import process
 from driver.machine.machine import Machine
@@ -42,11 +43,8 @@ def state_dir(environ: Mapping[str, str], profile: str, default_profile: str = "
 
 
 def boot_id() -> str:
-    """This host boot's id (changes on reboot)."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return "unknown"
+    """This host boot's id as the cluster record keeps it (changes on reboot)."""
+    return host_boot_id() or "unknown"
 
 
 def read_record(state: Path) -> dict[str, Any] | None:

@@ -153,10 +153,6 @@ class Driver:
         """Where this run's outputs go (``-o``): ``copy_from_vm``, screenshots, reports."""
         return self.context.out_dir
 
-    def check_polling_conditions(self) -> None:
-        """Check the script's active polling conditions (before each machine command)."""
-        self.polling.check()
-
     def machine(self, name: str) -> Machine:
         """The Machine called ``name``."""
         for machine in self.machines:

@@ -123,11 +123,6 @@ class Faults:
         """Whether a pause fault is in place (a snapshot would resume the paused node)."""
         return any(f.kind is FaultKind.PAUSE for f in self.active)
 
-    def undo_all(self) -> None:
-        """Undo every active fault, newest first."""
-        for fault in reversed(list(self.active)):
-            fault.undo()
-
     # --- network -------------------------------------------------------------------
 
     def partition(self, *groups: Sequence[Machine]) -> Fault:

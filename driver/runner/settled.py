@@ -30,7 +30,7 @@ from driver.config.spec import NodeSpec
 from driver.config.topology import Profile
 from driver.errors import DriverError, InfraError
 from driver.hosttools import remove_tree
-from driver.keys import ssh_keypair
+from driver.keys import CLIENT_KEY, CLIENT_KEY_COMMENT, ssh_keypair
 from driver.log import Logger
 from driver.machine.control import NodeControl
 from driver.machine.machine import Machine
@@ -97,7 +97,7 @@ class SettledSnapshot:
 def seed_keys(root: Path, state: Path, nodes: list[str]) -> None:
     """Give a fresh run the SSH keys that settled runs share (created once under ``root``),
     so node identities, and with them the key, stay the same from run to run."""
-    wanted = [("ssh/id_ed25519", "photon-driver")]
+    wanted = [(str(CLIENT_KEY), CLIENT_KEY_COMMENT)]
     wanted += [(f"{n}/ssh_host_ed25519_key", f"root@{n}") for n in nodes]
     for relative, comment in wanted:
         ssh_keypair(root / KEYS / relative, comment)

@@ -254,11 +254,3 @@ def list_snapshots(machine: Machine) -> list[SnapshotInfo]:
                 SnapshotInfo(machine.name, fields[1], " ".join(fields[2:4]), " ".join(fields[4:6]))
             )
     return found
-
-
-def delete(machines: list[Machine], name: str, logger: Logger) -> None:
-    """Remove snapshot ``name`` from every running node."""
-    _check_name(name)
-    for machine in [m for m in machines if m.is_running()]:
-        with logger.nested(f"delvm {name}", node=machine.name):
-            _hmp(machine, f"delvm {name}")

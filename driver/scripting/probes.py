@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from driver.config.topology import Endpoint, Service
 from driver.errors import TestFailure
+from driver.machine.base import BOOT_CLOCK
 from driver.machine.machine import Machine
 from driver.metrics import MetricsParseError, parse_metrics
 from driver.parallel import on_each
@@ -22,7 +23,7 @@ from driver.parallel import on_each
 # side (--parallel; under TCG each curl process costs a tenth of a second of the prober's
 # vCPU, so not one per URL); tcp: one nc per endpoint, in the background.
 _PROBE = r"""pause() { photon_sleep 0.2 2>/dev/null || sleep 0.2; }
-late() { local up; read -r up _ </proc/uptime; (( 10#${up/./} >= d )); }
+late() { boot_cs; (( cs >= d )); }
 tcp_probe() {
   until nc -z -w 3 "$2" "$3" 2>"$dir/$1.err"; do
     late && return
@@ -124,9 +125,8 @@ def probe_all(prober: Machine, probes: Sequence[Probe], timeout: float) -> list[
     # Report: per probe "INDEX ok" or "INDEX fail <last error>"; then each metrics body, NUL
     # separated, in probe order.
     script = (
-        f"{_PROBE}dir=$(mktemp -d /tmp/photon-probes.XXXXXX)\n"
-        "read -r up _ </proc/uptime\n"
-        f"d=$(( 10#${{up/./}} + {math.ceil(timeout * 100)} ))\n"
+        f"{BOOT_CLOCK}{_PROBE}dir=$(mktemp -d /tmp/photon-probes.XXXXXX)\n"
+        f"boot_cs; d=$(( cs + {math.ceil(timeout * 100)} ))\n"
         f"{tcp}urls=({urls})\npending=({' '.join(map(str, web))})\n"
         "((${#pending[@]})) && http_probe\nwait\n"
         f"for ((i = 0; i < {len(probes)}; i++)); do\n"
