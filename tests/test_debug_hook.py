@@ -10,6 +10,7 @@ real guest."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import io
 import re
@@ -258,8 +259,14 @@ def finish(proc: subprocess.Popen[str], seconds: float = 120.0) -> tuple[str, st
     """Wait for the run; its stdout and the rest of its stderr (read through the same
     buffered files that attach_line read, so no line is lost)."""
     assert proc.stdout is not None and proc.stderr is not None
-    proc.wait(seconds)
-    return proc.stdout.read(), proc.stderr.read()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # both pipes drained: no stall
+        out, err = pool.submit(proc.stdout.read), pool.submit(proc.stderr.read)
+        try:
+            proc.wait(seconds)
+        finally:
+            if proc.poll() is None:
+                proc.kill()  # the readers end with it
+        return out.result(seconds), err.result(seconds)
 
 
 def debug_attach(

@@ -67,7 +67,7 @@ def _run_kept(
 def kept_message(profile: str, state: Path, results: list[SubtestResult]) -> str:
     """What a kept run says once: what failed (the command's output and the failing node's
     console are in the failure text) and what to type next."""
-    failed = next((r for r in results if r.status in ("failed", "error")), None)
+    failed = next((r for r in results if r.status.fails_run), None)
     lines = [f"kept: the nodes stay up as the {profile} cluster in {state}"]
     if failed is not None:
         where = f" on {failed.node}" if failed.node else ""

@@ -17,7 +17,7 @@ from pathlib import Path
 from driver.atomic import write_atomic
 from driver.cli.invocation import Invocation
 from driver.errors import EXIT_OK
-from driver.runner.report import SubtestResult
+from driver.runner.report import SubtestResult, SubtestStatus
 from driver.text import visible_text
 
 RunOnce = Callable[[Invocation, list[SubtestResult]], int]
@@ -28,7 +28,7 @@ def run_repeated(inv: Invocation, times: int, run_once: RunOnce) -> int:
     failing repetition's code (an interruption ends the loop at once)."""
     base = getattr(inv.args, "output_dir", None) or inv.state / "repeat"
     junit: Path | None = getattr(inv.args, "junit_xml", None)
-    rates: dict[str, list[str]] = {}
+    rates: dict[str, list[SubtestStatus]] = {}
     codes: list[int] = []
     parts: list[Path] = []
     for number in range(1, times + 1):
@@ -54,25 +54,30 @@ def run_repeated(inv: Invocation, times: int, run_once: RunOnce) -> int:
     return next((c for c in codes if c != EXIT_OK), EXIT_OK)
 
 
-def pass_rates(rates: dict[str, list[str]]) -> list[str]:
+def passes(statuses: list[SubtestStatus]) -> int:
+    """How many of the runs passed (flaky ones too)."""
+    return sum(s in (SubtestStatus.PASSED, SubtestStatus.FLAKY) for s in statuses)
+
+
+def pass_rates(rates: dict[str, list[SubtestStatus]]) -> list[str]:
     """One line per subtest: passed (flaky counted apart) of runs."""
     lines = ["pass rate per subtest:"]
     for name, statuses in rates.items():
-        good = sum(s in ("passed", "flaky") for s in statuses)
-        flaky = statuses.count("flaky")
+        good = passes(statuses)
+        flaky = statuses.count(SubtestStatus.FLAKY)
         note = f" ({flaky} flaky)" if flaky else ""
         lines.append(f"  {good}/{len(statuses)} {100 * good / len(statuses):5.1f}%  {name}{note}")
     return lines
 
 
-def write_summary(base: Path, rates: dict[str, list[str]], codes: list[int]) -> None:
+def write_summary(base: Path, rates: dict[str, list[SubtestStatus]], codes: list[int]) -> None:
     """``repeat.json`` and ``repeat.html`` (the pass-rate table, links to each report)."""
     base.mkdir(parents=True, exist_ok=True)
     doc = {"exit_codes": codes, "subtests": rates}
     write_atomic(base / "repeat.json", json.dumps(doc, indent=2) + "\n")
     rows = "".join(
-        f"<tr><td>{html.escape(visible_text(name))}</td><td>{sum(s in ('passed', 'flaky') for s in st)}/"
-        f"{len(st)}</td><td>{st.count('flaky')}</td><td>{' '.join(map(html.escape, st))}</td></tr>"
+        f"<tr><td>{html.escape(visible_text(name))}</td><td>{passes(st)}/"
+        f"{len(st)}</td><td>{st.count(SubtestStatus.FLAKY)}</td><td>{' '.join(map(html.escape, st))}</td></tr>"
         for name, st in rates.items()
     )
     links = "".join(

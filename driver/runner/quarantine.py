@@ -22,7 +22,7 @@ from typing import Any
 
 from driver.errors import UsageError
 from driver.log import Logger
-from driver.runner.report import SubtestResult
+from driver.runner.report import SubtestResult, SubtestStatus
 
 FIELDS = ("subtest", "reason", "url", "until")
 
@@ -128,7 +128,7 @@ def judge_failure(
         return False
     if entry.active(today):
         result.note = f"quarantined until {entry.until}: {entry.describe()}"
-        result.status = "quarantined"
+        result.status = SubtestStatus.QUARANTINED
         logger.warning(f"subtest '{result.name}' failed but is {result.note}")
         return True
     result.note = f"quarantine expired on {entry.until}: {entry.describe()}"

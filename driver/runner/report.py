@@ -11,13 +11,42 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from driver.atomic import write_atomic
-from driver.errors import Interrupted
+from driver.errors import EXIT_TEST_FAILURE, Interrupted
 from driver.text import noted_text, one_line
+
+
+class SubtestStatus(StrEnum):
+    """How a subtest (or a run's ``main`` case) ended."""
+
+    PASSED = "passed"
+    FAILED = "failed"  # a check did not hold
+    ERROR = "error"  # anything else went wrong
+    FLAKY = "flaky"  # failed, then passed on a rerun
+    SKIPPED = "skipped"
+    QUARANTINED = "quarantined"  # failed, excused by a quarantine entry
+
+    @property
+    def fails_run(self) -> bool:
+        """Whether a subtest that ended so fails the run."""
+        return self in (SubtestStatus.FAILED, SubtestStatus.ERROR)
+
+
+# The statuses that do not fail a run, in the order the summary line names them.
+NOT_FAILED = tuple(s for s in SubtestStatus if not s.fails_run)
+
+
+def failure_status(exc: BaseException) -> SubtestStatus:
+    """The one rule: FAILED for a check that did not hold (an AssertionError, TestFailure
+    included, or what ends a run with the test-failure exit code), ERROR for the rest."""
+    if isinstance(exc, AssertionError) or getattr(exc, "exit_code", None) == EXIT_TEST_FAILURE:
+        return SubtestStatus.FAILED
+    return SubtestStatus.ERROR
 
 
 @dataclass
@@ -27,20 +56,19 @@ class SubtestResult:
     name: str
     script: str
     seconds: float
-    status: str = "passed"  # passed | failed | skipped | error | flaky | quarantined
+    status: SubtestStatus = SubtestStatus.PASSED
     message: str = ""
     summary: str = ""
     output: list[str] = field(default_factory=list)
     node: str = ""  # the node a failure is about, when there is one
     # With --rerun-failed: the failed attempts (summary, message, output) of a subtest
-    # that was run again; status "flaky" when a rerun passed.
+    # that was run again; status FLAKY when a rerun passed.
     attempts: list[tuple[str, str, list[str]]] = field(default_factory=list)
     # With --quarantine: the entry that excused the failure, or that expired.
     note: str = ""
 
-
-# The statuses that do not fail a run.
-NOT_FAILED = ("passed", "flaky", "skipped", "quarantined")
+    def __post_init__(self) -> None:
+        self.status = SubtestStatus(self.status)  # "failed" read back is FAILED
 
 
 def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> None:
@@ -55,15 +83,15 @@ def write_junit(results: list[SubtestResult], suite_name: str, path: Path) -> No
             stdout=noted_text("\n".join(result.output)),
         )
         summary, message = noted_text(result.summary), noted_text(result.message)
-        if result.note and result.status != "quarantined":
+        if result.note and result.status is not SubtestStatus.QUARANTINED:
             summary += f" ({noted_text(result.note)})"
-        if result.status == "failed":
+        if result.status is SubtestStatus.FAILED:
             case.add_failure_info(message=summary, output=message)
-        elif result.status == "error":
+        elif result.status is SubtestStatus.ERROR:
             case.add_error_info(message=summary, output=message)
-        elif result.status == "skipped":
+        elif result.status is SubtestStatus.SKIPPED:
             case.add_skipped_info(message=message)
-        elif result.status == "quarantined":
+        elif result.status is SubtestStatus.QUARANTINED:
             note = noted_text(result.note)
             case.add_skipped_info(message=f"{note}; it failed: {summary}", output=message)
         cases.append(case)
@@ -84,7 +112,7 @@ def with_reruns(text: str, results: list[SubtestResult]) -> str:
     for case, result in zip(root.iter("testcase"), results, strict=True):
         if not result.attempts:
             continue
-        flaky = result.status == "flaky"
+        flaky = result.status is SubtestStatus.FLAKY
         extra = result.attempts if flaky else result.attempts[1:]
         tag = "flakyFailure" if flaky else "rerunFailure"
         position = next((i for i, c in enumerate(case) if c.tag.startswith("system-")), len(case))
@@ -121,15 +149,15 @@ class JunitReport:
         try:
             yield
         except BaseException as exc:
-            main.status = "failed" if getattr(exc, "exit_code", 0) == 1 else "error"
+            main.status = failure_status(exc)
             main.summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
             main.message = f"{type(exc).__name__}: {exc}"
             if isinstance(exc, Interrupted):
                 main.message += "\nhealth: not scanned (interrupted)"
             raise
         finally:
-            if self.code not in (None, 0, 1) and main.status == "passed":
-                main.status = "error"
+            if self.code not in (None, 0, 1) and main.status is SubtestStatus.PASSED:
+                main.status = SubtestStatus.ERROR
                 main.summary = main.message = f"the run ended with exit code {self.code}"
             main.seconds = time.monotonic() - started
             if self.path is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from driver.atomic import write_atomic
 from driver.events import read_events
-from driver.runner.report import NOT_FAILED, SubtestResult
+from driver.runner.report import NOT_FAILED, SubtestResult, SubtestStatus
 from driver.runner.timeline import Timeline, build
 from driver.text import visible_text
 
@@ -180,15 +180,17 @@ def subtests_html(results: list[SubtestResult]) -> str:
         )
         reason = (
             f' <span class="reason">{_e(result.message)}</span>'
-            if result.status == "skipped" and result.message
+            if result.status is SubtestStatus.SKIPPED and result.message
             else ""
         )
         if result.note:  # --quarantine: the entry that excused the failure, or expired
             reason += f' <span class="quarantine">{_e(result.note)}</span>'
-        excused = f"<pre>{_e(result.message)}</pre>" if result.status == "quarantined" else ""
+        excused = (
+            f"<pre>{_e(result.message)}</pre>" if result.status is SubtestStatus.QUARANTINED else ""
+        )
         parts.append(
             f'<details class="subtest-log" data-status="{_e(result.status)}"'
-            f"{' open' if result.status in ('failed', 'error') else ''}><summary>"
+            f"{' open' if result.status.fails_run else ''}><summary>"
             f'<span class="{_e(result.status)}">{_e(result.status)}</span> {_e(result.name)} '
             f"({result.seconds:.1f} s){reason}</summary>{excused}{attempts}{_log(result.output)}"
             "</details>"
@@ -207,8 +209,8 @@ def write_report(
     """Render ``report.html`` at ``path``; ``links`` are shown by name (relative paths when
     they lie below the report's directory)."""
     timeline = build(read_events(events_path), results, nodes)
-    counts = {s: sum(r.status == s for r in results) for s in NOT_FAILED}
-    counts["failed"] = len(results) - sum(counts.values())
+    counts = {str(s): sum(r.status is s for r in results) for s in NOT_FAILED}
+    counts["failed"] = sum(r.status.fails_run for r in results)
     count_html = "".join(
         f'<span class="{k}" id="count-{k}">{v} {k}</span>' for k, v in counts.items()
     )

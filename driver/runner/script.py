@@ -29,7 +29,7 @@ from driver.runner.debugger import Debugger
 from driver.runner.helpers import SkipSubtest, exception_matches
 from driver.runner.nixos_imports import nixos_modules, script_builtins
 from driver.runner.quarantine import Quarantine, judge_failure
-from driver.runner.report import SubtestResult
+from driver.runner.report import SubtestResult, SubtestStatus, failure_status
 from driver.runner.rerun import Reruns, find_body, script_frame, source_of
 from driver.runner.script_check import read_script
 from driver.runner.script_os import ScriptOs
@@ -52,11 +52,6 @@ class AssertionTester(unittest.TestCase):
 
     def runTest(self) -> None:  # a TestCase needs one test method to be made
         """Unused."""
-
-
-def failure_status(exc: BaseException) -> str:
-    """``failed`` for a check that did not hold, ``error`` for anything else."""
-    return "failed" if isinstance(exc, TestFailure | AssertionError) else "error"
 
 
 class ScriptRun:
@@ -133,9 +128,10 @@ class ScriptRun:
         """Record the subtest ``name`` as skipped because ``--subtest`` did not select it."""
         self.logger.event("subtest-begin", subtest=name, script=self.current_script)
         self.logger.log(f"subtest: {name}: skipped ({reason})")
-        self.results.append(SubtestResult(name, self.current_script, 0.0, "skipped", reason))
+        skipped = SubtestResult(name, self.current_script, 0.0, SubtestStatus.SKIPPED, reason)
+        self.results.append(skipped)
         self.logger.event(
-            "subtest-end", subtest=name, status="skipped", duration=0.0, summary=reason
+            "subtest-end", subtest=name, status=skipped.status, duration=0.0, summary=reason
         )
 
     @contextlib.contextmanager
@@ -153,7 +149,7 @@ class ScriptRun:
                 yield
                 self.driver.check_health(f"after subtest '{name}'")
             except SkipSubtest as exc:
-                result.status, result.message = "skipped", str(exc)
+                result.status, result.message = SubtestStatus.SKIPPED, str(exc)
                 self.logger.warning(f"skipped: {exc}")
             except SubtestFailed as exc:
                 result.status = failure_status(exc.cause)
@@ -175,7 +171,7 @@ class ScriptRun:
                     raise
                 raise SubtestFailed(name, exc) from exc
             except BaseException as exc:
-                result.status, result.message = "error", f"interrupted: {exc!r}"
+                result.status, result.message = SubtestStatus.ERROR, f"interrupted: {exc!r}"
                 raise
             finally:
                 result.seconds = time.monotonic() - started
@@ -218,7 +214,7 @@ class ScriptRun:
         attempts += [(a.summary, a.message, a.output) for a in failures]
         result.attempts = attempts
         if passed:
-            result.status = "flaky"
+            result.status = SubtestStatus.FLAKY
             self.logger.warning(f"subtest '{name}' is flaky: it failed, then passed on a rerun")
         return passed
 
@@ -248,9 +244,9 @@ class ScriptRun:
             if not exception_matches(pattern, exc):
                 raise TestFailure(f"string {str(exc)!r} did not match {pattern!r}") from exc
             for result in self.results[mark:]:
-                if result.status in ("failed", "error"):
+                if result.status.fails_run:
                     result.output.append(f"failed as expected by must_raise: {result.summary}")
-                    result.status = "passed"
+                    result.status = SubtestStatus.PASSED
             return
         raise TestFailure(
             f"no exception was raised (expected {exception_class.__name__} matching {pattern!r})"
@@ -319,7 +315,9 @@ class ScriptRun:
                 self._exec(code, env)
             except SkipSubtest as exc:
                 self.logger.warning(f"script skipped: {exc}")
-                self.results.append(SubtestResult(path.stem, str(path), 0.0, "skipped", str(exc)))
+                self.results.append(
+                    SubtestResult(path.stem, str(path), 0.0, SubtestStatus.SKIPPED, str(exc))
+                )
             except SubtestFailed as exc:
                 if self.debugger is not None:
                     self.debugger.post_mortem(exc.cause, str(path))
@@ -346,7 +344,7 @@ class ScriptRun:
     def _record_main_failure(self, path: Path, exc: BaseException) -> None:
         """The script's failure outside any subtest as the ``main`` result (unless a
         subtest's failure already stands for it)."""
-        if not any(r.status in ("failed", "error") for r in self.results):
+        if not any(r.status.fails_run for r in self.results):
             summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
             message = self.describe_failure(exc) + kept_artifacts(self.driver)
             self.results.append(

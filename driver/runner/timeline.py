@@ -144,7 +144,7 @@ def build(events: list[dict[str, Any]], results: list[SubtestResult], nodes: lis
 def find_failure(timeline: Timeline, results: list[SubtestResult]) -> Failure | None:
     """The first failed subtest and, inside it, the last failed command (on the node the
     failure names, when it names one); that command span is marked ``failing``."""
-    failed = next((r for r in results if r.status in ("failed", "error")), None)
+    failed = next((r for r in results if r.status.fails_run), None)
     if failed is None:
         return None
     band = next((s for s in timeline.subtests if s.label == failed.name), None)
