@@ -13,6 +13,8 @@ validate,faults}.py`` for the four reference-profile scripts.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,7 +41,16 @@ def timed_suite(options: list[str], paths: list[str], out: Path, timeout: float)
         text=True,
         timeout=timeout,
     )
-    return {"wall_s": time.monotonic() - started, "exit": proc.returncode}
+    wall = time.monotonic() - started
+    manifest = out / "suite.json"
+    tests = json.loads(manifest.read_text())["tests"] if manifest.exists() else []
+    return {
+        "wall_s": wall,
+        "exit": proc.returncode,
+        # Each script's own run: id, status, seconds, exit code.
+        "tests": [{k: t[k] for k in ("id", "status", "seconds", "exit_code")} for t in tests],
+        "last_lines": proc.stderr.splitlines()[-3:],
+    }
 
 
 def main() -> None:
@@ -61,7 +72,11 @@ def main() -> None:
     shards = [results["shard_1_of_2"]["wall_s"], results["shard_2_of_2"]["wall_s"]]
     results["two_machines_s"] = max(shards)  # the shards side by side on two CI machines
     results["speedup_j2"] = results["j1"]["wall_s"] / max(results["j2"]["wall_s"], 1e-9)
-    write(args.out, {"scripts": args.paths, "variants": results})
+    host = {
+        "cpus": os.cpu_count(),
+        "memory_gib": os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30,
+    }
+    write(args.out, {"scripts": args.paths, "host": host, "variants": results})
 
 
 if __name__ == "__main__":

@@ -494,6 +494,46 @@ WAIT_ROWS = [
 ROWS += WAIT_ROWS
 
 
+def suite_wall(doc: Doc, variant: str) -> tuple[float, None]:
+    return doc["variants"][variant]["wall_s"] / 60, None
+
+
+def suite_ratio(doc: Doc, ours: str) -> tuple[float, None]:
+    variants = doc["variants"]
+    wall = variants[ours] if isinstance(variants[ours], float) else variants[ours]["wall_s"]
+    return wall / variants["j1"]["wall_s"], None
+
+
+SUITE_ROWS = [
+    Row(
+        "suite of the four reference scripts (smoke, matrix, validate, faults), `-j 1` (1 run)",
+        "suite.json",
+        lambda d: suite_wall(d, "j1"),
+        "min",
+        "",
+        None,
+    ),
+    Row(
+        "the same suite `-j 2` on this 2-core TCG host, over `-j 1` (1 run)",
+        "suite.json",
+        lambda d: suite_ratio(d, "j2"),
+        "x",
+        "< 1.0",
+        lambda m, w: m < 1.0,
+    ),
+    Row(
+        "`--shard 1/2` and `--shard 2/2` side by side on two machines (the longer), over the "
+        "whole suite `-j 1` (1 run each)",
+        "suite.json",
+        lambda d: suite_ratio(d, "two_machines_s"),
+        "x",
+        "<= 0.75",
+        lambda m, w: m <= 0.75,
+    ),
+]
+ROWS += SUITE_ROWS
+
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"

@@ -34,6 +34,13 @@ in
     };
   };
 
+  # A partition's blackhole routes are the driver's, not networkd's: networkd must keep them
+  # when it starts (the backdoor answers before it does) or restarts.
+  systemd.network.config.networkConfig = {
+    ManageForeignRoutes = false;
+    ManageForeignRoutingPolicyRules = false;
+  };
+
   boot.kernelParams = [ "init_on_alloc=0" "quiet" ];
   boot.initrd.availableKernelModules = [ "virtio_pci" "virtio_blk" "virtio_console" "virtio_net" "ext4" ];
   boot.initrd.kernelModules = [ "erofs" ];

@@ -211,3 +211,11 @@ def test_nix_nodes_number_nics_as_nixos_test_nodes(ws: Workspace) -> None:
     cluster = networks["10-vlan-cluster"]
     assert cluster["matchConfig"]["MACAddress"] == nics[0]["mac"] == "52:54:00:64:01:02"
     assert cluster["address"] == ["10.100.0.12/24"]
+
+
+def test_nix_nodes_keep_the_routes_a_partition_adds(ws: Workspace) -> None:
+    """networkd drops routes it did not make when it starts; a partition's blackhole routes
+    are laid in by the driver (the Debian images say the same in networkd.conf.d)."""
+    network = ws.eval_json("nixosConfigurations.node03.config.systemd.network.config")
+    assert network["networkConfig"]["ManageForeignRoutes"] is False
+    assert network["networkConfig"]["ManageForeignRoutingPolicyRules"] is False

@@ -68,6 +68,7 @@ in
       services = opt (types.attrsOf serviceType) { };
       units = opt (types.attrsOf unitFileType) { };
       network.networks = opt (types.attrsOf networkType) { };
+      network.config.networkConfig = opt unitSection { };
       settings.Manager = opt unitSection { };
     };
     boot = {
