@@ -20,7 +20,13 @@ from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
 from driver.runner import cluster, runs
 from driver.runner.debugger import Debugger
 from driver.runner.driver import Driver
-from driver.runner.report import NOT_FAILED, JunitReport, SubtestResult, SubtestStatus
+from driver.runner.report import (
+    NOT_FAILED,
+    JunitReport,
+    SubtestResult,
+    SubtestStatus,
+    count_statuses,
+)
 from driver.runner.rerun import Reruns
 from driver.runner.script import ScriptRun
 from driver.runner.script_check import check_script, read_script
@@ -143,14 +149,14 @@ def run_scripts(
                 )
             )
             code = code or EXIT_TEST_FAILURE
-    counts = {s: sum(r.status is s for r in results) for s in NOT_FAILED}
-    failed = sum(r.status.fails_run for r in results)
+    counts = count_statuses(results)
+    failed = counts["failed"]
     if failed and code == EXIT_OK:
         # A failed subtest the script caught itself (not excused by must_raise) still
         # fails the run.
         inv.logger.error(f"{failed} subtest(s) failed although the script went on")
         code = EXIT_TEST_FAILURE
-    line = f"{counts[SubtestStatus.PASSED]} passed, {failed} failed"
+    line = f"{counts['passed']} passed, {failed} failed"
     for status in NOT_FAILED[1:]:
         line += f", {counts[status]} {status}" if counts[status] else ""
     inv.logger.log("subtests: " + line)

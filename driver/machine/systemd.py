@@ -5,14 +5,14 @@ from __future__ import annotations
 import shlex
 
 from driver.duration import Duration, seconds
-from driver.machine.base import BOOT_CLOCK, DEFAULT_TIMEOUT, ShellBase
+from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
 
 # One attempt of wait_for_unit's in-guest poll: exit 0 when active, 1 to keep waiting,
 # 3 (the poll's stop status) when the unit can no longer become active, with its journal.
 # While the unit is on its way, the attempt blocks on its pending job through
 # photon-active@UNIT.target (driver/images/guest) until the wait's deadline ($d, the guest
-# loop's, in centiseconds of /proc/uptime): starting it succeeds once the job has ended
-# with the unit active, with no further systemctl. A sleeping subshell, not `timeout`,
+# loop's, in centiseconds of /proc/uptime, which the loop's boot_cs reads): starting it
+# succeeds once the job has ended with the unit active, with no further systemctl. A sleeping subshell, not `timeout`,
 # ends it at the deadline: no process between systemctl's exit and the answer. Without
 # that template (an image from elsewhere, a user's systemd) the attempt polls.
 _UNIT_STATE = r"""{define_sc}
@@ -150,7 +150,7 @@ class SystemdMixin(ShellBase):
         name = unit if "." in unit else f"{unit}.service"
         limit = seconds(timeout)
         with self.nested(f"waiting for unit {name}"):
-            check = BOOT_CLOCK + _UNIT_STATE.format(
+            check = _UNIT_STATE.format(
                 unit=shlex.quote(name),
                 lines=journal_lines,
                 journal_unit="-u" if user is None else "--user-unit",

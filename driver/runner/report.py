@@ -41,6 +41,14 @@ class SubtestStatus(StrEnum):
 NOT_FAILED = tuple(s for s in SubtestStatus if not s.fails_run)
 
 
+def count_statuses(results: list[SubtestResult]) -> dict[str, int]:
+    """How many results ended in each status that does not fail a run, and ``failed``: how
+    many did (failed or error)."""
+    counts = {str(s): sum(r.status is s for r in results) for s in NOT_FAILED}
+    counts["failed"] = sum(r.status.fails_run for r in results)
+    return counts
+
+
 def failure_status(exc: BaseException) -> SubtestStatus:
     """The one rule: FAILED for a check that did not hold (an AssertionError, TestFailure
     included, or what ends a run with the test-failure exit code), ERROR for the rest."""

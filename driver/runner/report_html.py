@@ -18,7 +18,7 @@ from pathlib import Path
 
 from driver.atomic import write_atomic
 from driver.events import read_events
-from driver.runner.report import NOT_FAILED, SubtestResult, SubtestStatus
+from driver.runner.report import SubtestResult, SubtestStatus, count_statuses
 from driver.runner.timeline import Timeline, build
 from driver.text import visible_text
 
@@ -209,8 +209,7 @@ def write_report(
     """Render ``report.html`` at ``path``; ``links`` are shown by name (relative paths when
     they lie below the report's directory)."""
     timeline = build(read_events(events_path), results, nodes)
-    counts = {str(s): sum(r.status is s for r in results) for s in NOT_FAILED}
-    counts["failed"] = sum(r.status.fails_run for r in results)
+    counts = count_statuses(results)
     count_html = "".join(
         f'<span class="{k}" id="count-{k}">{v} {k}</span>' for k, v in counts.items()
     )
