@@ -74,7 +74,7 @@ def main() -> None:
                 machine.succeed("true")
             first_command.append(time.monotonic() - started)
             started = time.monotonic()
-            HealthGate().scan([(m, driver.control(m)) for m in driver.machines])
+            HealthGate().scan(list(driver.nodes.values()))
             health.append(time.monotonic() - started)
     script = Path(tempfile.mkdtemp()) / "noop.py"
     script.write_text("pass\n")

@@ -51,7 +51,7 @@ def boot(names: list[str], cache: Path, logger: Logger) -> tuple[float, list[flo
             machine.wait_for_unit("multi-user.target")
         pss = [pss_mib(m.pid or 0) for m in driver.machines]
         overlays = sum(
-            p.stat().st_blocks * 512 for c in driver.controls.values() for p in c.overlays
+            p.stat().st_blocks * 512 for c in driver.nodes.values() for p in c.disks.overlays
         )
         return wall, pss, overlays / 2**20
     finally:

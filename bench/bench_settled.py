@@ -32,7 +32,7 @@ from driver.config.topology import load_topology
 from driver.images.builder import default_cache_root
 from driver.images.profile_specs import debian_specs
 from driver.log import Logger
-from driver.machine.control import NodeControl
+from driver.machine.node import Node
 from driver.runner import settled, snapshots
 from driver.runner.driver import Driver, RunContext
 from driver.wait import wait_until
@@ -73,12 +73,12 @@ def cluster_runs(restored_runs: int, cold_runs: int) -> dict[str, Any]:
     return doc
 
 
-def time_to_loaded(control: NodeControl, extra_args: tuple[str, ...]) -> float:
+def time_to_loaded(control: Node, extra_args: tuple[str, ...]) -> float:
     """Seconds from QEMU's spawn (with ``extra_args``) until it reports the state loaded."""
     control.kill()
     started = time.monotonic()
     control.spawn(extra_args=extra_args)
-    wait_until(control.saved_state_loaded, 120.0, 0.01)
+    wait_until(control.disks.saved_state_loaded, 120.0, 0.01)
     return time.monotonic() - started
 
 
@@ -92,22 +92,21 @@ def one_node_loadvm_vs_incoming(samples: int) -> dict[str, Any]:
     result: dict[str, Any] = {"loadvm_s": [], "incoming_s": []}
     with Driver(specs, context) as driver:
         driver.start_all()
-        machine = driver.machines[0]
-        control = driver.control(machine)
-        machine.wait_for_unit("multi-user.target", timeout=300)
-        snapshots.snapshot([(machine, control)], "bench", logger)
-        machine.send_qmp_command("stop")
+        control = driver.nodes["node01"]
+        control.machine.wait_for_unit("multi-user.target", timeout=300)
+        snapshots.snapshot([control], "bench", logger)
+        control.pause()
         stream = state / "node01.state"
-        machine.send_qmp_command("migrate", uri="exec:cat > " + shlex.quote(str(stream)))
-        wait_until(lambda: "completed" in str(machine.send_qmp_command("query-migrate")), 120.0)
+        control.qmp("migrate", uri="exec:cat > " + shlex.quote(str(stream)))
+        wait_until(lambda: "completed" in str(control.qmp("query-migrate")), 120.0)
         disk = state / "saved.qcow2"
-        shutil.copyfile(control.overlays[0], disk)
+        shutil.copyfile(control.disks.overlays[0], disk)
         result["stream_bytes"] = stream.stat().st_size
         for _ in range(samples):
             # -loadvm reads the internal snapshot from the overlay that holds it.
-            shutil.copyfile(disk, control.overlays[0])
+            shutil.copyfile(disk, control.disks.overlays[0])
             result["loadvm_s"].append(time_to_loaded(control, ("-S", "-loadvm", "bench")))
-            control.overlays_over([disk])
+            control.disks.overlays_over([disk])
             incoming = ("-S", "-incoming", "exec:cat " + shlex.quote(str(stream)))
             result["incoming_s"].append(time_to_loaded(control, incoming))
     shutil.rmtree(state, ignore_errors=True)

@@ -4,6 +4,7 @@ need them)."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -57,3 +58,14 @@ def ssh_keypair(path: Path, comment: str) -> tuple[bytes, bytes]:
         os.replace(f"{temporary}.pub", public)
         os.replace(temporary, path)
     return path.read_bytes(), public.read_bytes()
+
+
+def authorize_client_key(state: Path) -> str:
+    """The guest command that authorises the driver's SSH key of ``state`` for root
+    (once: a key already listed is not added again)."""
+    _, public = ssh_keypair(client_key(state), CLIENT_KEY_COMMENT)
+    key = shlex.quote(public.decode().strip())
+    return (
+        "f=/root/.ssh/authorized_keys; install -d -m 700 /root/.ssh; "
+        f"grep -qxF {key} $f 2>/dev/null || echo {key} >> $f; chmod 600 $f"
+    )

@@ -1,7 +1,7 @@
 """The package's boundaries (issue 20), read from the source: outside ``driver/machine/``
 no module touches a part of a Machine (its QEMU process, console, shell, QMP client or
 port) or any underscore member of something that is not its own ``self``/``cls``; the
-driver drives nodes through ``NodeControl``'s public methods. A static check, so a new
+driver drives nodes through ``Node``'s public methods. A static check, so a new
 reach-through fails here before it becomes a second, invisible API."""
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ import pytest
 from driver.errors import CommandTimeout, MachineDied, TestFailure
 from driver.images.builder import Image
 from driver.machine.machine import Machine
+from driver.runner.convergence import converges
 from driver.runner.driver import Driver
-from driver.runner.faults import converges
 from driver.runner.helpers import retry
 from driver.runner.readiness import wait_for_units
 from driver.runner.snapshots import step_clock

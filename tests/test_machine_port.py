@@ -39,6 +39,7 @@ class FakePort:
         self.commands: list[str] = []
         self.qmp_sent: list[str] = []
         self.calls: list[str] = []
+        self.expected_failed_units: set[str] = set()
         self.running = False
 
     @property
@@ -71,23 +72,23 @@ class FakePort:
     def is_running(self) -> bool:
         return self.running
 
-    def spawn(
-        self,
-        fresh_disks: bool = False,
-        allow_reboot: bool = False,
-        extra_args: tuple[str, ...] = (),
-    ) -> None:
-        self.calls.append("spawn")
-        self.running = True
-        self.lifecycle.enter(NodeState.STARTING)
+    def start(self, allow_reboot: bool = False, fresh_disks: bool = False) -> None:
+        if not self.running:
+            self.calls.append("start")
+            self.running = True
+            self.lifecycle.enter(NodeState.STARTING)
 
-    def wait_ready(self, timeout: float) -> bool:
-        self.calls.append("wait_ready")
+    def connect(self, timeout: float) -> None:
         if self.state is NodeState.UP:
-            return False
+            return
+        self.start()
+        self.calls.append("connect")
         self.lifecycle.enter(NodeState.UP)
         self.boot_seconds = 1.5
-        return True
+
+    def crash(self, timeout: float) -> None:
+        self.calls.append("crash")
+        self.kill()
 
     def kill(self) -> None:
         self.calls.append("kill")
@@ -103,7 +104,8 @@ class FakePort:
         if not self.running:
             raise MachineDied("node01: QEMU exited", node="node01", quotes_console=True)
 
-    def run(self, command: str, timeout: float | None) -> CommandResult:
+    def run_logged(self, command: str, timeout: float | None) -> CommandResult:
+        self.connect(300.0)
         self.commands.append(command)
         status, out, err = self.replies.pop(0)
         return CommandResult(status, out.encode(), err.encode(), 0.01, timed_out=status == 124)
@@ -112,6 +114,10 @@ class FakePort:
         self.check_alive()
         self.qmp_sent.append(command)
         return {}
+
+    def hmp(self, command: str) -> str:
+        self.qmp_sent.append(f"hmp {command}")
+        return ""
 
     def next_qmp_event(self, wait: float) -> dict[str, Any] | None:
         return None
@@ -139,7 +145,7 @@ def test_first_command_starts_and_waits_for_the_shell() -> None:
     node, port = machine([(0, "hello\n", "")])
     assert not node.booted and not node.connected
     assert node.succeed("echo hello") == "hello\n"
-    assert port.calls == ["spawn", "wait_ready"] and node.booted and node.boot_seconds == 1.5
+    assert port.calls == ["start", "connect"] and node.booted and node.boot_seconds == 1.5
     assert port.commands[0].startswith("set -euo pipefail\n") and "echo hello" in port.commands[0]
 
 
@@ -167,14 +173,14 @@ def test_host_port_comes_from_the_ports_forwards() -> None:
         node.host_port(80)
 
 
-def test_crash_quits_over_qmp_then_kills() -> None:
+def test_lifecycle_steps_are_the_nodes() -> None:
+    """crash, release and a monitor command are asked of the node (its Node does them)."""
     node, port = machine([(0, "", "")])
     node.succeed("true")
+    assert node.send_monitor_command("info status") == "(qemu) "
+    assert port.qmp_sent == ["hmp info status"]
     node.crash(timeout=0.01)
-    assert port.qmp_sent == ["quit"] and port.calls[-2:] == ["wait_exit", "kill"]
-    assert not node.booted and not node.is_running()
-    node.crash()  # a node that is not running is left alone
-    assert port.calls[-1] == "kill" and port.qmp_sent == ["quit"]
+    assert port.calls[-2:] == ["crash", "kill"] and not node.booted and not node.is_running()
 
 
 def test_console_through_the_port() -> None:

@@ -350,17 +350,17 @@ def test_dsl_reference_is_current_and_lists_only_test_author_methods() -> None:
     assert (REPO / "docs" / "dsl.md").read_text() == page
     # The driver's side of a node (its process and control) is not the manual's.
     from driver.machine import Machine
-    from driver.machine.control import NodeControl
+    from driver.machine.node import Node
     from driver.machine.process import QemuProcess
 
     script_face = set(dir(Machine))
     plumbing = {
         name
-        for kind in (NodeControl, QemuProcess)
+        for kind in (Node, QemuProcess)
         for name in dir(kind)
         if not name.startswith("_") and name not in script_face
     }
-    assert {"argv", "create_overlays", "detach"} <= plumbing
+    assert {"argv", "create_overlays", "detach", "run_logged", "hmp", "check"} <= plumbing
     nodes_section = page[page.index("## Nodes") :]
     for name in plumbing:
         assert f"### `{name}(" not in nodes_section, name

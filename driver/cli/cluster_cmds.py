@@ -31,8 +31,8 @@ def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
         if stopped.killed:
             inv.logger.log(f"left over from before: {stopped.describe()}")
         driver = inv.fresh_driver(inv.state, detached=True)
-        for control in driver.controls.values():
-            control.create_overlays()
+        for control in driver.nodes.values():
+            control.disks.create_overlays()
         with driver, global_timeout(3600.0):
             driver.start_all()
             cluster.write_record(driver, inv.profile)
@@ -122,8 +122,8 @@ def cmd_snapshot(inv: Invocation, args: argparse.Namespace) -> int:
             return EXIT_OK
     with cluster.attach(inv.state, inv.context(inv.state)) as driver:
         if args.verb == "snapshots":
-            for machine in driver.machines:
-                for info in snapshots.list_snapshots(machine):
+            for node in driver.nodes.values():
+                for info in snapshots.list_snapshots(node):
                     print(f"{info.node}  {info.name}  {info.vm_state}  {info.date}")
             return EXIT_OK
         if args.verb == "snapshot":

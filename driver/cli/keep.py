@@ -50,8 +50,8 @@ def _run_kept(
 ) -> int:
     driver = inv.fresh_driver(inv.state, detached=True, settled=settled)
     runs.announce(driver, inv.state, inv.logger)
-    for control in driver.controls.values():
-        control.create_overlays()
+    for control in driver.nodes.values():
+        control.disks.create_overlays()
     with driver, recorded(inv, driver, results):
         if settled:
             start_settled(driver, inv.topology().profile(inv.profile), inv.settled_root())

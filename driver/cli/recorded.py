@@ -34,7 +34,7 @@ def recorded(inv: Invocation, driver: Driver, results: list[SubtestResult]) -> I
         junit = getattr(inv.args, "junit_xml", None)
         if junit is not None:
             links["JUnit"] = Path(junit).resolve()
-        for name, control in driver.controls.items():
+        for name, control in driver.nodes.items():
             links[f"{name} console (vm.log)"] = control.state_dir / "vm.log"
         for export in driver.artifacts.exports:
             for kept in export.files:
@@ -44,7 +44,7 @@ def recorded(inv: Invocation, driver: Driver, results: list[SubtestResult]) -> I
                 out / "report.html",
                 events,
                 results,
-                list(driver.controls),
+                list(driver.nodes),
                 f"photon-driver {inv.profile}: {what_ran(inv)}",
                 links,
             )

@@ -119,7 +119,7 @@ def run_scripts(
     if reruns or getattr(inv.args, "keep_on_failure", False):
         # Snapshots before each subtest: reruns start from them, and a kept cluster can be
         # put back to where its failed subtest began (restore("before:NAME")).
-        session.reruns = Reruns(driver.nodes, inv.logger, reruns)
+        session.reruns = Reruns(lambda: list(driver.nodes.values()), inv.logger, reruns)
     code = EXIT_OK
     interrupted = False
     try:

@@ -28,6 +28,8 @@ from driver.machine.shell import CommandResult
 BOOT_CLOCK = "boot_cs() { local up; read -r up _ </proc/uptime; cs=$(( 10#${up/./} )); }\n"
 
 DEFAULT_TIMEOUT = 900.0
+# How long a node's boot may take, up to its backdoor shell's answer.
+BOOT_TIMEOUT = 300.0
 # Prepended to test-author commands (execute, succeed, fail, wait_until_*), as the NixOS
 # driver does: `succeed("false | true")` fails.
 STRICT = "set -euo pipefail\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 from driver.log import Logger
 from driver.wait import wait_until
 
-# Console and kernel-log lines that mean a node is unwell, one list for NodeControl.check_alive
+# Console and kernel-log lines that mean a node is unwell, one list for Node.check_alive
 # (why QEMU died) and the health gate (runner/health.py): ours, and the patterns
 # Fedora CoreOS' kola checks on the console (emergency shell, CPU warnings, I/O to an
 # offline device, Go panics, core dumps, unit ordering cycles, failed generators).
@@ -71,6 +71,12 @@ class ConsoleLog:
             return "", offset
         end = data.rfind(b"\n") + 1
         return data[:end].decode(errors="replace"), offset + end
+
+    def first_problem(self) -> str:
+        """``": <line>"`` for the first kernel problem (a panic, an oops) on the console of
+        this boot, else ""."""
+        found = [ln.strip() for ln in self.read().splitlines() if KERNEL_PROBLEMS.search(ln)]
+        return f": {found[0]}" if found else ""
 
     def tail(self, lines: int = 20) -> str:
         """The last ``lines`` console lines of this boot."""

@@ -70,7 +70,7 @@ class MonitorMixin(ShellBase):
     def human_monitor_command(self, command: str) -> str:
         """The output of a human-monitor (HMP) command as QMP returns it: no prompt, ""
         for a command that prints nothing (``savevm`` on success)."""
-        return str(self.send_qmp_command("human-monitor-command", **{"command-line": command}))
+        return self._port.hmp(command)
 
     def send_key(self, key: str, delay: float = 0.01) -> None:
         """Press a key combination in QEMU's sendkey syntax, e.g. ``ctrl-alt-delete``."""

@@ -1,4 +1,4 @@
-"""NodePort: the one narrow interface a script's Machine is built on. ``NodeControl``
+"""NodePort: the one narrow interface a script's Machine is built on. ``Node`` (node.py)
 implements it for a real QEMU node; a unit test can implement it with canned replies to
 test the DSL's own logic (messages, parsing, retries) without a guest."""
 
@@ -21,6 +21,7 @@ class NodePort(Protocol):
     name: str
     spec: NodeSpec
     boot_seconds: float | None
+    expected_failed_units: set[str]
 
     @property
     def state(self) -> NodeState:
@@ -52,16 +53,14 @@ class NodePort(Protocol):
     def is_running(self) -> bool:
         """Whether QEMU runs."""
 
-    def spawn(
-        self,
-        fresh_disks: bool = False,
-        allow_reboot: bool = False,
-        extra_args: tuple[str, ...] = (),
-    ) -> None:
-        """Start QEMU."""
+    def start(self, allow_reboot: bool = False, fresh_disks: bool = False) -> None:
+        """Start QEMU if it is not running."""
 
-    def wait_ready(self, timeout: float) -> bool:
-        """Wait for the shell; True when this call saw the node become ready."""
+    def connect(self, timeout: float) -> None:
+        """Start the node if needed and wait for its shell."""
+
+    def crash(self, timeout: float) -> None:
+        """A power loss (QMP quit, then a kill after ``timeout``)."""
 
     def kill(self) -> None:
         """Kill QEMU at once."""
@@ -72,11 +71,14 @@ class NodePort(Protocol):
     def check_alive(self) -> None:
         """Raise MachineDied when QEMU is gone."""
 
-    def run(self, command: str, timeout: float | None) -> CommandResult:
-        """Run ``command`` in the guest shell."""
+    def run_logged(self, command: str, timeout: float | None) -> CommandResult:
+        """Run ``command`` in the guest shell once the node is up, recorded in the log."""
 
     def qmp(self, command: str, /, **arguments: object) -> object:
         """Send a QMP command."""
+
+    def hmp(self, command: str) -> str:
+        """The output of a human-monitor command."""
 
     def next_qmp_event(self, wait: float) -> dict[str, Any] | None:
         """The next QMP event within ``wait`` s."""

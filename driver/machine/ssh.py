@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from driver.duration import Duration, seconds
-from driver.keys import CLIENT_KEY_COMMENT, client_key, ssh_keypair
+from driver.keys import client_key
 from driver.machine.base import ShellBase
 
 
@@ -23,17 +22,6 @@ class SshMixin(ShellBase):
 
     def _ssh_key(self) -> Path:
         return client_key(self._port.state_dir.parent)
-
-    def _install_ssh_key(self) -> None:
-        """Authorise the driver's SSH key for root (images that do not bake it in, e.g.
-        Nix-built nodes: spec meta ``provision_ssh_key``)."""
-        _, public = ssh_keypair(self._ssh_key(), CLIENT_KEY_COMMENT)
-        key = shlex.quote(public.decode().strip())
-        self.succeed(
-            "f=/root/.ssh/authorized_keys; install -d -m 700 /root/.ssh; "
-            f"grep -qxF {key} $f 2>/dev/null || echo {key} >> $f; chmod 600 $f",
-            timeout=30.0,
-        )
 
     def ssh_command(self, user: str = "root") -> list[str]:
         """The ssh command line that reaches this node through its forwarded SSH port."""

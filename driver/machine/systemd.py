@@ -53,9 +53,6 @@ echo "is $as/$ss"; exit 1"""
 class SystemdMixin(ShellBase):
     """systemd-facing DSL methods."""
 
-    # Units the script waited to see failed: the health gate does not report them.
-    expected_failed_units: set[str]
-
     @staticmethod
     def _systemctl_command(arguments: str, user: str | None) -> str:
         if user is None:
@@ -134,7 +131,7 @@ class SystemdMixin(ShellBase):
                 last = polled.output.strip() or "unknown"
                 raise self._timed_out(limit, f"unit {unit} did not reach {state} (it is {last})")
             if state == "failed":
-                self.expected_failed_units.add(unit if "." in unit else f"{unit}.service")
+                self._port.expected_failed_units.add(unit if "." in unit else f"{unit}.service")
 
     def wait_for_unit(
         self,

@@ -24,7 +24,8 @@ from driver.errors import EXIT_INFRA, DriverError, InfraError, TestScriptError, 
 from driver.hosttools import host_boot_id
 from driver.log import Logger
 from driver.machine import process
-from driver.machine.machine import Machine
+from driver.machine.node import Node
+from driver.parallel import on_each
 from driver.runner import owned
 from driver.runner.driver import Driver, RunContext, socket_parent, socket_prefix
 from driver.safe_files import open_for_writing, private_dir
@@ -72,7 +73,7 @@ def write_record(driver: Driver, profile: str) -> None:
         "nodes": {
             c.name: {
                 "pid": c.pid,
-                "host_ports": c.host_ports,
+                "host_ports": [port for _, port in c.forwards()],
                 "forwards": [
                     {
                         "name": f.name,
@@ -88,7 +89,7 @@ def write_record(driver: Driver, profile: str) -> None:
                 "accel": c.accel.name if c.accel else "",
                 "addresses": [n.address for n in c.spec.nics],
             }
-            for c in driver.controls.values()
+            for c in driver.nodes.values()
         },
     }
     write_atomic(driver.state / RECORD, json.dumps(doc, indent=2) + "\n")
@@ -139,7 +140,7 @@ def _record_restarts(state: Path, driver: Driver) -> None:
     if doc is None:
         return
     changed = False
-    for control in driver.controls.values():
+    for control in driver.nodes.values():
         node = doc["nodes"].get(control.name)
         if node is not None and control.pid is not None and node["pid"] != control.pid:
             node["pid"], node["started_wall"] = control.pid, control.started_wall
@@ -222,7 +223,7 @@ def attach(state: Path, context: RunContext, lock: IO[str] | None = None) -> Dri
         if own_lock:
             driver.exit_hooks.append(held.close)
         driver.adopt_vlans({int(n): int(pid) for n, pid in doc["vlans"].items()})
-        for control in driver.controls.values():
+        for control in driver.nodes.values():
             node = doc["nodes"][control.name]
             control.attach(int(node["pid"]), node.get("boot_seconds"), node.get("accel", ""))
     except BaseException:
@@ -232,10 +233,10 @@ def attach(state: Path, context: RunContext, lock: IO[str] | None = None) -> Dri
     return driver
 
 
-def _power_off(machine: Machine) -> None:
+def _power_off(node: Node) -> None:
     # A node that does not answer is killed below: its shell's failure is not an error.
     with contextlib.suppress(TestScriptError, DriverError, OSError):
-        machine.run_unchecked("systemctl start --no-block poweroff.target", timeout=10.0)
+        node.run_logged("systemctl start --no-block poweroff.target", timeout=10.0)
 
 
 @dataclass(frozen=True)
@@ -272,11 +273,10 @@ def stop(
         if doc is not None and not check_record(state, doc):
             context = RunContext(state, logger, environ, state / "out", state)
             with attach(state, context, lock=held) as driver:
-                driver.parallel(driver.machines, _power_off)
+                nodes = list(driver.nodes.values())
+                on_each(nodes, _power_off, "machines")
                 with contextlib.suppress(TimeoutError):
-                    wait_until(
-                        lambda: not any(m.is_running() for m in driver.machines), timeout, 0.2
-                    )
+                    wait_until(lambda: not any(n.is_running() for n in nodes), timeout, 0.2)
         killed = owned.kill_owned(state)
         if doc is not None:
             shutil.rmtree(doc["socket_dir"], ignore_errors=True)

@@ -20,8 +20,8 @@ from driver.duration import Duration, seconds
 from driver.errors import DriverError, TestFailure
 from driver.log import Logger
 from driver.machine.argv import Paths
-from driver.machine.control import NodeControl
 from driver.machine.machine import BOOT_TIMEOUT, Machine
+from driver.machine.node import Node
 from driver.machine.process import QemuProcess
 from driver.parallel import on_each
 from driver.runner import snapshots
@@ -64,8 +64,7 @@ class RunContext:
 class Driver:
     """Owns one run's machines and VLAN switches, from start to cleanup."""
 
-    machines: list[Machine]  # every node of the run, as scripts see it
-    controls: dict[str, NodeControl]  # the same nodes, as the driver drives them
+    nodes: dict[str, Node]  # every node of the run, by name (``node.machine``: the script's)
     vlans: list[VLan]  # one switch per VLAN
     context: RunContext
     polling: PollingConditions  # the script's active polling conditions
@@ -95,8 +94,7 @@ class Driver:
         numbers = sorted({nic.vlan for spec in specs.values() for nic in spec.nics})
         self.vlans = [VLan(n, self.socket_dir) for n in numbers]
         sockets = {v.number: v.socket for v in self.vlans}
-        self.machines: list[Machine] = []
-        self.controls: dict[str, NodeControl] = {}
+        self.nodes: dict[str, Node] = {}
         self.polling = PollingConditions(self.logger.log)
         chosen = assign_ports({name: spec.forwards for name, spec in specs.items()})
         # Each node's journal and core dumps, kept in the output directory (triage/).
@@ -107,20 +105,18 @@ class Driver:
             qemu = QemuProcess(
                 spec, paths, sockets, ports, context.environ, context.cache_dir, detached
             )
-            control = NodeControl(qemu, self.logger)
-            machine = Machine(control, self.logger, context.out_dir)
-            machine.callbacks.append(self.polling.check)
-            machine.before_power_loss.append(partial(self.artifacts.export, machine, "crash"))
-            self.machines.append(machine)
-            self.controls[name] = control
-        names = [m.name for m in self.machines]
+            node = Node(qemu, self.logger, context.out_dir)
+            node.machine.callbacks.append(self.polling.check)
+            node.power_loss_hooks.append(partial(self.artifacts.export, node, "crash"))
+            self.nodes[name] = node
+        names = list(self.nodes)
         groups = [[n for n in g if n in names] for g in (boot_groups or [names])]
         self.boot_groups = [g for g in groups if g]
         self._vlans_started = False
         self.owns_processes = True  # False when attached to a cluster started elsewhere
         self.exit_hooks: list[Callable[[], None]] = []
         self.health = HealthGate()
-        self.faults = Faults(self.logger)
+        self.faults = Faults(self.logger, self.node)
 
     def __enter__(self) -> Driver:
         """Start the VLAN switches, as the NixOS driver does when it is created: a script
@@ -153,20 +149,18 @@ class Driver:
         """Where this run's outputs go (``-o``): ``copy_from_vm``, screenshots, reports."""
         return self.context.out_dir
 
+    @property
+    def machines(self) -> list[Machine]:
+        """Every node of the run as scripts see it (NixOS's ``driver.machines``)."""
+        return [node.machine for node in self.nodes.values()]
+
     def machine(self, name: str) -> Machine:
         """The Machine called ``name``."""
-        for machine in self.machines:
-            if machine.name == name:
-                return machine
-        raise KeyError(name)
+        return self.nodes[name].machine
 
-    def nodes(self) -> list[tuple[Machine, NodeControl]]:
-        """Every node as its script-facing Machine and its NodeControl."""
-        return [(m, self.control(m)) for m in self.machines]
-
-    def control(self, node: Machine | str) -> NodeControl:
-        """The NodeControl of a node (by Machine or name)."""
-        return self.controls[node if isinstance(node, str) else node.name]
+    def node(self, which: Machine | str) -> Node:
+        """The Node behind a script's Machine (or of that name)."""
+        return self.nodes[which if isinstance(which, str) else which.name]
 
     # --- booting -------------------------------------------------------------------
 
@@ -191,22 +185,31 @@ class Driver:
         self.start_vlans()
         with self.logger.nested("starting all machines"):
             for group in self.boot_groups:
-                machines = [self.machine(n) for n in group]
-                for machine in machines:
-                    machine.start()  # main thread: the parent-death signal binds to it
-                self.parallel(machines, lambda m: m.connect(limit))
+                nodes = [self.nodes[n] for n in group]
+                for node in nodes:
+                    node.start()  # main thread: the parent-death signal binds to it
+                on_each(nodes, lambda n: n.connect(limit), "machines")
 
     def join_all(self, timeout: Duration = BOOT_TIMEOUT) -> None:
         """Wait until every machine has shut down (as in the NixOS driver); does not start a
         shutdown. Fails after ``timeout``."""
-        running = [m for m in self.machines if m.is_running()]
-        self.parallel(running, lambda m: m.wait_for_shutdown(timeout))
+        limit = seconds(timeout)
+
+        def join(node: Node) -> None:
+            try:
+                node.wait_exit(limit)
+            except TimeoutError:
+                message = f"action timed out after {limit:g}s: the node did not shut down"
+                raise TestFailure(f"{node.name}: {message}", node=node.name) from None
+
+        on_each([n for n in self.nodes.values() if n.is_running()], join, "machines")
 
     def wait_for_all_booted(self, timeout: Duration = BOOT_TIMEOUT) -> None:
         """Wait until every started machine's backdoor shell answers (boot finished);
         fails after ``timeout`` s."""
-        running = [m for m in self.machines if m.is_running()]
-        self.parallel(running, lambda m: m.connect(timeout))
+        limit = seconds(timeout)
+        running = [n for n in self.nodes.values() if n.is_running()]
+        on_each(running, lambda n: n.connect(limit), "machines")
 
     @staticmethod
     def parallel(machines: list[Machine], action: Callable[[Machine], object]) -> None:
@@ -217,13 +220,13 @@ class Driver:
 
     def serial_stdout_on(self) -> None:
         """Stream every node's console into the log (default)."""
-        for control in self.controls.values():
-            control.stream_console(True)
+        for node in self.nodes.values():
+            node.stream_console(True)
 
     def serial_stdout_off(self) -> None:
         """Stop streaming consoles into the log (they are still written to vm.log)."""
-        for control in self.controls.values():
-            control.stream_console(False)
+        for node in self.nodes.values():
+            node.stream_console(False)
 
     def undo_faults(self) -> None:
         """Undo every fault still active (a failing undo is logged, not raised)."""
@@ -238,9 +241,9 @@ class Driver:
         """New findings of the health gate on every machine started in this run (faults
         still in place are undone first)."""
         self.undo_faults()
-        started = [m for m in self.machines if m.pid is not None]
+        started = [n for n in self.nodes.values() if n.pid is not None]
         begun = time.monotonic()
-        findings = self.health.scan([n for n in self.nodes() if n[0] in started])
+        findings = self.health.scan(started)
         self.logger.event(
             "health-scan", duration=round(time.monotonic() - begun, 4), nodes=len(started)
         )
@@ -267,8 +270,8 @@ class Driver:
     def keep_artifacts(self, reason: str) -> list[NodeExport]:
         """Export every running node's journal and core dumps into the output directory
         now (``nodes/<node>/NN-<reason>.*``), in parallel; what each export wrote."""
-        running = [m for m in self.machines if m.pid is not None]
-        kept = on_each(running, lambda m: self.artifacts.export(m, reason), "artifacts")
+        running = [n for n in self.nodes.values() if n.pid is not None]
+        kept = on_each(running, lambda n: self.artifacts.export(n, reason), "artifacts")
         return [k for k in kept if k is not None]
 
     def since(self, epoch: float) -> None:
@@ -283,7 +286,7 @@ class Driver:
         """Save every running node together under ``name`` (RAM, devices, disks; all nodes
         paused around it), replacing an older snapshot of that name."""
         self.undo_faults()
-        snapshots.snapshot(self.nodes(), name, self.logger)
+        snapshots.snapshot(list(self.nodes.values()), name, self.logger)
 
     def restore(self, name: str, keep_journals: bool = True) -> None:
         """Bring every running node back to snapshot ``name`` together, then step each
@@ -297,29 +300,29 @@ class Driver:
         self.undo_faults()
         if keep_journals:
             self.keep_artifacts("restore")
-        snapshots.restore(self.nodes(), name, self.logger)
+        snapshots.restore(list(self.nodes.values()), name, self.logger)
 
     # --- teardown --------------------------------------------------------------------
 
     def cleanup(self) -> None:
         """Kill every QEMU and switch this run started; remove its socket directory and,
         for a fresh run, the disk overlays (console logs stay)."""
-        for control in self.controls.values():
+        for node in self.nodes.values():
             try:
-                control.kill()
+                node.kill()
             except DriverError as exc:
-                self.logger.warning(f"cleanup: {exc}", node=control.name)
+                self.logger.warning(f"cleanup: {exc}", node=node.name)
         for vlan in self.vlans:
             vlan.stop()
         if self._own_socket_dir:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
         if not self.detached:
-            for control in self.controls.values():
-                for overlay in control.overlays:
+            for node in self.nodes.values():
+                for overlay in node.disks.overlays:
                     if overlay.suffix == ".qcow2":
                         overlay.unlink(missing_ok=True)
 
     def detach(self) -> None:
         """Disconnect from detached machines, leaving them running."""
-        for control in self.controls.values():
-            control.detach()
+        for node in self.nodes.values():
+            node.detach()

@@ -15,18 +15,16 @@ from types import TracebackType
 from driver.errors import TestFailure
 from driver.log import Logger
 from driver.machine.machine import Machine
-from driver.wait import wait_until
+from driver.machine.node import Node
 
 # The cluster-VLAN interface of the node whose address is $ip (NIC order varies by image).
 _DEV = "dev=$(ip -o -4 addr show to {ip} | awk '{{print $2}}'); [ -n \"$dev\" ]"
 
 
-def _address(machine: Machine) -> str:
-    if not machine.spec.nics or not machine.spec.nics[0].address:
-        raise TestFailure(
-            f"{machine.name}: no cluster address to aim a fault at", node=machine.name
-        )
-    return machine.spec.nics[0].address.split("/")[0]
+def _address(node: Node) -> str:
+    if not node.spec.nics or not node.spec.nics[0].address:
+        raise TestFailure(f"{node.name}: no cluster address to aim a fault at", node=node.name)
+    return node.spec.nics[0].address.split("/")[0]
 
 
 class FaultKind(enum.Enum):
@@ -89,10 +87,12 @@ class Fault:
 
 
 class Faults:
-    """The faults of one run."""
+    """The faults of one run. Scripts name nodes by their Machines; ``node_of`` gives the
+    Node behind each, which the faults work on."""
 
-    def __init__(self, logger: Logger) -> None:
+    def __init__(self, logger: Logger, node_of: Callable[[Machine], Node]) -> None:
         self.logger = logger
+        self._node_of = node_of
         self.active: list[Fault] = []
         self._bands: dict[str, dict[str, int]] = {}  # node -> peer address -> tc band
 
@@ -131,14 +131,13 @@ class Faults:
         so traffic fails in both directions."""
         if len(groups) < 2:
             raise TestFailure("partition needs at least two groups of nodes")
-        pairs = [
-            (a, b) for i, g in enumerate(groups) for h in groups[i + 1 :] for a in g for b in h
-        ]
+        nodes = [[self._node_of(m) for m in g] for g in groups]
+        pairs = [(a, b) for i, g in enumerate(nodes) for h in nodes[i + 1 :] for a in g for b in h]
 
         def routes(verb: str) -> None:
             for a, b in pairs:
                 for node, peer in ((a, b), (b, a)):
-                    node.succeed(f"ip route {verb} blackhole {_address(peer)}/32", timeout=30)
+                    node.check(f"ip route {verb} blackhole {_address(peer)}/32", timeout=30)
 
         names = " | ".join(",".join(m.name for m in g) for g in groups)
         return self._apply(
@@ -156,9 +155,11 @@ class Faults:
                 fault.undo()
 
     def _netem(
-        self, kind: FaultKind, a: Machine, b: Machine, netem: str, description: str
+        self, kind: FaultKind, machine_a: Machine, machine_b: Machine, netem: str, description: str
     ) -> Fault:
-        def add(node: Machine, peer: Machine) -> None:
+        a, b = self._node_of(machine_a), self._node_of(machine_b)
+
+        def add(node: Node, peer: Node) -> None:
             bands = self._bands.setdefault(node.name, {})
             band = next(k for k in range(2, 17) if k not in bands.values())
             ip, peer_ip = _address(node), _address(peer)
@@ -170,7 +171,7 @@ class Faults:
                     "priomap 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 && "
                 )
             )
-            node.succeed(
+            node.check(
                 _DEV.format(ip=ip)
                 + " && "
                 + setup
@@ -181,7 +182,7 @@ class Faults:
             )
             bands[peer_ip] = band
 
-        def remove(node: Machine, peer: Machine) -> None:
+        def remove(node: Node, peer: Node) -> None:
             bands = self._bands.get(node.name, {})
             band = bands.pop(_address(peer), None)
             if band is None:
@@ -196,15 +197,15 @@ class Faults:
                     else "tc qdisc del dev $dev root"
                 )
             )
-            node.succeed(command, timeout=30)
+            node.check(command, timeout=30)
 
-        def both(action: Callable[[Machine, Machine], None]) -> None:
+        def both(action: Callable[[Node, Node], None]) -> None:
             action(a, b)
             action(b, a)
 
         return self._apply(
             kind,
-            [a, b],
+            [machine_a, machine_b],
             f"{description} between {a.name} and {b.name}",
             lambda: both(add),
             lambda: both(remove),
@@ -232,8 +233,8 @@ class Faults:
             FaultKind.PAUSE,
             [node],
             f"pause {node.name}",
-            lambda: node.send_qmp_command("stop"),
-            lambda: node.send_qmp_command("cont"),
+            self._node_of(node).pause,
+            self._node_of(node).resume,
         )
 
     def resume(self, node: Machine) -> None:
@@ -259,8 +260,10 @@ class Faults:
             FaultKind.DISK_FULL,
             [node],
             f"disk full at {path} on {node.name}",
-            lambda: node.succeed(fill, timeout=300),
-            lambda: node.succeed(f"rm -f {filler} {filler}.top {filler}.probe; sync", timeout=60),
+            lambda: self._node_of(node).check(fill, timeout=300),
+            lambda: self._node_of(node).check(
+                f"rm -f {filler} {filler}.top {filler}.probe; sync", timeout=60
+            ),
         )
 
     def clock_skew(self, node: Machine, seconds: float) -> Fault:
@@ -270,33 +273,6 @@ class Faults:
             FaultKind.CLOCK_SKEW,
             [node],
             f"clock of {node.name} {step:+d}s",
-            lambda: node.succeed(f"date -s @$(( $(date +%s) + {step} )) >/dev/null"),
-            lambda: node.succeed(f"date -s @$(( $(date +%s) - {step} )) >/dev/null"),
+            lambda: self._node_of(node).check(f"date -s @$(( $(date +%s) + {step} )) >/dev/null"),
+            lambda: self._node_of(node).check(f"date -s @$(( $(date +%s) - {step} )) >/dev/null"),
         )
-
-
-def converges(
-    check: str, nodes: Iterable[Machine], within: float = 60.0, interval: float = 1.0
-) -> str:
-    """Run ``check`` on every node until all print the same (non-empty) output; returns it.
-    Fails after ``within`` s, listing each node's last output."""
-    machines = list(nodes)
-    last: dict[str, tuple[int, str]] = {}  # node -> (exit status, output)
-
-    def agreed() -> bool:
-        for machine in machines:
-            status, output = machine.execute(check, timeout=max(interval * 10, 30))
-            last[machine.name] = (status, output.strip())
-        values = set(last.values())
-        status, output = next(iter(values))
-        return len(values) == 1 and status == 0 and output != ""
-
-    def shown(status: int, output: str) -> str:
-        return repr(output) if status == 0 else repr(f"(exit {status}) {output}")
-
-    try:
-        wait_until(agreed, within, interval)
-    except TimeoutError:
-        seen = "; ".join(f"{name}: {shown(*value)}" for name, value in last.items())
-        raise TestFailure(f"`{check}` did not converge within {within:g}s: {seen}") from None
-    return next(iter(last.values()))[1]

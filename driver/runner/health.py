@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 from driver.errors import DriverError
 from driver.machine.console import HEALTH_MARKER, KERNEL_PROBLEMS
-from driver.machine.control import NodeControl
-from driver.machine.machine import Machine
+from driver.machine.node import Node
 from driver.parallel import on_each
 from driver.triage import coredumps
 
@@ -83,61 +82,61 @@ class HealthGate:
             for pattern, node in self.allowed
         )
 
-    def scan(self, nodes: list[tuple[Machine, NodeControl]]) -> list[Finding]:
+    def scan(self, nodes: list[Node]) -> list[Finding]:
         """New findings on ``nodes`` that the script did not allow."""
         if not nodes:
             return []
-        scanned = on_each(nodes, lambda n: self.scan_machine(*n), "health")
+        scanned = on_each(nodes, self.scan_node, "health")
         found = [f for fs in scanned for f in fs]
         new = [f for f in dict.fromkeys(found) if f not in self.reported]
         self.reported.update(new)
         return [f for f in new if not self.is_allowed(f)]
 
-    def scan_machine(self, machine: Machine, control: NodeControl) -> list[Finding]:
-        """Findings on ``machine`` in this boot: console lines not read by an earlier scan,
+    def scan_node(self, node: Node) -> list[Finding]:
+        """Findings on ``node`` in this boot: console lines not read by an earlier scan,
         kernel log lines, failed units."""
         marker = HEALTH_MARKER + secrets.token_hex(6)
         lines: list[str] = []
         units: list[str] = []
         cores: list[coredumps.CoreDump] = []
         on_console = False
-        if machine.is_up():
+        if node.is_up():
             try:
                 command = scan_command(marker, self.since_epoch)
-                result = machine.run_unchecked(command, timeout=30.0)
+                result = node.run_logged(command, timeout=30.0)
                 failed, _, kernel = result.stdout.partition(SEPARATOR)
                 failed, _, listed = failed.partition(CORE_SEPARATOR)
                 cores = coredumps.parse_list(listed, self.since_epoch)
                 units = [ln.split()[0] for ln in failed.splitlines() if ln.strip()]
-                units = [u for u in units if u not in machine.expected_failed_units]
+                units = [u for u in units if u not in node.expected_failed_units]
                 on_console = marker in kernel
                 lines += [ln.strip() for ln in kernel.splitlines() if marker not in ln]
             except (DriverError, TimeoutError) as exc:
                 # The scan's own trouble is no finding about the node's health.
-                self.unscanned.append(f"{machine.name}: {str(exc).splitlines()[0]}")
-        lines += self._console_lines(machine.name, control, marker if on_console else None)
-        findings = [Finding(machine.name, f"failed unit {u}") for u in units]
-        findings += [Finding(machine.name, core.evidence) for core in cores]
+                self.unscanned.append(f"{node.name}: {str(exc).splitlines()[0]}")
+        lines += self._console_lines(node, marker if on_console else None)
+        findings = [Finding(node.name, f"failed unit {u}") for u in units]
+        findings += [Finding(node.name, core.evidence) for core in cores]
         # Console lines carry the kernel's timestamp, dmesg --notime lines do not: patterns
         # anchored at the start of the message (Go's "panic: ") see both alike.
         messages = [TIMESTAMP.sub("", ln) for ln in lines]
         findings += [
-            Finding(machine.name, "kernel: " + m) for m in messages if KERNEL_PROBLEMS.search(m)
+            Finding(node.name, "kernel: " + m) for m in messages if KERNEL_PROBLEMS.search(m)
         ]
         return findings
 
-    def _console_lines(self, node: str, control: NodeControl, marker: str | None) -> list[str]:
+    def _console_lines(self, node: Node, marker: str | None) -> list[str]:
         """Console lines not read by an earlier scan; with ``marker``, up to the line that
         carries it (waited for up to CONSOLE_WAIT_SECONDS)."""
-        offset = self.console_read.get(node, 0)
-        text, offset = control.console_lines_from(offset)
+        offset = self.console_read.get(node.name, 0)
+        text, offset = node.console_lines_from(offset)
         deadline = time.monotonic() + CONSOLE_WAIT_SECONDS
         while marker is not None and marker not in text:
             if time.monotonic() > deadline:
-                self.unscanned.append(f"{node}: the console did not show `{marker}`")
+                self.unscanned.append(f"{node.name}: the console did not show `{marker}`")
                 break
             time.sleep(0.01)
-            more, offset = control.console_lines_from(offset)
+            more, offset = node.console_lines_from(offset)
             text += more
-        self.console_read[node] = offset
+        self.console_read[node.name] = offset
         return [ln.strip() for ln in text.splitlines()]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from driver.config.topology import Profile, Topology
 from driver.errors import UsageError
 from driver.machine.machine import Machine
-from driver.runner import faults, helpers
+from driver.runner import convergence, faults, helpers
 from driver.runner.scriptlog import DebugHook, ScriptLog
 
 if TYPE_CHECKING:
@@ -151,7 +151,9 @@ GLOBALS: dict[str, ScriptGlobal] = {
     "resume": _fault("resume"),
     "disk_full": _fault("disk_full"),
     "clock_skew": _fault("clock_skew"),
-    "converges": ScriptGlobal(lambda d, r: faults.converges, reference=lambda: faults.converges),
+    "converges": ScriptGlobal(
+        lambda d, r: convergence.converges, reference=lambda: convergence.converges
+    ),
     "snapshot": _driver_method("snapshot"),
     "restore": _driver_method("restore"),
 }

@@ -17,9 +17,9 @@ READINESS_TIMEOUT = 600.0
 SETTLE_TIMEOUT = 180.0
 
 
-def declared_units(machine: Machine, profile: Profile) -> list[str]:
-    """multi-user.target and the units ``profile`` declares on ``machine``."""
-    return ["multi-user.target", *profile.units_on(machine.name)]
+def declared_units(node: str, profile: Profile) -> list[str]:
+    """multi-user.target and the units ``profile`` declares on ``node``."""
+    return ["multi-user.target", *profile.units_on(node)]
 
 
 def all_active_command(units: list[str]) -> str:
@@ -51,7 +51,8 @@ def wait_for_readiness(
     """Wait until every node reached multi-user and every unit the profile declares on it is
     active (the nodes at once, each unit within ``timeout`` s)."""
     Driver.parallel(
-        machines, lambda machine: wait_for_units(machine, declared_units(machine, profile), timeout)
+        machines,
+        lambda machine: wait_for_units(machine, declared_units(machine.name, profile), timeout),
     )
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from driver.errors import DriverError
 from driver.log import Logger
-from driver.machine.control import NodeControl
-from driver.machine.machine import Machine
+from driver.machine.node import Node
 from driver.runner import snapshots
 from driver.runner.selection import guard_subtests
 
@@ -55,9 +54,7 @@ def script_frame(filename: str) -> types.FrameType | None:
 class Reruns:
     """Snapshots before subtests and the reruns of failed ones, for one run."""
 
-    def __init__(
-        self, nodes: Callable[[], list[tuple[Machine, NodeControl]]], logger: Logger, times: int
-    ) -> None:
+    def __init__(self, nodes: Callable[[], list[Node]], logger: Logger, times: int) -> None:
         self.nodes = nodes
         self.logger = logger
         self.times = times
@@ -65,7 +62,7 @@ class Reruns:
     def save_before(self, subtest: str, pausing_fault: bool) -> bool:
         """Save every running node before ``subtest``; False (with a warning) when that
         cannot be done, and the rerun then starts from where the failure left the nodes."""
-        running = [(m, c) for m, c in self.nodes() if m.is_running()]
+        running = [n for n in self.nodes() if n.is_running()]
         if not running or pausing_fault:
             return False
         try:

@@ -32,8 +32,8 @@ from driver.errors import DriverError, InfraError
 from driver.hosttools import remove_tree
 from driver.keys import CLIENT_KEY, CLIENT_KEY_COMMENT, ssh_keypair
 from driver.log import Logger
-from driver.machine.control import NodeControl
-from driver.machine.machine import Machine
+from driver.machine.node import Node
+from driver.parallel import on_each
 from driver.runner.driver import Driver
 from driver.runner.readiness import (
     all_active_command,
@@ -133,23 +133,23 @@ def _spec_fingerprint(spec: NodeSpec) -> dict[str, Any]:
 
 def settled_key(driver: Driver, profile: Profile) -> tuple[str, str]:
     """The key of this run's settled state, or ("", why) when it cannot be snapshotted."""
-    shared = [m.name for m in driver.machines if m.spec.shares]
+    shared = [n.name for n in driver.nodes.values() if n.spec.shares]
     if shared:
         return "", f"{', '.join(shared)} mount host shares (9p), which QEMU cannot save"
     versions = {
         qemu: subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout
-        for qemu in {m.spec.qemu for m in driver.machines}
+        for qemu in {n.spec.qemu for n in driver.nodes.values()}
     }
     doc = {
         "format": FORMAT,
         "profile": profile.name,
         # What "settled" means is part of what was saved.
-        "settled_when": {m.name: profile.settle_checks_on(m.name) for m in driver.machines},
+        "settled_when": {name: profile.settle_checks_on(name) for name in driver.nodes},
         "qemu": versions,
         "boot_groups": driver.boot_groups,
         "nodes": {
             c.name: {"accel": c.choose_accel().name, "spec": _spec_fingerprint(c.spec)}
-            for c in driver.controls.values()
+            for c in driver.nodes.values()
         },
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32], ""
@@ -218,49 +218,51 @@ def restore_settled(driver: Driver, profile: Profile, snapshot: SettledSnapshot)
     clocks, check the declared units are active."""
     started = time.monotonic()
     driver.start_vlans()
-    controls = list(driver.controls.values())
-    for control in controls:  # main thread: the parent-death signal binds to it
-        control.start_from_saved_state(
+    nodes = list(driver.nodes.values())
+    for control in nodes:  # main thread: the parent-death signal binds to it
+        control.disks.start_from_saved_state(
             snapshot.state_file(control.name), snapshot.disks(control.name)
         )
-    resumed = resume_loaded(controls, started)
+    resumed = resume_loaded(nodes, started)
     # How long each guest clock stood still, when the snapshot recorded when it froze: the
     # first round trip of the clock step then steps it (else that round trip only measures).
     lags = {
         control.name: at - frozen
-        for control, at in zip(controls, resumed, strict=True)
+        for control, at in zip(nodes, resumed, strict=True)
         if (frozen := snapshot.frozen_at(control.name)) is not None
     }
 
-    def settle(machine: Machine) -> None:
-        step_clock(machine, "restoring the settled snapshot", lags.get(machine.name))
-        machine.succeed(all_active_command(declared_units(machine, profile)))
+    def settle(node: Node) -> None:
+        step_clock(node, "restoring the settled snapshot", lags.get(node.name))
+        node.check(all_active_command(declared_units(node.name, profile)))
 
-    driver.parallel(driver.machines, settle)
+    on_each(nodes, settle, "machines")
 
 
-def _save_states(machines: list[Machine], directory: Path, timeout: float = SAVE_TIMEOUT) -> None:
+def _save_states(nodes: list[Node], directory: Path, timeout: float = SAVE_TIMEOUT) -> None:
     """Stream every (paused) node's state to ``<node>.state``; QEMU migrates them all at
     once. QMP is driven from this thread only (qemu.qmp's clients share its event loop)."""
-    for machine in machines:
-        target = directory / f"{machine.name}.state"
-        machine.send_qmp_command("migrate-set-parameters", **{"max-bandwidth": 1 << 40})
-        machine.send_qmp_command("migrate", uri="exec:cat > " + shlex.quote(str(target)))
+    for node in nodes:
+        target = directory / f"{node.name}.state"
+        node.qmp("migrate-set-parameters", **{"max-bandwidth": 1 << 40})
+        node.qmp("migrate", uri="exec:cat > " + shlex.quote(str(target)))
 
-    def completed(machine: Machine) -> bool:
-        info = machine.send_qmp_command("query-migrate")
+    def completed(node: Node) -> bool:
+        info = node.qmp("query-migrate")
         status = info.get("status") if isinstance(info, dict) else None
         if status in ("failed", "cancelled"):
             detail = info.get("error-desc", status) if isinstance(info, dict) else status
-            raise InfraError(f"{machine.name}: saving its state failed: {detail}")
+            raise InfraError(f"{node.name}: saving its state failed: {detail}")
         return status == "completed"
 
-    wait_until(lambda: all([completed(m) for m in machines]), timeout, 0.05)
+    wait_until(lambda: all([completed(n) for n in nodes]), timeout, 0.05)
 
 
-def _copy_disks(machine: NodeControl, directory: Path) -> dict[str, Any]:
+def _copy_disks(machine: Node, directory: Path) -> dict[str, Any]:
     disks: list[dict[str, Any] | None] = []
-    for index, (disk, path) in enumerate(zip(machine.spec.disks, machine.overlays, strict=True)):
+    for index, (disk, path) in enumerate(
+        zip(machine.spec.disks, machine.disks.overlays, strict=True)
+    ):
         if not disk.overlay:
             disks.append(None)
             continue
@@ -282,16 +284,16 @@ def save_settled(
     work = Path(tempfile.mkdtemp(prefix=".saving-", dir=root))
     started = time.monotonic()
     try:
-        frozen = {name: took_effect_at(control.pause) for name, control in driver.controls.items()}
+        frozen = {name: took_effect_at(node.pause) for name, node in driver.nodes.items()}
         try:
-            _save_states(driver.machines, work)
+            _save_states(list(driver.nodes.values()), work)
             nodes = {
                 c.name: {**_copy_disks(c, work), "frozen_at": frozen[c.name]}
-                for c in driver.controls.values()
+                for c in driver.nodes.values()
             }
         finally:
-            for machine in driver.machines:
-                machine.send_qmp_command("cont")
+            for node in driver.nodes.values():
+                node.resume()
         manifest = {
             "format": FORMAT,
             "key": key,
@@ -319,9 +321,9 @@ def save_settled(
 
 
 def _reset_for_cold_boot(driver: Driver) -> None:
-    for control in driver.controls.values():
-        control.kill()
-        control.create_overlays()
+    for node in driver.nodes.values():
+        node.kill()
+        node.disks.create_overlays()
 
 
 def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any]:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from driver.atomic import write_atomic
 from driver.errors import TestFailure
 from driver.log import Logger
-from driver.machine.control import NodeControl
-from driver.machine.machine import Machine
+from driver.machine.node import Node
 from driver.parallel import on_each
 from driver.wait import wait_until
 
@@ -33,10 +32,10 @@ class SnapshotInfo:
     date: str
 
 
-def _hmp(machine: Machine, command: str) -> str:
-    reply = machine.human_monitor_command(command).strip()
+def _hmp(node: Node, command: str) -> str:
+    reply = node.hmp(command).strip()
     if reply:  # savevm/loadvm/delvm answer nothing on success, an error text otherwise
-        raise TestFailure(f"{machine.name}: `{command}` failed: {reply}", node=machine.name)
+        raise TestFailure(f"{node.name}: `{command}` failed: {reply}", node=node.name)
     return reply
 
 
@@ -56,7 +55,6 @@ def _check_name(name: str) -> None:
         raise TestFailure(f"snapshot name {name!r}: letters, digits, '.', '_', '-' only")
 
 
-Node = tuple[Machine, NodeControl]
 CLOCKS = "snapshot-clocks.json"  # in a node's state directory: name -> host time it froze
 
 
@@ -68,42 +66,31 @@ def took_effect_at(action: Callable[[], object]) -> float:
     return (sent + time.time()) / 2
 
 
-def _frozen_at(control: NodeControl) -> dict[str, float]:
+def _frozen_at(node: Node) -> dict[str, float]:
     """Snapshot name -> the host time the node's guest clock stood at in it."""
     try:
-        data = json.loads((control.state_dir / CLOCKS).read_text())
+        data = json.loads((node.state_dir / CLOCKS).read_text())
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in data.items() if isinstance(v, float)} if isinstance(data, dict) else {}
 
 
-def _save_frozen_at(control: NodeControl, name: str, at: float | None) -> None:
-    """Record (None: forget) that ``control``'s node saved snapshot ``name`` at ``at``."""
-    frozen = _frozen_at(control)
+def _save_frozen_at(node: Node, name: str, at: float | None) -> None:
+    """Record (None: forget) that ``node``'s node saved snapshot ``name`` at ``at``."""
+    frozen = _frozen_at(node)
     if at is None and name not in frozen:
         return
     kept = {k: v for k, v in frozen.items() if k != name}
-    write_atomic(control.state_dir / CLOCKS, json.dumps(kept if at is None else {**kept, name: at}))
+    write_atomic(node.state_dir / CLOCKS, json.dumps(kept if at is None else {**kept, name: at}))
 
 
-def saved_here(control: NodeControl, name: str) -> bool:
-    """Whether ``control``'s node was among the nodes the last snapshot ``name`` saved (its
+def saved_here(node: Node, name: str) -> bool:
+    """Whether ``node``'s node was among the nodes the last snapshot ``name`` saved (its
     state directory's record): a node stopped since can be started from it again."""
-    return name in _frozen_at(control)
+    return name in _frozen_at(node)
 
 
-def _quiet(machine: Machine, command: str, timeout: float) -> str:
-    """Run a driver-internal command without a log line; raise if it fails."""
-    result = machine.run_unchecked(command, timeout=timeout)
-    if result.status != 0:
-        raise TestFailure(
-            f"{machine.name}: `{command}` failed (status {result.status}): {result.stderr}",
-            node=machine.name,
-        )
-    return result.stdout
-
-
-def _step_round(machine: Machine, step: float, message: str, timeout: float) -> tuple[float, float]:
+def _step_round(node: Node, step: float, message: str, timeout: float) -> tuple[float, float]:
     """One round trip: step the guest clock by ``step`` s (none when 0) and return the
     offset left (guest minus host) and how far off that estimate can be. GNU date computes
     ``now + step`` itself, right before it sets the clock, so neither delivery nor its own
@@ -115,7 +102,7 @@ def _step_round(machine: Machine, step: float, message: str, timeout: float) -> 
     journal = f"echo '<13>photon-driver: {message}' >/dev/kmsg; " if step else ""
     setter = f"date -s 'now {step:+.6f} seconds' >/dev/null; " if step else ""
     sent = time.time()
-    reply = _quiet(machine, f"a=$EPOCHREALTIME; {journal}{setter}echo $a $EPOCHREALTIME", timeout)
+    reply = node.check(f"a=$EPOCHREALTIME; {journal}{setter}echo $a $EPOCHREALTIME", timeout)
     received = time.time()
     before, after = map(float, reply.split())
     processing = min(max(0.0, after - before - step), received - sent)
@@ -124,7 +111,7 @@ def _step_round(machine: Machine, step: float, message: str, timeout: float) -> 
 
 
 def step_clock(
-    machine: Machine,
+    node: Node,
     why: str,
     lag: float | None = None,
     timeout: float = 30.0,
@@ -139,19 +126,19 @@ def step_clock(
     total, pending = 0.0, lag or 0.0
     for _ in range(4):
         message = f"clock stepped by {total + pending:+.3f}s after {why}"
-        offset, uncertainty = _step_round(machine, pending, message, timeout)
+        offset, uncertainty = _step_round(node, pending, message, timeout)
         total += pending
         if abs(offset) <= within + uncertainty:
             break
         pending = -offset
-    machine.log(f"clock stepped by {total:+.3f}s after {why}")
+    node.log(f"clock stepped by {total:+.3f}s after {why}")
     return total
 
 
-def step_clocks(machines: list[Machine], why: str, lags: dict[str, float] | None = None) -> None:
-    """``step_clock`` on every machine at once (one thread each), with each one's ``lag``
+def step_clocks(nodes: list[Node], why: str, lags: dict[str, float] | None = None) -> None:
+    """``step_clock`` on every node at once (one thread each), with each one's ``lag``
     when known."""
-    on_each(machines, lambda m: step_clock(m, why, (lags or {}).get(m.name)), "clocks")
+    on_each(nodes, lambda n: step_clock(n, why, (lags or {}).get(n.name)), "clocks")
 
 
 def snapshot(nodes: list[Node], name: str, logger: Logger) -> None:
@@ -159,39 +146,36 @@ def snapshot(nodes: list[Node], name: str, logger: Logger) -> None:
     paused, ``savevm`` on all at once, all resumed; then each guest clock stepped forward
     by how long its node stood still."""
     _check_name(name)
-    running = [(m, c) for m, c in nodes if m.is_running()]
-    machines = [m for m, _ in running]
-    for _, control in nodes:
-        if not control.is_running():  # not in this snapshot: a restore leaves it stopped
-            _save_frozen_at(control, name, None)
-    with logger.nested(f"snapshot {name} of {', '.join(m.name for m in machines)}"):
-        stopped = on_each(running, lambda n: took_effect_at(n[1].pause), "pause")
+    running = [n for n in nodes if n.is_running()]
+    for node in nodes:
+        if not node.is_running():  # not in this snapshot: a restore leaves it stopped
+            _save_frozen_at(node, name, None)
+    with logger.nested(f"snapshot {name} of {', '.join(n.name for n in running)}"):
+        stopped = on_each(running, lambda n: took_effect_at(n.pause), "pause")
 
         def save(node: Node) -> None:
-            with logger.nested(f"savevm {name}", node=node[0].name):
-                _hmp(node[0], f"savevm {name}")
+            with logger.nested(f"savevm {name}", node=node.name):
+                _hmp(node, f"savevm {name}")
 
         try:
             on_each(running, save, "savevm")
         finally:
-            resumed = on_each(running, lambda n: took_effect_at(n[1].resume), "resume")
-        for (_, control), at in zip(running, stopped, strict=True):
-            _save_frozen_at(control, name, at)
-        lags = {m.name: r - s for m, s, r in zip(machines, stopped, resumed, strict=True)}
-        step_clocks(machines, f"saving snapshot {name}", lags)
-    logger.event("snapshot", name=name, nodes=[m.name for m in machines])
+            resumed = on_each(running, lambda n: took_effect_at(n.resume), "resume")
+        for node, at in zip(running, stopped, strict=True):
+            _save_frozen_at(node, name, at)
+        lags = {n.name: r - s for n, s, r in zip(running, stopped, resumed, strict=True)}
+        step_clocks(running, f"saving snapshot {name}", lags)
+    logger.event("snapshot", name=name, nodes=[n.name for n in running])
 
 
-def resume_loaded(
-    controls: list[NodeControl], started: float, timeout: float = 120.0
-) -> list[float]:
+def resume_loaded(nodes: list[Node], started: float, timeout: float = 120.0) -> list[float]:
     """Wait until every node started from a saved state has loaded it, resume all together
     and mark them restored (``started``: the restore's ``time.monotonic()``); the host time
     each one resumed at. TimeoutError after ``timeout`` s."""
-    wait_until(lambda: all([c.saved_state_loaded() for c in controls]), timeout)
-    resumed = on_each(controls, lambda c: took_effect_at(c.resume), "resume")
-    for control in controls:
-        control.mark_restored(time.monotonic() - started)
+    wait_until(lambda: all([c.disks.saved_state_loaded() for c in nodes]), timeout)
+    resumed = on_each(nodes, lambda c: took_effect_at(c.resume), "resume")
+    for node in nodes:
+        node.mark_restored(time.monotonic() - started)
     return resumed
 
 
@@ -206,51 +190,48 @@ def restore(nodes: list[Node], name: str, logger: Logger, timeout: float = 120.0
     not load it."""
     name = snapshot_tag(name)
     _check_name(name)
-    chosen = [(m, c) for m, c in nodes if c.is_running() or saved_here(c, name)]
+    chosen = [n for n in nodes if n.is_running() or saved_here(n, name)]
     if not chosen:
         raise TestFailure(f"restore {name}: no node is running and none was saved in it")
-    machines, controls = [m for m, _ in chosen], [c for _, c in chosen]
     missing = [
-        m.name
-        for m in machines
-        if m.is_running() and name not in {s.name for s in list_snapshots(m)}
+        n.name for n in chosen if n.is_running() and name not in {s.name for s in list_snapshots(n)}
     ]
     if missing:
         raise TestFailure(f"no snapshot {name!r} on {', '.join(missing)}", node=missing[0])
-    revived = [m.name for m in machines if not m.is_running()]
-    frozen = {c.name: _frozen_at(c).get(name) for c in controls}
+    revived = [n.name for n in chosen if not n.is_running()]
+    frozen = {c.name: _frozen_at(c).get(name) for c in chosen}
     again = f" ({', '.join(revived)}: QEMU had exited, started again)" if revived else ""
-    with logger.nested(f"restore {name} on {', '.join(m.name for m in machines)}{again}"):
+    with logger.nested(f"restore {name} on {', '.join(n.name for n in chosen)}{again}"):
         started = time.monotonic()
-        on_each(controls, lambda c: c.quit(), "quit")  # a QEMU already gone: only tidied
-        for control in controls:  # main thread: the parent-death signal binds to it
-            control.start_from_snapshot(name)
+        on_each(chosen, lambda c: c.quit(), "quit")  # a QEMU already gone: only tidied
+        for node in chosen:  # main thread: the parent-death signal binds to it
+            node.disks.start_from_snapshot(name)
         try:
-            resumed = resume_loaded(controls, started, timeout)
+            resumed = resume_loaded(chosen, started, timeout)
         except TimeoutError:
-            late = [c.name for c in controls if not c.saved_state_loaded()]
+            late = [c.name for c in chosen if not c.disks.saved_state_loaded()]
             raise TestFailure(
                 f"restore {name}: {', '.join(late)} did not load it within {timeout}s",
                 node=late[0] if late else None,
             ) from None
         lags = {
             c.name: at - frozen_at
-            for c, at in zip(controls, resumed, strict=True)
+            for c, at in zip(chosen, resumed, strict=True)
             if (frozen_at := frozen[c.name]) is not None
         }
-        step_clocks(machines, f"restoring snapshot {name}", lags)
-    logger.event("restore", name=name, nodes=[m.name for m in machines])
+        step_clocks(chosen, f"restoring snapshot {name}", lags)
+    logger.event("restore", name=name, nodes=[n.name for n in chosen])
 
 
-def list_snapshots(machine: Machine) -> list[SnapshotInfo]:
-    """The snapshots in ``machine``'s disks (``info snapshots``)."""
+def list_snapshots(node: Node) -> list[SnapshotInfo]:
+    """The snapshots in ``node``'s disks (``info snapshots``)."""
     found = []
-    for line in machine.human_monitor_command("info snapshots").splitlines():
+    for line in node.hmp("info snapshots").splitlines():
         fields = line.split()
         # ID (digits, or "--" for a snapshot on every disk)  TAG  VM SIZE (number unit)
         # DATE (day time)  VM CLOCK  [ICOUNT]
         if len(fields) >= 6 and (fields[0].isdigit() or fields[0] == "--"):
             found.append(
-                SnapshotInfo(machine.name, fields[1], " ".join(fields[2:4]), " ".join(fields[4:6]))
+                SnapshotInfo(node.name, fields[1], " ".join(fields[2:4]), " ".join(fields[4:6]))
             )
     return found

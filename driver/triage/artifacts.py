@@ -14,7 +14,7 @@ from pathlib import Path
 
 from driver.errors import DriverError
 from driver.log import Logger
-from driver.machine.machine import Machine
+from driver.machine.node import Node
 from driver.safe_files import create_new, output_dir
 from driver.triage import coredumps
 from driver.triage.journal_export import (
@@ -61,7 +61,7 @@ class Artifacts:
             self._numbers[node] = self._numbers.get(node, 0) + 1
             return f"{self._numbers[node]:02d}-{reason}"
 
-    def export(self, machine: Machine, reason: str) -> NodeExport | None:
+    def export(self, machine: Node, reason: str) -> NodeExport | None:
         """Keep ``machine``'s journal and core dumps now (a node that is not up has none to
         give: None). A node that does not answer within EXPORT_TIMEOUT_SECONDS is a
         warning, never an error."""
@@ -88,9 +88,9 @@ class Artifacts:
             self.logger.warning(note, node=machine.name)
         return done
 
-    def _journal(self, machine: Machine, folder: Path, stem: str, done: NodeExport) -> None:
+    def _journal(self, machine: Node, folder: Path, stem: str, done: NodeExport) -> None:
         """The journal as a journal file (or the raw export) and as text."""
-        result = machine.run_unchecked(
+        result = machine.run_logged(
             export_command(self.since, JOURNAL_CAP_BYTES), timeout=EXPORT_TIMEOUT_SECONDS
         )
         export = JournalExport.from_tail(result.stdout_bytes, JOURNAL_CAP_BYTES)
@@ -115,9 +115,9 @@ class Artifacts:
             done.notes.append(f"no journal file ({why_not}): the export is kept as {raw.name}")
         done.files.append(text)
 
-    def _core_dumps(self, machine: Machine, folder: Path, stem: str, done: NodeExport) -> None:
+    def _core_dumps(self, machine: Node, folder: Path, stem: str, done: NodeExport) -> None:
         """coredumpctl's description of every core dump, and the core files not kept yet."""
-        info = machine.run_unchecked(
+        info = machine.run_logged(
             coredumps.info_command(self.since), timeout=EXPORT_TIMEOUT_SECONDS
         )
         if not info.stdout.strip():
@@ -126,7 +126,7 @@ class Artifacts:
         with create_new(described) as out:
             out.write(info.stdout_bytes)
         done.files.append(described)
-        tar = machine.run_unchecked(
+        tar = machine.run_logged(
             coredumps.files_command(self.since), timeout=EXPORT_TIMEOUT_SECONDS
         ).stdout_bytes
         if len(tar) > coredumps.CORE_FILES_CAP_BYTES:

@@ -1,26 +1,33 @@
-"""NodeControl: one node as the driver sees it. It owns the node's parts (the QEMU process,
-the QMP client, the console log, the guest shell) and its lifecycle state, and offers two
-faces: the narrow ``NodePort`` a script's ``Machine`` is built on, and the driver's own
-operations (spawn, attach, detach, kill, pause and resume, save and load state, overlays,
-the accelerator, what the cluster record keeps). Nothing outside ``driver/machine/``
-touches the parts themselves."""
+"""Node: the one object the driver holds for each node of a run. It owns the node's parts
+(the QEMU process, the QMP client, the console log, the guest shell), its lifecycle state
+and its script-facing view (``node.machine``, the DSL a script calls ``node01``), and
+offers the driver's own operations: the logged command, monitor and QMP commands, pause and
+resume, start, attach, detach, kill and crash, save and load state, overlays, the
+accelerator and what the cluster record keeps. The Machine reaches the node only through
+the narrow ``NodePort`` (port.py) this class implements. Nothing outside
+``driver/machine/`` touches the parts themselves."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-import shlex
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from driver.config.spec import Forward, NodeSpec
 from driver.errors import BootTimeout, MachineDied
+from driver.keys import authorize_client_key
 from driver.log import Logger
 from driver.machine.accel import Accel
-from driver.machine.console import KERNEL_PROBLEMS, ConsoleLog
+from driver.machine.base import BOOT_TIMEOUT
+from driver.machine.command_log import CommandLog
+from driver.machine.console import ConsoleLog
+from driver.machine.disks import NodeDisks
 from driver.machine.lifecycle import Lifecycle, NodeState
+from driver.machine.machine import Machine
 from driver.machine.process import QemuProcess, cpu_seconds
 from driver.machine.qmp import QmpClient
 from driver.machine.shell import CommandResult, GuestShell
@@ -30,14 +37,15 @@ from driver.wait import wait_until
 LOAD_TIMEOUT_SECONDS = 120.0
 
 
-class NodeControl:
-    """A node's QEMU and channels, with one lifecycle state (see ``lifecycle.py``)."""
+class Node:
+    """A node's QEMU, channels, lifecycle state (lifecycle.py) and script view (``machine``)."""
 
-    def __init__(self, qemu: QemuProcess, logger: Logger) -> None:
+    def __init__(self, qemu: QemuProcess, logger: Logger, out_dir: Path) -> None:
         self._qemu = qemu
         self.spec: NodeSpec = qemu.spec
         self.name = qemu.spec.name
         self.logger = logger
+        self._commands = CommandLog(self.name, logger, out_dir)
         self.lifecycle = Lifecycle(self.name)
         self._console = ConsoleLog(qemu.paths.console_log, self.name, logger)
         self._shell = GuestShell(str(qemu.paths.backdoor), self.check_alive)
@@ -45,11 +53,15 @@ class NodeControl:
         self.lock = threading.RLock()  # one command or lifecycle step at a time
         self.boot_seconds: float | None = None
         self.ready_wall: float | None = None  # time.time() when the shell answered
+        # Units the script waited to see failed: the health gate does not report them.
+        self.expected_failed_units: set[str] = set()
+        # Run before a power loss (``crash``): the Driver keeps the journal that dies with it.
+        self.power_loss_hooks: list[Callable[[], object]] = []
+        self.disks = NodeDisks(qemu, self.spawn, self.qmp)
+        self.machine = Machine(self, logger, out_dir)
 
     def __repr__(self) -> str:
-        return f"<NodeControl {self.name} {self.state.value}>"
-
-    # --- state and facts -----------------------------------------------------------
+        return f"<Node {self.name} {self.state.value}>"
 
     @property
     def state(self) -> NodeState:
@@ -63,15 +75,11 @@ class NodeControl:
 
     @property
     def accel(self) -> Accel | None:
-        """The accelerator QEMU runs (or will run) with."""
+        """The accelerator QEMU runs with (None before it was chosen: ``choose_accel``)."""
         return self._qemu.accel
 
-    @accel.setter
-    def accel(self, accel: Accel) -> None:
-        self._qemu.accel = accel
-
     def choose_accel(self) -> Accel:
-        """The accelerator this node's QEMU will use (KVM probed once per host boot)."""
+        """The accelerator QEMU will use (KVM probed once per host boot)."""
         return self._qemu.choose_accel()
 
     @property
@@ -83,11 +91,6 @@ class NodeControl:
     def started_wall(self) -> float | None:
         """time.time() when QEMU was spawned."""
         return self._qemu.started_wall
-
-    @property
-    def host_ports(self) -> list[int]:
-        """The host port of each of the spec's forwards, in order."""
-        return list(self._qemu.host_ports)
 
     def forwards(self) -> list[tuple[Forward, int]]:
         """The spec's host forwards with their host ports."""
@@ -103,26 +106,49 @@ class NodeControl:
         """The UNIX socket of the guest's serial console (ttyS0)."""
         return self._qemu.paths.serial
 
-    # --- disks -----------------------------------------------------------------------
-
-    @property
-    def overlays(self) -> list[Path]:
-        """The files QEMU opens for the spec's disks (qcow2 overlays or the disks)."""
-        return self._qemu.overlays
-
-    def create_overlays(self) -> None:
-        """Fresh copy-on-write overlays over the base disks (blank disks where none)."""
-        self._qemu.create_overlays()
-
-    def overlays_over(self, saved: list[Path | None]) -> None:
-        """Fresh overlays over saved qcow2 disk images (None: the spec's own disk)."""
-        self._qemu.overlays_over(saved)
-
     # --- lifecycle -------------------------------------------------------------------
 
     def is_running(self) -> bool:
         """Whether this node's QEMU process exists."""
         return self._qemu.is_running()
+
+    def is_up(self) -> bool:
+        """Whether QEMU runs and the backdoor shell has answered in this boot."""
+        return self.state is NodeState.UP and self._qemu.is_running()
+
+    def start(self, allow_reboot: bool = False, fresh_disks: bool = False) -> None:
+        """Start QEMU if it is not running (``spawn``); returns at once."""
+        if not self._qemu.is_running():
+            self.spawn(fresh_disks, allow_reboot)
+
+    def connect(self, timeout: float = BOOT_TIMEOUT) -> None:
+        """Start the node if needed and wait until its backdoor shell is ready; then authorise
+        the driver's SSH key where the spec asks (``provision_ssh_key``)."""
+        if self.state is NodeState.UP:
+            return
+        self.start()
+        with self.logger.nested("waiting for the backdoor shell", node=self.name):
+            if not self.wait_ready(timeout):
+                return
+            self.log(f"ready after {self.boot_seconds or 0.0:.1f}s")
+        if self.spec.meta.get("provision_ssh_key"):
+            self.check(authorize_client_key(self.state_dir.parent), timeout=30.0)
+
+    def crash(self, timeout: float = 5.0) -> None:
+        """A power loss: ``power_loss_hooks``, then QMP ``quit`` (no guest shutdown), and a
+        kill if QEMU still runs after ``timeout`` s. A stopped node is left alone."""
+        if not self._qemu.is_running():
+            return
+        for hook in self.power_loss_hooks:
+            hook()
+        self.log("crashing")
+        with contextlib.suppress(Exception):
+            self.qmp("quit")
+        try:
+            self.wait_exit(timeout)
+        except TimeoutError:
+            self.logger.warning("QMP quit did not stop QEMU; killing it", node=self.name)
+        self.kill()
 
     def spawn(
         self,
@@ -146,28 +172,10 @@ class NodeControl:
             self._shell.connect(timeout=30.0)
             self._console.start_streaming()
 
-    def start_from_saved_state(self, state_file: Path, disks: list[Path | None]) -> None:
-        """Start QEMU paused on fresh overlays over ``disks`` (None: the spec's own disk),
-        loading RAM and device state from ``state_file`` (a QEMU migration stream); then
-        wait for ``saved_state_loaded``, resume with QMP ``cont`` and ``mark_restored``."""
-        with self.lock:
-            self._qemu.overlays_over(disks)
-            self.spawn(extra_args=("-S", "-incoming", "exec:cat " + shlex.quote(str(state_file))))
-
-    def start_from_snapshot(self, name: str) -> None:
-        """Start QEMU paused on this node's disks as they are, loading their internal
-        snapshot ``name`` (``-loadvm``); then, as after ``start_from_saved_state``, wait
-        for ``saved_state_loaded``, ``resume`` and ``mark_restored``. A fresh QEMU starts
-        the guest's clocks where the snapshot froze them (a running QEMU's ``loadvm``
-        keeps the guest TSC where it was, and the restored guest sees time jump by all the
-        time since the snapshot)."""
-        self.spawn(allow_reboot=self._qemu.allow_reboot, extra_args=("-S", "-loadvm", name))
-
     def quit(self, timeout: float = 10.0) -> None:
         """End QEMU at once, without a guest shutdown but with its disks closed cleanly
         (QMP ``quit``; killed after ``timeout`` s); returns when it is gone."""
-        self._console.stop_streaming()
-        self.record_cpu()
+        self._stop_watching()
         with contextlib.suppress(Exception):  # QEMU may close the monitor before replying
             self._qmp.command("quit")
         try:
@@ -176,20 +184,9 @@ class NodeControl:
             self._qemu.kill()
         self.after_exit()
 
-    def saved_state_loaded(self) -> bool:
-        """Whether QEMU has loaded the saved state (it is then paused); MachineDied if QEMU
-        rejected the state and exited."""
-        reply = self.qmp("query-status")
-        return isinstance(reply, dict) and reply.get("status") != "inmigrate"
-
-    def mark_restored(self, seconds: float) -> None:
-        """The node runs again from a saved state: its shell is live, no boot to wait for."""
-        self._became_up(seconds)
-
     def wait_ready(self, timeout: float) -> bool:
         """Wait until the backdoor shell announces itself; True when this call saw the node
-        become ready (False when it already was). InfraError with the console after
-        ``timeout`` s."""
+        become ready (False: it already was). BootTimeout, with the console, after ``timeout``."""
         with self.lock:
             if self.state is NodeState.UP:
                 return False
@@ -201,10 +198,12 @@ class NodeControl:
                     + self.console_tail(),
                     self.name,
                 ) from None
-            self._became_up(time.monotonic() - self._qemu.started_monotonic)
+            self.mark_restored(time.monotonic() - self._qemu.started_monotonic)
             return True
 
-    def _became_up(self, boot_seconds: float | None) -> None:
+    def mark_restored(self, boot_seconds: float | None) -> None:
+        """The node is up: booted (``wait_ready``) or running again from a saved state
+        after ``boot_seconds`` (its shell is live, no boot to wait for)."""
         self.lifecycle.enter(NodeState.UP)
         self.boot_seconds = boot_seconds
         self.ready_wall = time.time()
@@ -223,16 +222,16 @@ class NodeControl:
             self.lifecycle.enter(NodeState.UP)
             self.boot_seconds = boot_seconds
 
-    def record_cpu(self) -> None:
-        """Put the CPU time QEMU has used so far in the event log (``cpu``)."""
+    def _stop_watching(self) -> None:
+        """Stop streaming the console; put the CPU time QEMU has used in the event log."""
+        self._console.stop_streaming()
         if self._qemu.pid is not None and self._qemu.is_running():
             used = cpu_seconds(self._qemu.pid)
             self.logger.event("cpu", node=self.name, seconds=used, pid=self._qemu.pid)
 
     def detach(self) -> None:
         """Disconnect from the node, leaving its QEMU running."""
-        self._console.stop_streaming()
-        self.record_cpu()
+        self._stop_watching()
         self._shell.close()
         self._qmp.close()
         if self.state is not NodeState.STOPPED:
@@ -240,8 +239,7 @@ class NodeControl:
 
     def kill(self) -> None:
         """Terminate QEMU at once (no guest shutdown); returns when it is gone."""
-        self._console.stop_streaming()
-        self.record_cpu()
+        self._stop_watching()
         self._qemu.kill()
         self.after_exit()
 
@@ -260,13 +258,9 @@ class NodeControl:
             return
         status = self._qemu.reap()
         self.lifecycle.enter(NodeState.STOPPED)
-        panic = [
-            ln.strip() for ln in self._console.read().splitlines() if KERNEL_PROBLEMS.search(ln)
-        ]
         said = self._qemu.last_words()
         raise MachineDied(
-            f"{self.name}: QEMU exited (status {status})"
-            + (f": {panic[0]}" if panic else "")
+            f"{self.name}: QEMU exited (status {status}){self._console.first_problem()}"
             + (f"; QEMU said: {said}" if said else "")
             + " — last console lines:\n"
             + self.console_tail(),
@@ -276,10 +270,27 @@ class NodeControl:
 
     # --- commands, QMP -----------------------------------------------------------------
 
-    def run(self, command: str, timeout: float | None) -> CommandResult:
-        """Run ``command`` in the guest shell (TimeoutError when the guest never answers)."""
+    def run_logged(self, command: str, timeout: float | None) -> CommandResult:
+        """Run ``command`` in the guest shell once the node is up (``connect`` first), and
+        record it (its event, its stderr, a long output kept whole: ``command_log.py``).
+        After ``timeout`` s the guest kills the command (status 124); CommandTimeout when
+        the guest does not answer at all."""
+        self.connect()
         with self.lock:
-            return self._shell.run(command, timeout)
+            return self._commands.run(command, timeout, self._shell.run)
+
+    def check(self, command: str, timeout: float | None = 30.0) -> str:
+        """``run_logged`` for the driver's own commands: the stdout, or TestFailure naming
+        the node, the command, its status and its stderr."""
+        return self._commands.stdout_of(command, self.run_logged(command, timeout))
+
+    def hmp(self, command: str) -> str:
+        """The output of a human-monitor (HMP) command as QMP returns it (no prompt)."""
+        return str(self.qmp("human-monitor-command", **{"command-line": command}))
+
+    def log(self, message: str) -> None:
+        """Write a line about this node to the run log."""
+        self.logger.log(message, node=self.name)
 
     def qmp(self, command: str, /, **arguments: object) -> object:
         """Send a QMP command; returns its ``return`` value (raises on a QMP error)."""
@@ -328,11 +339,11 @@ class NodeControl:
         self._console.show_in_log(on)
 
 
-def resume_left_stopped(control: NodeControl) -> None:
+def resume_left_stopped(control: Node) -> None:
     """Start the guest CPUs of a node a killed run left stopped: paused (killed between a
     snapshot's stop and cont), or loading its saved state or loaded and not started (killed
     in a restore)."""
-    wait_until(control.saved_state_loaded, LOAD_TIMEOUT_SECONDS, 0.05)
+    wait_until(control.disks.saved_state_loaded, LOAD_TIMEOUT_SECONDS, 0.05)
     status = control.qmp("query-status")
     if isinstance(status, dict) and status.get("status") in ("paused", "prelaunch"):
         control.qmp("cont")
