@@ -33,7 +33,7 @@ def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
         driver = inv.fresh_driver(inv.state, detached=True)
         for control in driver.nodes.values():
             control.disks.create_overlays()
-        with driver, global_timeout(3600.0):
+        with driver, global_timeout(inv.options.global_timeout):
             driver.start_all()
             cluster.write_record(driver, inv.profile)
     return cluster.print_status(inv.state, sys.stdout)
@@ -71,7 +71,7 @@ def remove_state(state: Path) -> list[str]:
 
 def cmd_clean(inv: Invocation, args: argparse.Namespace) -> int:
     """Stop the cluster and remove its state (with --images also the image cache)."""
-    if getattr(args, "images", False):
+    if inv.options.images:
         inv.logger.log(f"removed {clean_images(inv.cache)} cached images")
     cluster.stop(inv.state, inv.logger, inv.environ)
     live = remove_state(inv.state)
@@ -145,14 +145,13 @@ def cmd_build(inv: Invocation, args: argparse.Namespace) -> int:
     for name in args.node_names:
         if name not in known:
             raise UsageError(f"build: unknown node '{name}' (known: {', '.join(known)})")
-    args.nodes = ",".join(args.node_names)
     profile_specs(
         inv.topology(),
         inv.profile,
         inv.state / "build",
         inv.cache,
         inv.logger,
-        inv.nodes_subset(),
+        list(args.node_names) or None,
         inv.args.specs,
     )
     return EXIT_OK

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from driver.cli import cluster_cmds, debug_cmd, run, suite
+from driver.cli.options import GLOBAL_TIMEOUT_SECONDS, PROGRESS_AFTER_SECONDS
 
 
 def version() -> str:
@@ -134,24 +135,24 @@ def seconds_limit(text: str) -> float:
 
 
 def global_timeout_option(parser: argparse.ArgumentParser) -> None:
-    """``--global-timeout SECONDS`` (default 3600) and ``--progress-after SECONDS``
-    (default 30)."""
+    """``--global-timeout SECONDS`` and ``--progress-after SECONDS`` (defaults in
+    options.py)."""
     parser.add_argument(
         "--global-timeout",
         type=seconds_limit,
-        default=3600.0,
+        default=GLOBAL_TIMEOUT_SECONDS,
         metavar="SECONDS",
         help="seconds before the whole run is stopped (exit 124); the message names the "
-        "steps in flight (default: 3600)",
+        "steps in flight",
     )
     parser.add_argument(
         "--progress-after",
         type=seconds_limit,
-        default=30.0,
+        default=PROGRESS_AFTER_SECONDS,
         metavar="SECONDS",
         help="a step on a node running longer prints a progress line every SECONDS (node, "
         "call, command, elapsed / deadline, script file:line, last console line); SIGUSR1 "
-        "prints every step in flight at once (default: 30)",
+        "prints every step in flight at once",
     )
 
 

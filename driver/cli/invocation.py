@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
+from driver.cli.options import RunOptions
 from driver.config.topology import Topology, load_topology
 from driver.errors import InfraError, UsageError
 from driver.images.builder import default_cache_root
@@ -26,17 +27,16 @@ class Invocation:
 
     def __init__(self, args: argparse.Namespace, environ: Mapping[str, str]) -> None:
         self.args = args
+        self.options = RunOptions.of(args)
         self.environ = environ
         self.logger = Logger()
-        self.logger.level = LogLevel[str(getattr(args, "log_level", None) or "info").upper()]
+        self.logger.level = LogLevel[(self.options.log_level or "info").upper()]
         self.cache = default_cache_root(environ)
         self._topology: Topology | None = None
         self._quarantine: tuple[Quarantine | None] | None = None
         # A topology the user wrote has its own default profile (see Topology).
         default = (
-            self.topology().default_profile()
-            if getattr(args, "topology", None) is not None
-            else "reference"
+            self.topology().default_profile() if self.options.topology is not None else "reference"
         )
         self.profile: str = args.profile or environ.get("PHOTON_PROFILE") or default
         self.state = state_dir(environ, self.profile, default)
@@ -44,7 +44,7 @@ class Invocation:
     def topology(self) -> Topology:
         """The validated topology (read once): also every node name usable in a script."""
         if self._topology is None:
-            topology = load_topology(self.args.topology)
+            topology = load_topology(self.options.topology)
             check_node_names(topology)  # each node its own script variable, before any build
             self._topology = topology
         return self._topology
@@ -52,21 +52,22 @@ class Invocation:
     def selection(self) -> Selection | None:
         """The ``--subtest`` patterns (None: every subtest runs); a bad one is a
         UsageError."""
-        return selection_of(getattr(self.args, "subtest", None))
+        subtest = self.options.subtest
+        return selection_of(None if subtest is None else list(subtest))
 
     def quarantine(self) -> Quarantine | None:
         """The ``--quarantine`` file's entries (read and checked once; None without one)."""
         if self._quarantine is None:
-            path = getattr(self.args, "quarantine", None)
-            self._quarantine = (None if path is None else load_quarantine(Path(path)),)
+            path = self.options.quarantine
+            self._quarantine = (None if path is None else load_quarantine(path),)
         return self._quarantine[0]
 
     def nodes_subset(self) -> list[str] | None:
         """The ``--nodes`` selection, validated (None: every node)."""
-        raw = getattr(self.args, "nodes", None)
+        raw = self.options.nodes
         if not raw:
             return None
-        names = [n.strip() for n in raw.split(",") if n.strip()] if isinstance(raw, str) else raw
+        names = [n.strip() for n in raw.split(",") if n.strip()]
         known = self.topology().nodes
         for name in names:
             if name not in known:
@@ -80,7 +81,7 @@ class Invocation:
     def context(self, state: Path) -> RunContext:
         """The run context for a run whose state lives in ``state``."""
         topology = self.topology()
-        out = getattr(self.args, "output_dir", None) or state / "out"
+        out = self.options.output_dir or state / "out"
         return RunContext(
             state,
             self.logger,

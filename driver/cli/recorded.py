@@ -16,8 +16,8 @@ from driver.runner.report_html import write_report
 
 def what_ran(inv: Invocation) -> str:
     """The scripts (or the seed verb) of this run, for the report's title."""
-    scripts = getattr(inv.args, "scripts", None) or []
-    return ", ".join(Path(s).name for s in scripts) or str(getattr(inv.args, "command", "run"))
+    scripts = inv.options.scripts
+    return ", ".join(Path(s).name for s in scripts) or inv.options.command
 
 
 @contextlib.contextmanager
@@ -31,7 +31,7 @@ def recorded(inv: Invocation, driver: Driver, results: list[SubtestResult]) -> I
             yield
     finally:
         links: dict[str, Path] = {"event log (events.jsonl)": events}
-        junit = getattr(inv.args, "junit_xml", None)
+        junit = inv.options.junit_xml
         if junit is not None:
             links["JUnit"] = Path(junit).resolve()
         for name, control in driver.nodes.items():

@@ -6,7 +6,6 @@ and ``repeat.html``; with ``--junit-xml`` one file holding every repetition's su
 
 from __future__ import annotations
 
-import argparse
 import copy
 import html
 import json
@@ -26,18 +25,15 @@ RunOnce = Callable[[Invocation, list[SubtestResult]], int]
 def run_repeated(inv: Invocation, times: int, run_once: RunOnce) -> int:
     """Run ``times`` times; returns 0 when every repetition passed, else the first
     failing repetition's code (an interruption ends the loop at once)."""
-    base = getattr(inv.args, "output_dir", None) or inv.state / "repeat"
-    junit: Path | None = getattr(inv.args, "junit_xml", None)
+    base = inv.options.output_dir or inv.state / "repeat"
+    junit = inv.options.junit_xml
     rates: dict[str, list[SubtestStatus]] = {}
     codes: list[int] = []
     parts: list[Path] = []
     for number in range(1, times + 1):
         out = Path(base) / f"run-{number}"
         once = copy.copy(inv)
-        once.args = argparse.Namespace(**vars(inv.args))
-        once.args.output_dir = out
-        once.args.repetition = number
-        once.args.junit_xml = out / "junit.xml" if junit is not None else None
+        once.options = inv.options.repetition_of(number, out)
         results: list[SubtestResult] = []
         with inv.logger.nested(f"repetition {number} of {times}"):
             codes.append(run_once(once, results))

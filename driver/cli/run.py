@@ -59,7 +59,7 @@ def read_and_check(inv: Invocation, scripts: list[Path]) -> dict[Path, str]:
     sources: dict[Path, str] = {}
     for script in scripts:
         sources[script] = read_script(script)
-        if not getattr(inv.args, "skip_check", False):
+        if not inv.options.skip_check:
             check_script(script, sources[script], names, inv.topology(), inv.profile)
     return sources
 
@@ -113,17 +113,17 @@ def run_scripts(
     session.results = results
     session.selection = inv.selection()
     session.quarantine = inv.quarantine()
-    if getattr(inv.args, "debug_hook", False):
+    if inv.options.debug_hook:
         session.enable_debug_hook(Debugger(driver.state, inv.logger, driver.machines))
-    reruns = getattr(inv.args, "rerun_failed", 0)
-    if reruns or getattr(inv.args, "keep_on_failure", False):
+    reruns = inv.options.rerun_failed
+    if reruns or inv.options.keep_on_failure:
         # Snapshots before each subtest: reruns start from them, and a kept cluster can be
         # put back to where its failed subtest began (restore("before:NAME")).
         session.reruns = Reruns(lambda: list(driver.nodes.values()), inv.logger, reruns)
     code = EXIT_OK
     interrupted = False
     try:
-        if getattr(inv.args, "interactive", False):
+        if inv.options.interactive:
             from driver.runner.repl import run_repl
 
             run_repl(session, scripts, inv.state)
@@ -177,19 +177,19 @@ def run(
     happens: a pre-check error, no cluster, a failed build or boot, an interruption.
     ``results`` (filled in) are the subtests' outcomes. Live progress (``watching``) runs
     from the boot to the end."""
-    repeat = getattr(inv.args, "repeat", 1)
+    repeat = inv.options.repeat
     if repeat > 1 and results is None:
         return run_repeated(
             inv, repeat, lambda once, found: run(once, scripts, reuse, settled, keep, found)
         )
     results = [] if results is None else results
-    report = JunitReport(getattr(inv.args, "junit_xml", None), f"photon-driver.{inv.profile}")
+    report = JunitReport(inv.options.junit_xml, f"photon-driver.{inv.profile}")
     with report.around(results, scripts[0] if scripts else None):
         inv.selection()  # a bad pattern, or a bad quarantine file: before anything else
         inv.quarantine()
         sources = read_and_check(inv, scripts)
         checked_selection(inv, sources)
-        threshold = getattr(inv.args, "progress_after", 30.0)
+        threshold = inv.options.progress_after
         with watching(inv.logger, scripts, threshold) as view:
             ran = Watched(inv, scripts, sources, results, view.summary)
             code = ran.attached() if reuse else ran.kept(settled) if keep else ran.fresh(settled)
@@ -213,7 +213,7 @@ class Watched:
         self.sources = sources
         self.results = results
         self.in_flight = in_flight
-        self.timeout: float = getattr(inv.args, "global_timeout", 3600.0)
+        self.timeout: float = inv.options.global_timeout
 
     def attached(self) -> int:
         """On the running cluster (``--reuse``, the seed verbs)."""
@@ -235,7 +235,7 @@ class Watched:
     def fresh(self, settled: bool) -> int:
         """On fresh nodes in a run directory of their own, removed when nothing booted."""
         inv = self.inv
-        state = inv.state / "runs" / runs.run_name(os.getpid(), getattr(inv.args, "repetition", 0))
+        state = inv.state / "runs" / runs.run_name(os.getpid(), inv.options.repetition)
         for private in (inv.state, inv.state / "runs"):  # no planted link on the way
             private_dir(private)
         runs.prune(inv.state / "runs", keep=runs.KEEP_RUNS, logger=inv.logger)
@@ -284,5 +284,5 @@ def cmd_seed_script(inv: Invocation, args: argparse.Namespace) -> int:
     if args.list:
         return list_subtests(inv, [script])
     fresh = verb.startswith("fresh-")
-    keep = getattr(args, "keep_on_failure", False)
+    keep = inv.options.keep_on_failure
     return run(inv, [script], reuse=not fresh, settled=fresh and not args.cold, keep=keep)

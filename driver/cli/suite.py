@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from driver.cli.invocation import Invocation
+from driver.cli.options import GLOBAL_TIMEOUT_SECONDS
 from driver.errors import EXIT_OK, Interrupted, UsageError
 from driver.suite.budget import Host, choose_jobs, need
 from driver.suite.merge import merge, run_entries, write_report
@@ -162,7 +163,7 @@ def add_suite_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--global-timeout",
         type=seconds_limit,
-        default=3600.0,
+        default=GLOBAL_TIMEOUT_SECONDS,
         metavar="SECONDS",
         help="each run's own global timeout (exit 124); a run still going 300 s after it "
         "is stopped by the suite",

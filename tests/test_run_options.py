@@ -1,0 +1,65 @@
+"""A run's options (issue 31): typed and read once from the command line (``RunOptions``),
+each default written once, and no code asking an argparse Namespace whether it has one."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+from driver.cli.grammar import parser
+from driver.cli.options import RunOptions
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def namespace_probes(source: str) -> list[int]:
+    """Lines of ``getattr(args, ...)`` / ``getattr(x.args, ...)`` calls in ``source``."""
+    found = []
+    for call in ast.walk(ast.parse(source)):
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id in ("getattr", "hasattr")
+            and call.args
+            and ast.unparse(call.args[0]).split(".")[-1] == "args"
+        ):
+            found.append(call.lineno)
+    return found
+
+
+def test_no_namespace_probing_in_the_cli_or_the_runner() -> None:
+    found = [
+        f"{path.relative_to(REPO)}:{line}"
+        for path in (REPO / "driver").rglob("*.py")
+        for line in namespace_probes(path.read_text())
+    ]
+    assert found == []
+    assert namespace_probes("x = getattr(inv.args, 'repeat', 1)\n") == [1]
+
+
+def test_the_grammar_defaults_are_the_options_defaults() -> None:
+    given = RunOptions.of(parser().parse_args(["run", "a.py"]))
+    defaults = RunOptions()
+    for name in ("global_timeout", "progress_after", "rerun_failed", "repeat", "keep_on_failure"):
+        assert getattr(given, name) == getattr(defaults, name), name
+    assert given.scripts == (Path("a.py"),) and given.command == "run"
+
+
+def test_options_a_command_does_not_take_keep_their_defaults() -> None:
+    options = RunOptions.of(parser().parse_args(["cluster", "start"]))
+    assert dataclasses.replace(options, command="run") == RunOptions()
+
+
+def test_given_options_are_read() -> None:
+    args = ["run", "--global-timeout", "12", "--subtest", "a", "--subtest", "b", "x.py"]
+    options = RunOptions.of(parser().parse_args(args))
+    assert options.global_timeout == 12.0 and options.subtest == ("a", "b")
+
+
+def test_a_repetition_writes_its_own_outputs(tmp_path: Path) -> None:
+    base = RunOptions(junit_xml=tmp_path / "j.xml", repeat=3)
+    third = base.repetition_of(3, tmp_path / "run-3")
+    assert third.repetition == 3 and third.output_dir == tmp_path / "run-3"
+    assert third.junit_xml == tmp_path / "run-3" / "junit.xml" and third.repeat == 3
+    assert RunOptions().repetition_of(1, tmp_path).junit_xml is None
