@@ -20,9 +20,9 @@ from bench_idle import window
 from results_io import summary, write
 
 from driver.log import Logger
-from driver.runner import cluster
-from driver.runner.driver import RunContext
-from driver.runner.health import HealthGate
+from driver.run.driver import RunContext
+from driver.run.health import HealthGate
+from driver.state import cluster
 
 
 def idle_windows(

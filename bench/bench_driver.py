@@ -26,7 +26,7 @@ from driver.images.builder import build_image, default_cache_root
 from driver.images.profile_specs import debian_specs, image_recipe
 from driver.log import Logger
 from driver.machine.process import create_overlay
-from driver.runner.driver import Driver, RunContext
+from driver.run.driver import Driver, RunContext
 
 
 def pct(values: list[float], q: float) -> float:

@@ -27,8 +27,8 @@ from results_io import summary, write
 from driver.log import Logger
 from driver.machine import Machine
 from driver.machine.process import cpu_seconds
-from driver.runner import cluster
-from driver.runner.driver import RunContext
+from driver.run.driver import RunContext
+from driver.state import cluster
 
 EVERY_NODE = [f"node0{i}" for i in range(1, 7)]
 # In order: each group is stopped on the nodes that run it, then a window is measured.

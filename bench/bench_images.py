@@ -23,7 +23,7 @@ from driver.config.topology import load_topology
 from driver.images.builder import build_image, default_cache_root
 from driver.images.profile_specs import debian_specs, image_recipe
 from driver.log import Logger
-from driver.runner.driver import Driver, RunContext
+from driver.run.driver import Driver, RunContext
 
 
 def pss_mib(pid: int) -> float:

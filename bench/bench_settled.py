@@ -33,8 +33,9 @@ from driver.images.builder import default_cache_root
 from driver.images.profile_specs import debian_specs
 from driver.log import Logger
 from driver.machine.node import Node
-from driver.runner import settled, snapshots
-from driver.runner.driver import Driver, RunContext
+from driver.run import snapshots
+from driver.run.driver import Driver, RunContext
+from driver.state import settled
 from driver.wait import wait_until
 
 

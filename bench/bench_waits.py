@@ -32,7 +32,7 @@ from driver.images.builder import build_image, default_cache_root
 from driver.images.profile_specs import debian_specs, image_recipe
 from driver.log import Logger
 from driver.machine.machine import Machine
-from driver.runner.driver import Driver, RunContext
+from driver.run.driver import Driver, RunContext
 
 PORT = 7411
 

@@ -1,7 +1,7 @@
 """What a run is doing right now, as its Logger sees it: the timed blocks (``nested``) in
 flight in each thread, innermost last, and each node's last console line. The live
 progress lines, the SIGUSR1 dump and the global timeout's message read it
-(runner/progress.py).
+(scriptrun/progress.py).
 
 Written only by the thread a block runs in (its own stack) and read from any thread, also
 from a signal handler: no lock, only operations that are atomic under the GIL (a dict

@@ -1,7 +1,7 @@
 """Generate the DSL reference (docs/dsl.md) from the docstrings: ``python3 -m driver.docs``.
 
 It lists what a test author uses: the public methods of a node (``Machine``) and the
-script globals (``runner/namespace.py``), nothing internal."""
+script globals (``scriptrun/namespace.py``), nothing internal."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from driver.machine.machine import Machine
-from driver.runner.namespace import GLOBALS
+from driver.scriptrun.namespace import GLOBALS
 
 
 def signature(function: Callable[..., Any]) -> str:

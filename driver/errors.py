@@ -85,7 +85,7 @@ class ScriptExited(DriverError):
 
 
 class ScriptOsExit(SystemExit):
-    """What the script's ``os._exit(N)`` raises (runner/script_os.py): a SystemExit with
+    """What the script's ``os._exit(N)`` raises (scriptrun/script_os.py): a SystemExit with
     code N, so the script ends as with ``sys.exit(N)`` instead of the driver's process
     ending without cleanup."""
 

@@ -1,4 +1,4 @@
-"""SSH keys the driver and the nodes use (one leaf module: machine, runner and images all
+"""SSH keys the driver and the nodes use (one leaf module: machine, run, state and images all
 need them)."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from driver.config.topology import load_topology
 from driver.images.builder import Image, build_image
 from driver.images.profile_specs import debian_specs, image_recipe
 from driver.log import Logger
-from driver.runner.driver import Driver, RunContext, socket_prefix
+from driver.run.driver import Driver, RunContext, socket_prefix
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -48,8 +48,8 @@ def test_no_module_outside_machine_reaches_into_a_node() -> None:
 
 def test_the_check_sees_a_reach_through() -> None:
     text = "def f(machine, driver):\n    machine._kill()\n    return machine.qemu.pid\n"
-    found = violations_in(text, "driver/runner/probe.py")
+    found = violations_in(text, "driver/run/probe.py")
     assert found == [
-        "driver/runner/probe.py:2: machine._kill",
-        "driver/runner/probe.py:3: machine.qemu",
+        "driver/run/probe.py:2: machine._kill",
+        "driver/run/probe.py:3: machine.qemu",
     ]

@@ -164,7 +164,7 @@ def test_old_run_directories_are_pruned(tmp_path: Path) -> None:
     import os
 
     from driver.log import Logger
-    from driver.runner import runs
+    from driver.state import runs
 
     for number in range(1, 9):
         run = tmp_path / str(900000 + number)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import leftovers, photon_env
-from driver.runner.owned import owned_processes
+from driver.state.owned import owned_processes
 from driver.wait import wait_until
 
 pytestmark = pytest.mark.vm
@@ -207,7 +207,7 @@ def _killed_in_restore(when: str) -> str:
     return (
         "import os, signal, threading, time\n"
         "from pathlib import Path\n"
-        "from driver.runner.owned import node_qemus\n"
+        "from driver.state.owned import node_qemus\n"
         "state = Path(os.environ['PHOTON_VM_DIR'])\n"
         'snapshot("s")\n'
         "old = machine.pid\n"

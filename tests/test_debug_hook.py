@@ -30,8 +30,8 @@ from conftest import leftovers, photon_env
 from driver.cli.signals import global_timeout
 from driver.errors import GlobalTimeout
 from driver.log import Logger
-from driver.runner.debugger import Debugger, DebuggerQuit
-from driver.runner.remote_pdb import Session, attach, stop_here
+from driver.scriptrun.debugger import Debugger, DebuggerQuit
+from driver.scriptrun.remote_pdb import Session, attach, stop_here
 from driver.wait import wait_until
 
 TOPOLOGY = "[nodes.machine]\nvlans = [1]\n"

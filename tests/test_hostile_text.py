@@ -26,10 +26,10 @@ from driver.errors import UsageError
 from driver.events import EventLog, read_events, recording
 from driver.images.builder import Image
 from driver.log import Logger
-from driver.runner.namespace import GLOBALS, check_node_names
-from driver.runner.report import SubtestResult, write_junit
-from driver.runner.report_html import write_report
-from driver.runner.script_check import read_script
+from driver.reports.report import SubtestResult, write_junit
+from driver.reports.report_html import write_report
+from driver.scriptrun.namespace import GLOBALS, check_node_names
+from driver.scriptrun.script_check import read_script
 from driver.text import NOTE, SURROGATES, one_line, visible_text, without_surrogates
 from junit_schema import validate_junit
 

@@ -1,7 +1,9 @@
-"""The package's import graph (issue 20): no cycles between its subpackages; config below
-images, machine below scripting and runner; keys, metrics and durations as leaf modules.
-Read from the source (every ``import driver.X`` / ``from driver.X import``, including the
-ones inside functions), so a new cycle fails here before it fails at run time."""
+"""The package's import graph (issues 20 and 31): no cycles between its subpackages and
+none between the modules of one subpackage; config below images, machine below run, state,
+scriptrun and scripting; run below state and scriptrun; keys, metrics and durations as leaf
+modules. Read from the source (every ``import driver.X`` / ``from driver.X import``,
+including the ones inside functions; not those only for type checking), so a new cycle
+fails here before it fails at run time."""
 
 from __future__ import annotations
 
@@ -16,23 +18,53 @@ LEAVES = {
 }
 
 
+def imported(tree: ast.Module) -> list[str]:
+    """The ``driver.*`` names a module imports at run time (``from driver.a import b``
+    gives ``driver.a`` and ``driver.a.b``: b may be a module)."""
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for inner in ast.walk(node)
+    }
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+    return [n for n in names if n.split(".")[0] == "driver"]
+
+
 def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
     """Subpackage (or top-level module) -> the ones it imports."""
     graph: dict[str, set[str]] = defaultdict(set)
     for path in root.rglob("*.py"):
-        parts = path.relative_to(root).with_suffix("").parts
-        here = parts[0]
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            for name in names:
-                pieces = name.split(".")
-                if pieces[0] == "driver" and len(pieces) > 1 and pieces[1] != here:
-                    graph[here].add(pieces[1])
+        here = path.relative_to(root).with_suffix("").parts[0]
+        for name in imported(ast.parse(path.read_text())):
+            pieces = name.split(".")
+            if len(pieces) > 1 and pieces[1] != here:
+                graph[here].add(pieces[1])
     return graph
+
+
+def module_graphs(root: Path = PACKAGE) -> dict[str, dict[str, set[str]]]:
+    """Subpackage -> its modules -> the modules of the same subpackage each imports."""
+    graphs: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        if len(parts) != 2:
+            continue
+        package, module = parts
+        for name in imported(ast.parse(path.read_text())):
+            pieces = name.split(".")
+            if len(pieces) > 2 and pieces[1] == package and pieces[2] != module:
+                target = pieces[2]
+                if (root / package / f"{target}.py").exists():
+                    graphs[package][module].add(target)
+    return graphs
 
 
 def cycle(graph: dict[str, set[str]]) -> list[str]:
@@ -62,11 +94,20 @@ def test_no_cycles_between_subpackages() -> None:
     assert cycle(import_graph()) == []
 
 
+def test_no_cycles_inside_a_subpackage() -> None:
+    found = {package: cycle(graph) for package, graph in module_graphs().items()}
+    assert {package: c for package, c in found.items() if c} == {}
+
+
 def test_layers() -> None:
     graph = import_graph()
     assert "images" not in graph["config"], "config must not import images"
-    assert not graph["machine"] & {"scripting", "runner", "cli"}, graph["machine"]
-    assert not graph["runner"] & {"scripting", "cli"}, graph["runner"]
+    running = {"run", "state", "scriptrun", "reports"}
+    assert not graph["machine"] & {"scripting", "cli", *running}, graph["machine"]
+    assert not graph["run"] & {"scripting", "cli", "state", "scriptrun"}, graph["run"]
+    assert not graph["reports"] & {"scripting", "cli", "run", "state", "scriptrun"}
+    assert not graph["state"] & {"scripting", "cli", "scriptrun"}, graph["state"]
+    assert not graph["scriptrun"] & {"scripting", "cli", "state"}, graph["scriptrun"]
     assert not graph["suite"] & {"scripting", "cli", "machine"}, graph["suite"]
     for leaf in LEAVES:
         assert graph.get(leaf, set()) <= {"errors", "hosttools", "safe_files"}, (
@@ -85,8 +126,21 @@ def test_the_check_catches_a_cycle(tmp_path: Path) -> None:
     )
 
 
+def test_the_check_catches_a_cycle_inside_a_package(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "a.py").write_text("def f():\n    from driver.run.b import g\n")
+    (tmp_path / "run" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom driver.run import a\n"
+        "if TYPE_CHECKING:\n    from driver.run.c import x\n"
+    )
+    (tmp_path / "run" / "c.py").write_text("from driver.run.b import y\n")
+    graph = module_graphs(tmp_path)["run"]
+    assert graph == {"a": {"b"}, "b": {"a"}, "c": {"b"}}
+    assert cycle(graph) == ["a", "b", "a"]
+
+
 def test_public_entry_points() -> None:
     from driver.machine import Machine
-    from driver.runner import Driver
+    from driver.run import Driver
 
     assert Machine.__name__ == "Machine" and Driver.__name__ == "Driver"

@@ -18,7 +18,7 @@ from conftest import leftovers, photon_env
 from driver.errors import GlobalTimeout, Interrupted
 from driver.images.builder import Image
 from driver.machine.machine import Machine
-from driver.runner.driver import Driver
+from driver.run.driver import Driver
 from junit_schema import junit_cases
 from test_cli import (
     driver_cmd,

@@ -16,11 +16,11 @@ import pytest
 from driver.errors import CommandTimeout, MachineDied, TestFailure
 from driver.images.builder import Image
 from driver.machine.machine import Machine
-from driver.runner.convergence import converges
-from driver.runner.driver import Driver
-from driver.runner.helpers import retry
-from driver.runner.readiness import wait_for_units
-from driver.runner.snapshots import step_clock
+from driver.run.convergence import converges
+from driver.run.driver import Driver
+from driver.run.helpers import retry
+from driver.run.readiness import wait_for_units
+from driver.run.snapshots import step_clock
 from driver.wait import wait_until
 
 pytestmark = pytest.mark.vm
@@ -316,7 +316,7 @@ def test_http_metrics_and_forward_port(n1: Machine, n2: Machine) -> None:
     metrics = n1.scrape_metrics("http://node02:8000/metrics")
     assert metrics.get("up", job="x") == 1.0 and metrics.get("reqs_total") == 42.0
     assert n1.http_get("http://node02:8000/nothing", expect_status=404).status == 404
-    from driver.runner.ports import free_port
+    from driver.run.ports import free_port
 
     port = free_port()
     n2.forward_port(port, 8000)

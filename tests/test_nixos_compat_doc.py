@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 from driver.machine.machine import Machine
-from driver.runner.namespace import GLOBALS
-from driver.runner.nixos_imports import OFFERED
-from driver.runner.script_check import _attributes
+from driver.scriptrun.namespace import GLOBALS
+from driver.scriptrun.nixos_imports import OFFERED
+from driver.scriptrun.script_check import _attributes
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "nixos-compat.md"
 

@@ -12,14 +12,16 @@ from pathlib import Path
 
 from driver.machine.machine import Machine
 from driver.machine.node import Node
-from driver.runner.driver import Driver
+from driver.run.driver import Driver
 
 REPO = Path(__file__).resolve().parent.parent
 DRIVER_SIDE = [
     *(
-        REPO / "driver" / "runner" / f"{name}.py"
-        for name in ("driver", "snapshots", "settled", "health", "cluster", "rerun", "faults")
+        REPO / "driver" / "run" / f"{name}.py"
+        for name in ("driver", "snapshots", "health", "faults")
     ),
+    *(REPO / "driver" / "state" / f"{name}.py" for name in ("settled", "cluster")),
+    REPO / "driver" / "scriptrun" / "rerun.py",
     *(REPO / "driver" / "triage").glob("*.py"),
 ]
 # What a node is called in the driver's code: a node variable, or the script view of one.
@@ -100,7 +102,7 @@ def test_no_tuple_of_node_parts_anywhere() -> None:
 def test_driver_holds_each_node_once() -> None:
     """The Driver's one collection of nodes is ``nodes`` (name -> Node); ``machines`` is a
     view computed from it, not a second list."""
-    tree = ast.parse((REPO / "driver" / "runner" / "driver.py").read_text())
+    tree = ast.parse((REPO / "driver" / "run" / "driver.py").read_text())
     cls = next(c for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "Driver")
     holders = [
         f"{ast.unparse(s.target)}: {ast.unparse(s.annotation)}"

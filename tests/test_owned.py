@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from driver.runner import owned
-from driver.runner.driver import socket_prefix
+from driver.run.driver import socket_prefix
+from driver.state import owned
 
 
 def test_owned_processes_and_a_nodes_qemus_are_found_by_command_line(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from driver.config.spec import Forward
 from driver.errors import InfraError
-from driver.runner import ports
-from driver.runner.ports import (
+from driver.run import ports
+from driver.run.ports import (
     assign_ports,
     check_fixed_ports,
     ephemeral_low,

@@ -12,7 +12,7 @@ import pytest
 
 from driver.config.topology import load_topology
 from driver.errors import UsageError
-from driver.runner.script_check import check_script
+from driver.scriptrun.script_check import check_script
 
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"
 sys.path.insert(0, str(CONFORMANCE))

@@ -25,7 +25,7 @@ from conftest import leftovers, photon_env
 from driver.cli.signals import global_timeout, on_signal
 from driver.errors import GlobalTimeout
 from driver.log import Logger
-from driver.runner.progress import InFlightView, ProgressMonitor, line_call
+from driver.scriptrun.progress import InFlightView, ProgressMonitor, line_call
 
 TOPOLOGY = "[nodes.machine]\nvlans = [1]\n"
 

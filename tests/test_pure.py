@@ -23,8 +23,8 @@ from driver.images.recipe import ImageRecipe
 from driver.machine.accel import Accel
 from driver.machine.argv import Paths, qemu_argv
 from driver.metrics import MetricsParseError, parse_metrics
-from driver.runner.report import SubtestResult, write_junit
-from driver.runner.script_check import check_script
+from driver.reports.report import SubtestResult, write_junit
+from driver.scriptrun.script_check import check_script
 
 VALID = default_topology().read_text()
 NODES = default_topology().parent

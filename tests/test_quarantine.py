@@ -19,8 +19,8 @@ import pytest
 from conftest import photon_env
 from driver.errors import UsageError
 from driver.log import Logger
-from driver.runner.quarantine import judge_failure, load_quarantine
-from driver.runner.report import SubtestResult
+from driver.reports.report import SubtestResult
+from driver.scriptrun.quarantine import judge_failure, load_quarantine
 
 TOPOLOGY = "[nodes.machine]\nvlans = [1]\n"
 SCRIPT = """\

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from browser import dom, with_class
-from driver.runner.report import SubtestResult
-from driver.runner.report_html import write_report
+from driver.reports.report import SubtestResult
+from driver.reports.report_html import write_report
 
 EVENTS = [
     {"t": 100.0, "kind": "spawn", "node": "a"},

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from driver.runner.report import SubtestResult, write_junit
-from driver.runner.rerun import find_body
-from driver.runner.snapshots import before_subtest, snapshot_tag
+from driver.reports.report import SubtestResult, write_junit
+from driver.run.snapshots import before_subtest, snapshot_tag
+from driver.scriptrun.rerun import find_body
 from junit_schema import junit_cases
 
 SOURCE = """x = 1
@@ -59,7 +59,7 @@ def test_a_node_is_in_a_snapshot_until_one_of_that_name_leaves_it_out(tmp_path: 
     subtest; not from an older one of that name it was not in the last time)."""
     from types import SimpleNamespace
 
-    from driver.runner.snapshots import _save_frozen_at, saved_here
+    from driver.run.snapshots import _save_frozen_at, saved_here
 
     control: Any = SimpleNamespace(state_dir=tmp_path)
     assert not saved_here(control, "before-x")

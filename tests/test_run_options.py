@@ -28,7 +28,7 @@ def namespace_probes(source: str) -> list[int]:
     return found
 
 
-def test_no_namespace_probing_in_the_cli_or_the_runner() -> None:
+def test_no_namespace_probing_anywhere_in_the_driver() -> None:
     found = [
         f"{path.relative_to(REPO)}:{line}"
         for path in (REPO / "driver").rglob("*.py")

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import leftovers, photon_cli, photon_env
 from driver.images.builder import Image
-from driver.runner.driver import socket_parent, socket_prefix
+from driver.run.driver import socket_parent, socket_prefix
 from junit_schema import junit_cases
 
 CASES = {

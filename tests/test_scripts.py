@@ -10,8 +10,8 @@ import pytest
 from conftest import REPO
 from driver.config.topology import load_topology
 from driver.errors import UsageError
-from driver.runner.script_check import check_script
 from driver.scripting.photoncloud import cli
+from driver.scriptrun.script_check import check_script
 
 SCRIPTS = sorted((REPO / "testscripts").rglob("*.py"))
 

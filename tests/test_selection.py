@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO, leftovers, photon_env
 from driver.errors import UsageError
-from driver.runner.selection import (
+from driver.scriptrun.selection import (
     Verdict,
     compile_script,
     find_subtests,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import leftovers, photon_env
-from driver.runner.health import CORE_SEPARATOR, SEPARATOR, scan_command
+from driver.run.health import CORE_SEPARATOR, SEPARATOR, scan_command
 from driver.triage import coredumps
 from driver.triage.journal_export import JournalExport, journal_remote, write_journal_file
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import photon_env
 from driver.config.topology import load_topology
 from driver.errors import UsageError
-from driver.runner.script_check import check_script
+from driver.scriptrun.script_check import check_script
 
 GOOD = """
 [[vlans]]

@@ -14,8 +14,9 @@ from driver.cli.signals import global_timeout
 from driver.errors import EXIT_OK, UsageError
 from driver.images.builder import clean_images
 from driver.images.profile_specs import profile_specs
-from driver.runner import cluster, runs, settled, snapshots
-from driver.runner.settled_lock import removing_snapshots
+from driver.run import snapshots
+from driver.state import cluster, runs, settled
+from driver.state.settled_lock import removing_snapshots
 
 
 def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:

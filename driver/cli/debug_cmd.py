@@ -1,5 +1,5 @@
 """``debug-attach``: this terminal, or a pipe, on the pdb of a run that ``--debug-hook``
-stopped (see driver/runner/debugger.py)."""
+stopped (see driver/scriptrun/debugger.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 from driver.cli.invocation import Invocation
 from driver.errors import EXIT_OK, UsageError
-from driver.runner.remote_pdb import SOCKET_NAME, attach
-from driver.runner.runs import running
+from driver.scriptrun.remote_pdb import SOCKET_NAME, attach
+from driver.state.runs import running
 
 
 def waiting_sockets(state: Path) -> list[Path]:

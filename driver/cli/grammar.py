@@ -4,12 +4,12 @@ does, with its default."""
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from driver.cli import cluster_cmds, debug_cmd, run, suite
+from driver.cli.arg_types import non_negative, positive, seconds_limit
 from driver.cli.options import GLOBAL_TIMEOUT_SECONDS, PROGRESS_AFTER_SECONDS
 
 
@@ -102,36 +102,6 @@ def output_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="screenshots and copied files (default: <state>/out)",
     )
-
-
-def non_negative(text: str) -> int:
-    """An integer >= 0 (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
-    return value
-
-
-def positive(text: str) -> int:
-    """An integer >= 1 (argparse type)."""
-    value = non_negative(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more: {value}")
-    return value
-
-
-def seconds_limit(text: str) -> float:
-    """A finite number of seconds > 0 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0: {text}")
-    return value
 
 
 def global_timeout_option(parser: argparse.ArgumentParser) -> None:

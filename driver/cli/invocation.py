@@ -13,13 +13,13 @@ from driver.errors import InfraError, UsageError
 from driver.images.builder import default_cache_root
 from driver.images.profile_specs import profile_specs
 from driver.log import Logger, LogLevel
-from driver.runner.cluster import state_dir
-from driver.runner.driver import Driver, RunContext
-from driver.runner.namespace import check_node_names
-from driver.runner.quarantine import Quarantine, load_quarantine
-from driver.runner.selection import Selection, selection_of
-from driver.runner.settled import seed_keys, settled_root
+from driver.run.driver import Driver, RunContext
 from driver.safe_files import UnsafePath
+from driver.scriptrun.namespace import check_node_names
+from driver.scriptrun.quarantine import Quarantine, load_quarantine
+from driver.scriptrun.selection import Selection, selection_of
+from driver.state.cluster import state_dir
+from driver.state.settled import seed_keys, settled_root
 
 
 class Invocation:

@@ -10,10 +10,10 @@ from pathlib import Path
 from driver.cli.invocation import Invocation
 from driver.cli.recorded import recorded
 from driver.errors import EXIT_OK, UsageError
-from driver.runner import cluster, runs
-from driver.runner.driver import Driver
-from driver.runner.report import SubtestResult
-from driver.runner.settled import start_settled
+from driver.reports.report import SubtestResult
+from driver.run.driver import Driver
+from driver.state import cluster, runs
+from driver.state.settled import start_settled
 
 RunScripts = Callable[[Invocation, Driver, list[Path], dict[Path, str], list[SubtestResult]], int]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from driver.cli.invocation import Invocation
 from driver.events import recording
-from driver.runner.driver import Driver
-from driver.runner.report import SubtestResult
-from driver.runner.report_html import write_report
+from driver.reports.report import SubtestResult
+from driver.reports.report_html import write_report
+from driver.run.driver import Driver
 
 
 def what_ran(inv: Invocation) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from driver.atomic import write_atomic
 from driver.cli.invocation import Invocation
 from driver.errors import EXIT_OK
-from driver.runner.report import SubtestResult, SubtestStatus
+from driver.reports.report import SubtestResult, SubtestStatus
 from driver.text import visible_text
 
 RunOnce = Callable[[Invocation, list[SubtestResult]], int]

@@ -17,22 +17,22 @@ from driver.cli.recorded import recorded
 from driver.cli.repeat import run_repeated
 from driver.cli.signals import global_timeout, watching
 from driver.errors import EXIT_OK, EXIT_TEST_FAILURE, DriverError, UsageError
-from driver.runner import cluster, runs
-from driver.runner.debugger import Debugger
-from driver.runner.driver import Driver
-from driver.runner.report import (
+from driver.reports.report import (
     NOT_FAILED,
     JunitReport,
     SubtestResult,
     SubtestStatus,
     count_statuses,
 )
-from driver.runner.rerun import Reruns
-from driver.runner.script import ScriptRun
-from driver.runner.script_check import check_script, read_script
-from driver.runner.selection import Selection, find_subtests, list_lines, unmatched
-from driver.runner.settled import start_settled
+from driver.run.driver import Driver
 from driver.safe_files import private_dir
+from driver.scriptrun.debugger import Debugger
+from driver.scriptrun.rerun import Reruns
+from driver.scriptrun.script import ScriptRun
+from driver.scriptrun.script_check import check_script, read_script
+from driver.scriptrun.selection import Selection, find_subtests, list_lines, unmatched
+from driver.state import cluster, runs
+from driver.state.settled import start_settled
 
 # The seed harness's script verbs -> script file (testscripts/ or testscripts/reference/).
 SEED_SCRIPTS = {
@@ -124,7 +124,7 @@ def run_scripts(
     interrupted = False
     try:
         if inv.options.interactive:
-            from driver.runner.repl import run_repl
+            from driver.scriptrun.repl import run_repl
 
             run_repl(session, scripts, inv.state)
         else:

@@ -12,7 +12,7 @@ from types import FrameType
 
 from driver.errors import GlobalTimeout, Terminated
 from driver.log import Logger
-from driver.runner.progress import DEFAULT_THRESHOLD, InFlightView, ProgressMonitor
+from driver.scriptrun.progress import DEFAULT_THRESHOLD, InFlightView, ProgressMonitor
 
 
 @contextlib.contextmanager

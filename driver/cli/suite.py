@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from driver.cli.arg_types import non_negative, positive, seconds_limit
 from driver.cli.invocation import Invocation
 from driver.cli.options import GLOBAL_TIMEOUT_SECONDS
 from driver.errors import EXIT_OK, Interrupted, UsageError
@@ -101,7 +102,6 @@ def cmd_report_merge(inv: Invocation, args: argparse.Namespace) -> int:
 
 def add_suite_options(p: argparse.ArgumentParser) -> None:
     """The ``suite`` verb's own options (the grammar adds it)."""
-    from driver.cli.grammar import non_negative, positive, seconds_limit
 
     p.add_argument(
         "paths",

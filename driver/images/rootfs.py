@@ -43,7 +43,7 @@ ManageForeignRoutingPolicyRules=no
 """
 
 # Every kernel message reaches the console, which the host reads anyway: the health gate
-# finds kernel problems there without running dmesg in the guest (runner/health.py).
+# finds kernel problems there without running dmesg in the guest (run/health.py).
 CONSOLE_SYSCTL = "kernel.printk = 8 4 1 7\n"
 # The health gate's failed-unit note (photon-health.conf) on every unit type, and not on its
 # own handler (a drop-in of the same name in a more specific directory replaces it).

@@ -11,7 +11,7 @@ from driver.log import Logger
 from driver.wait import wait_until
 
 # Console and kernel-log lines that mean a node is unwell, one list for Node.check_alive
-# (why QEMU died) and the health gate (runner/health.py): ours, and the patterns
+# (why QEMU died) and the health gate (run/health.py): ours, and the patterns
 # Fedora CoreOS' kola checks on the console (emergency shell, CPU warnings, I/O to an
 # offline device, Go panics, core dumps, unit ordering cycles, failed generators).
 KERNEL_PROBLEMS = re.compile(
@@ -24,7 +24,7 @@ KERNEL_PROBLEMS = re.compile(
     r"generator \S+ failed|\S+-generator failed with exit status"
 )
 
-# The health gate's marker in the kernel log (runner/health.py): not copied into the run log.
+# The health gate's marker in the kernel log (run/health.py): not copied into the run log.
 HEALTH_MARKER = "photon-driver: health scan "
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from driver.config.topology import Endpoint, Profile, Service
 from driver.machine.machine import Machine
-from driver.runner.readiness import READINESS_TIMEOUT, wait_for_readiness
+from driver.run.readiness import READINESS_TIMEOUT, wait_for_readiness
 from driver.scripting.probes import Probe, check_endpoints, probe_all
 
 __all__ = [

@@ -24,12 +24,12 @@ from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.machine.node import Node
 from driver.machine.process import QemuProcess
 from driver.parallel import on_each
-from driver.runner import snapshots
-from driver.runner.faults import Faults
-from driver.runner.health import Finding, HealthGate
-from driver.runner.helpers import PollingConditions
-from driver.runner.ports import assign_ports, check_fixed_ports
-from driver.runner.vlan import VLan
+from driver.run import snapshots
+from driver.run.faults import Faults
+from driver.run.health import Finding, HealthGate
+from driver.run.helpers import PollingConditions
+from driver.run.ports import assign_ports, check_fixed_ports
+from driver.run.vlan import VLan
 from driver.safe_files import output_dir, private_dir
 from driver.triage.artifacts import Artifacts, NodeExport
 

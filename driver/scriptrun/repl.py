@@ -9,9 +9,9 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from driver.runner.namespace import GLOBALS
-from driver.runner.script import ScriptRun
-from driver.runner.script_check import read_script
+from driver.scriptrun.namespace import GLOBALS
+from driver.scriptrun.script import ScriptRun
+from driver.scriptrun.script_check import read_script
 
 HISTORY = "repl-history"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from driver.errors import DriverError
 from driver.log import Logger
 from driver.machine.node import Node
-from driver.runner import snapshots
-from driver.runner.selection import guard_subtests
+from driver.run import snapshots
+from driver.scriptrun.selection import guard_subtests
 
 
 @dataclass

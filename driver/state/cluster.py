@@ -26,9 +26,9 @@ from driver.log import Logger
 from driver.machine import process
 from driver.machine.node import Node
 from driver.parallel import on_each
-from driver.runner import owned
-from driver.runner.driver import Driver, RunContext, socket_parent, socket_prefix
+from driver.run.driver import Driver, RunContext, socket_parent, socket_prefix
 from driver.safe_files import open_for_writing, private_dir
+from driver.state import owned
 from driver.wait import wait_until
 
 RECORD = "cluster.json"

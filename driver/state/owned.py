@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from driver.runner.driver import socket_prefix
+from driver.run.driver import socket_prefix
 
 # The programs a cluster runs; nothing else is ever killed here.
 PROGRAMS = ("qemu-system-", "vde_switch")

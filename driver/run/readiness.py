@@ -6,7 +6,7 @@ import shlex
 
 from driver.config.topology import Profile
 from driver.machine.machine import Machine
-from driver.runner.driver import Driver
+from driver.run.driver import Driver
 
 # Each declared unit's wait: six TCG guests on two host cores have taken more than 300 s
 # to bring up the reference control plane when its standbys took base backups (they still

@@ -13,8 +13,8 @@ from typing import Any
 
 from driver import duration, errors
 from driver.machine.machine import Machine
-from driver.runner import helpers
-from driver.runner.script_os import is_os
+from driver.run import helpers
+from driver.scriptrun.script_os import is_os
 
 # module -> names it offers (what the pre-check accepts in ``from test_driver.X import Y``)
 OFFERED: dict[str, tuple[str, ...]] = {

@@ -22,7 +22,7 @@ from typing import Any
 
 from driver.errors import UsageError
 from driver.log import Logger
-from driver.runner.report import SubtestResult, SubtestStatus
+from driver.reports.report import SubtestResult, SubtestStatus
 
 FIELDS = ("subtest", "reason", "url", "until")
 

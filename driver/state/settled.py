@@ -34,15 +34,15 @@ from driver.keys import CLIENT_KEY, CLIENT_KEY_COMMENT, ssh_keypair
 from driver.log import Logger
 from driver.machine.node import Node
 from driver.parallel import on_each
-from driver.runner.driver import Driver
-from driver.runner.readiness import (
+from driver.run.driver import Driver
+from driver.run.readiness import (
     all_active_command,
     declared_units,
     wait_for_readiness,
     wait_until_settled,
 )
-from driver.runner.settled_lock import alone, shared, use_snapshots
-from driver.runner.snapshots import resume_loaded, step_clock, took_effect_at
+from driver.run.snapshots import resume_loaded, step_clock, took_effect_at
+from driver.state.settled_lock import alone, shared, use_snapshots
 from driver.wait import wait_until
 
 FORMAT = 1

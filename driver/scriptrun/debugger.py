@@ -16,9 +16,9 @@ from types import FrameType, TracebackType
 from driver.errors import EXIT_TEST_FAILURE, DriverError, Interrupted
 from driver.log import Logger
 from driver.machine.machine import Machine
-from driver.runner.namespace import pythonise
-from driver.runner.remote_pdb import SOCKET_NAME, Session, stop_here
-from driver.runner.scriptlog import DebugHook
+from driver.scriptrun.namespace import pythonise
+from driver.scriptrun.remote_pdb import SOCKET_NAME, Session, stop_here
+from driver.scriptrun.scriptlog import DebugHook
 
 ATTACH_VERB = "debug-attach"
 

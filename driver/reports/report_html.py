@@ -18,8 +18,8 @@ from pathlib import Path
 
 from driver.atomic import write_atomic
 from driver.events import read_events
-from driver.runner.report import SubtestResult, SubtestStatus, count_statuses
-from driver.runner.timeline import Timeline, build
+from driver.reports.report import SubtestResult, SubtestStatus, count_statuses
+from driver.reports.timeline import Timeline, build
 from driver.text import visible_text
 
 CONSOLE_WINDOW = (10.0, 2.0)  # seconds of console before and after the failing moment

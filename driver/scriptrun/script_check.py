@@ -16,8 +16,8 @@ from pathlib import Path
 
 from driver.config.topology import Topology
 from driver.errors import UsageError
-from driver.runner.namespace import GLOBALS, NODE_TYPE, node_symbols, vlan_symbol
-from driver.runner.nixos_imports import OFFERED
+from driver.scriptrun.namespace import GLOBALS, NODE_TYPE, node_symbols, vlan_symbol
+from driver.scriptrun.nixos_imports import OFFERED
 
 NODE_NAME = re.compile(r"^node\d+$")
 

@@ -24,20 +24,20 @@ from driver.errors import (
     SubtestFailed,
     TestFailure,
 )
-from driver.runner import namespace
-from driver.runner.debugger import Debugger
-from driver.runner.helpers import SkipSubtest, exception_matches
-from driver.runner.nixos_imports import nixos_modules, script_builtins
-from driver.runner.quarantine import Quarantine, judge_failure
-from driver.runner.report import SubtestResult, SubtestStatus, failure_status
-from driver.runner.rerun import Reruns, find_body, script_frame, source_of
-from driver.runner.script_check import read_script
-from driver.runner.script_os import ScriptOs
-from driver.runner.scriptlog import DebugHook, ScriptLog
-from driver.runner.selection import Selection, Verdict, compile_script, find_subtests
+from driver.reports.report import SubtestResult, SubtestStatus, failure_status
+from driver.run.helpers import SkipSubtest, exception_matches
+from driver.scriptrun import namespace
+from driver.scriptrun.debugger import Debugger
+from driver.scriptrun.nixos_imports import nixos_modules, script_builtins
+from driver.scriptrun.quarantine import Quarantine, judge_failure
+from driver.scriptrun.rerun import Reruns, find_body, script_frame, source_of
+from driver.scriptrun.script_check import read_script
+from driver.scriptrun.script_os import ScriptOs
+from driver.scriptrun.scriptlog import DebugHook, ScriptLog
+from driver.scriptrun.selection import Selection, Verdict, compile_script, find_subtests
 
 if TYPE_CHECKING:
-    from driver.runner.driver import Driver
+    from driver.run.driver import Driver
 
 # Never swallowed by must_raise unless asked for by name (os._exit: never).
 INTERRUPTIONS = (KeyboardInterrupt, GeneratorExit, Interrupted, ScriptOsExit)
@@ -80,14 +80,7 @@ class ScriptRun:
 
     @contextlib.contextmanager
     def subtest(self, name: str) -> Iterator[bool | None]:
-        """A named step: timed in the log, one testcase in the JUnit report. When the block
-        passes, the health gate scans every started node. A failure is recorded and, as in
-        the NixOS driver, ends the script: it is raised as SubtestFailed, a SystemExit, so
-        ``except Exception`` does not swallow it (``must_raise("...", SystemExit)``
-        expects it), unless ``--quarantine`` excuses it (reported quarantined, the script
-        goes on). ``skip(reason)`` inside marks the subtest skipped. A subtest that
-        ``--subtest`` did not select is reported skipped and its block does not run (the
-        ``with`` yields False)."""
+        """``ScriptFace.subtest`` (script_face.py)."""
         selection = self._script_selection
         verdict = Verdict.SELECTED
         if selection is not None:
@@ -222,11 +215,7 @@ class ScriptRun:
     def must_raise(
         self, pattern: str, exception_class: type[BaseException] = Exception
     ) -> Iterator[None]:
-        """The block must raise an ``exception_class`` whose text matches ``pattern`` (a
-        regular expression, searched; plain text works too). Otherwise it fails with "no
-        exception was raised", "... is not an instance of ..." or "string ... did not
-        match ...". Subtests that failed inside a matching block count as passed (the
-        failure was expected). SIGINT, SIGTERM and the global timeout always go through."""
+        """``ScriptFace.must_raise`` (script_face.py)."""
         mark = len(self.results)
         try:
             yield
@@ -281,8 +270,7 @@ class ScriptRun:
         return env
 
     def run_tests(self) -> None:
-        """Run the test script(s) of this run (again): what ``photon-driver run`` was
-        given. In the REPL (``run -I``) this runs the scripts named on the command line."""
+        """``ScriptFace.run_tests`` (script_face.py)."""
         for path, source in list(self.scripts):
             self.run_script(path, source)
 

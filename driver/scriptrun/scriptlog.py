@@ -67,7 +67,7 @@ class ScriptLog:
 class DebugHook:
     """The ``debug`` global of a run without ``--debug-hook``: ``breakpoint()`` does
     nothing (the NixOS driver's ``DebugNop``). With ``--debug-hook`` it is a Debugger
-    (driver/runner/debugger.py), which stops the script there for pdb."""
+    (driver/scriptrun/debugger.py), which stops the script there for pdb."""
 
     def breakpoint(self, host: str = "127.0.0.1", port: int = 4444) -> None:
         """Do nothing unless the run has ``--debug-hook``; with it, stop the script here

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driver.events import text_of
-from driver.runner.report import SubtestResult
+from driver.reports.report import SubtestResult
 
 
 @dataclass

@@ -11,7 +11,7 @@ from driver.log import Logger
 from driver.machine.process import pid_alive
 
 if TYPE_CHECKING:
-    from driver.runner.driver import Driver
+    from driver.run.driver import Driver
 
 KEEP_RUNS = 5  # finished run directories kept per profile (the newest); older ones removed
 

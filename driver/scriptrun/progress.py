@@ -24,7 +24,7 @@ from sys import _current_frames as current_frames  # CPython's: each thread's fr
 from driver.activity import Step
 from driver.log import Logger, LogLevel
 from driver.machine.machine import Machine
-from driver.runner.script_check import read_script
+from driver.scriptrun.script_check import read_script
 from driver.text import one_line
 
 CONSOLE_CHARS = 160  # of the node's last console line, in a progress line

@@ -14,29 +14,15 @@ import re
 import unittest
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from driver.config.topology import Profile, Topology
 from driver.errors import UsageError
 from driver.machine.machine import Machine
-from driver.runner import convergence, faults, helpers
-from driver.runner.scriptlog import DebugHook, ScriptLog
-
-if TYPE_CHECKING:
-    from driver.runner.driver import Driver
-    from driver.runner.script import ScriptRun
-
-
-def _driver_type() -> type:
-    from driver.runner.driver import Driver
-
-    return Driver
-
-
-def _script_run_type() -> Any:
-    from driver.runner.script import ScriptRun
-
-    return ScriptRun
+from driver.run import convergence, faults, helpers
+from driver.run.driver import Driver
+from driver.scriptrun.script_face import ScriptFace
+from driver.scriptrun.scriptlog import DebugHook, ScriptLog
 
 
 @dataclass(frozen=True)
@@ -45,15 +31,13 @@ class ScriptGlobal:
     attributes the pre-check allows on it (None: not checked); ``reference`` is the
     function whose signature and docstring document it, or a sentence for a value."""
 
-    value: Callable[[Driver, Any], Any]  # (driver, ScriptRun) -> the value
+    value: Callable[[Driver, ScriptFace], Any]  # (driver, the script's run) -> the value
     kind: Callable[[], type | None] = lambda: None
     reference: Callable[[], Callable[..., Any] | str] = lambda: ""
 
 
 def _driver_method(name: str) -> ScriptGlobal:
-    return ScriptGlobal(
-        lambda d, r: getattr(d, name), reference=lambda: getattr(_driver_type(), name)
-    )
+    return ScriptGlobal(lambda d, r: getattr(d, name), reference=lambda: getattr(Driver, name))
 
 
 def _fault(name: str) -> ScriptGlobal:
@@ -62,7 +46,7 @@ def _fault(name: str) -> ScriptGlobal:
     )
 
 
-def _value(get: Callable[[Driver, Any], Any], text: str, kind: type | None = None) -> Any:
+def _value(get: Callable[[Driver, ScriptFace], Any], text: str, kind: type | None = None) -> Any:
     return ScriptGlobal(get, lambda: kind, lambda: text)
 
 
@@ -87,15 +71,13 @@ GLOBALS: dict[str, ScriptGlobal] = {
     "machines_nspawn": _value(lambda d, r: [], "always empty: no systemd-nspawn containers"),
     "vlans": _value(lambda d, r: d.vlans, "the run's VLAN switches (also vlanN, one per VLAN)"),
     "driver": ScriptGlobal(
-        lambda d, r: d, _driver_type, lambda: "the Driver (driver.out_dir, driver.machines, ...)"
+        lambda d, r: d, lambda: Driver, lambda: "the Driver (driver.out_dir, driver.machines, ...)"
     ),
     "start_all": _driver_method("start_all"),
     "join_all": _driver_method("join_all"),
     "wait_for_all_booted": _driver_method("wait_for_all_booted"),
-    "subtest": ScriptGlobal(lambda d, r: r.subtest, reference=lambda: _script_run_type().subtest),
-    "must_raise": ScriptGlobal(
-        lambda d, r: r.must_raise, reference=lambda: _script_run_type().must_raise
-    ),
+    "subtest": ScriptGlobal(lambda d, r: r.subtest, reference=lambda: ScriptFace.subtest),
+    "must_raise": ScriptGlobal(lambda d, r: r.must_raise, reference=lambda: ScriptFace.must_raise),
     "retry": ScriptGlobal(lambda d, r: helpers.retry, reference=lambda: helpers.retry),
     "polling_condition": ScriptGlobal(
         lambda d, r: d.polling.polling_condition,
@@ -121,12 +103,8 @@ GLOBALS: dict[str, ScriptGlobal] = {
     ),
     "Machine": _value(lambda d, r: Machine, "the node class, for type annotations"),
     "BaseMachine": _value(lambda d, r: Machine, "the same class (the NixOS driver's name)"),
-    "run_tests": ScriptGlobal(
-        lambda d, r: r.run_tests, reference=lambda: _script_run_type().run_tests
-    ),
-    "test_script": ScriptGlobal(
-        lambda d, r: r.run_tests, reference=lambda: _script_run_type().run_tests
-    ),
+    "run_tests": ScriptGlobal(lambda d, r: r.run_tests, reference=lambda: ScriptFace.run_tests),
+    "test_script": ScriptGlobal(lambda d, r: r.run_tests, reference=lambda: ScriptFace.run_tests),
     "create_machine": ScriptGlobal(lambda d, r: CREATE_MACHINE, reference=lambda: CREATE_MACHINE),
     "debug": _value(
         lambda d, r: r.debug,
@@ -203,7 +181,7 @@ def check_node_names(topology: Topology) -> None:
         raise UsageError(f"{topology.path}: nodes.{name}: {why}; rename the node")
 
 
-def build(driver: Driver, run: ScriptRun) -> dict[str, Any]:
+def build(driver: Driver, run: ScriptFace) -> dict[str, Any]:
     """The globals of a script run: every entry of GLOBALS, one variable per node (and
     ``machine`` for a single node), one per VLAN."""
     env: dict[str, Any] = {name: entry.value(driver, run) for name, entry in GLOBALS.items()}
