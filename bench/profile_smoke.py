@@ -19,7 +19,7 @@ from typing import Any
 
 from results_io import write
 
-from driver.events import read_events
+from driver.events import EventKind, read_events
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = re.compile(r"waiting for unit (\S+)")
@@ -35,22 +35,22 @@ def profile(events: list[dict[str, Any]]) -> dict[str, Any]:
     scans: list[float] = []
     for event in events:
         kind, node, at = event["kind"], event.get("node"), float(event["t"])
-        if kind == "spawn" and node:
+        if kind == EventKind.SPAWN and node:
             spawned[node] = at
             nodes[node]["spawned_at_s"] = round(at - start, 2)
-        elif kind == "ready" and node:
+        elif kind == EventKind.READY and node:
             nodes[node]["boot_s"] = round(at - spawned.get(node, start), 2)
             nodes[node]["ready_at_s"] = round(at - start, 2)
-        elif kind == "begin" and node and (found := WAIT.search(event.get("text", ""))):
+        elif kind == EventKind.BEGIN and node and (found := WAIT.search(event.get("text", ""))):
             open_blocks[(node, int(event.get("depth", 0)))] = found.group(1)
-        elif kind == "end" and node and (node, int(event.get("depth", 0))) in open_blocks:
+        elif kind == EventKind.END and node and (node, int(event.get("depth", 0))) in open_blocks:
             unit = open_blocks.pop((node, int(event.get("depth", 0))))
             nodes[node]["units"][unit] = event.get("duration")
-        elif kind == "subtest-end":
+        elif kind == EventKind.SUBTEST_END:
             subtests[event["subtest"]] = float(event.get("duration") or 0.0)
-        elif kind == "health-scan":
+        elif kind == EventKind.HEALTH_SCAN:
             scans.append(float(event.get("duration", 0)))
-        elif kind == "cpu" and node:
+        elif kind == EventKind.CPU and node:
             nodes[node]["qemu_cpu_s"] = event.get("seconds")
     end = max(float(e["t"]) for e in events)
     return {

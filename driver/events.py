@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import enum
 import json
 import re
 import threading
@@ -28,15 +29,43 @@ from driver.text import SURROGATES, UNSAFE, raw_bytes
 BYTES_SUFFIX = "_bytes"  # beside a field that held bytes that were not UTF-8
 
 
+class EventKind(enum.StrEnum):
+    """Every kind of event in ``events.jsonl``: the one list the writers (the Logger and
+    its callers), the timeline, report.html and bench/profile_smoke.py share."""
+
+    DEBUG = "debug"  # a log line shown only at --log-level debug: text, node, depth
+    LOG = "log"  # a log line: text, node, depth
+    WARNING = "warning"  # text, node, depth
+    ERROR = "error"  # text, depth
+    BEGIN = "begin"  # a nested log block opens: text, node, depth
+    END = "end"  # ... and closes: text, node, depth, duration
+    CONSOLE = "console"  # a guest console line: node, text
+    STDERR = "stderr"  # a line of a guest command's stderr: node, text
+    SPAWN = "spawn"  # QEMU started: node, pid, restore
+    READY = "ready"  # the backdoor answered: node, boot_seconds
+    CPU = "cpu"  # CPU seconds a QEMU used so far: node, seconds, pid
+    EXIT = "exit"  # QEMU exited: node, status
+    COMMAND = "command"  # one guest command: node, command, status, duration, stdout
+    SUBTEST_BEGIN = "subtest-begin"  # subtest, script
+    SUBTEST_END = "subtest-end"  # subtest, status, duration, ...
+    FAULT = "fault"  # a fault applied: id, fault, targets, text
+    FAULT_UNDO = "fault-undo"  # id, text
+    SNAPSHOT = "snapshot"  # name, nodes
+    RESTORE = "restore"  # name, nodes
+    HEALTH = "health"  # a health finding: node, text
+    HEALTH_SCAN = "health-scan"  # duration, nodes
+    ARTIFACTS = "artifacts"  # a node's journal and core dumps kept: node, ...
+
+
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     return "\\ufffd" if SURROGATES.fullmatch(char) else json.dumps(char, ensure_ascii=True)[1:-1]
 
 
-def event_line(kind: str, t: float, fields: dict[str, Any]) -> str:
+def event_line(kind: EventKind, t: float, fields: dict[str, Any]) -> str:
     """One event as one line of JSON (no newline), valid and UTF-8-encodable whatever its
     fields hold (see the module's docstring)."""
-    event: dict[str, Any] = {"t": t, "kind": kind}
+    event: dict[str, Any] = {"t": t, "kind": str(kind)}
     for key, value in fields.items():
         event[key] = value
         if isinstance(value, str) and SURROGATES.search(value):
@@ -57,7 +86,7 @@ class EventLog:
         self._handle: IO[str] | None = open_for_writing(path)
         self._lock = threading.Lock()
 
-    def write(self, kind: str, **fields: Any) -> None:
+    def write(self, kind: EventKind, **fields: Any) -> None:
         """Append one event (``t`` defaults to now)."""
         line = event_line(kind, fields.pop("t", None) or time.time(), fields)
         with self._lock:

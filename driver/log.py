@@ -25,7 +25,7 @@ from colorama import Fore, Style
 
 from driver.activity import Activity
 from driver.errors import HOST_RESOURCE_ERRNOS, HostCallFailed
-from driver.events import EventLog
+from driver.events import EventKind, EventLog
 
 NODE_COLOURS = (Fore.CYAN, Fore.MAGENTA, Fore.YELLOW, Fore.BLUE, Fore.GREEN, Fore.LIGHTRED_EX)
 
@@ -105,7 +105,7 @@ class Logger:
             if captured and lines is not None:
                 lines.append(plain)
 
-    def event(self, kind: str, **fields: Any) -> None:
+    def event(self, kind: EventKind, **fields: Any) -> None:
         """Record a structured event (events.py) in the run's event log, if one is open."""
         for log in self.event_logs:
             log.write(kind, **fields)
@@ -117,33 +117,33 @@ class Logger:
     def debug(self, message: str, node: str | None = None) -> None:
         """Log a line shown on the terminal only at ``--log-level debug``."""
         text = "  " * self._depth + self._about(message, node)
-        self.event("debug", node=node, text=message, depth=self._depth)
+        self.event(EventKind.DEBUG, node=node, text=message, depth=self._depth)
         self._emit(self._paint(text, Style.DIM), text, LogLevel.DEBUG)
 
     def log(self, message: str, node: str | None = None, level: LogLevel = LogLevel.INFO) -> None:
         """Log a line at this thread's nesting depth, about ``node`` when given; shown on
         the terminal when ``level`` is at least the logger's."""
         text = "  " * self._depth + self._about(message, node)
-        self.event("log", node=node, text=message, depth=self._depth)
+        self.event(EventKind.LOG, node=node, text=message, depth=self._depth)
         self._emit(text, text, level)
 
     def warning(self, message: str, node: str | None = None) -> None:
         """Log a warning in yellow."""
         text = "  " * self._depth + "warning: " + self._about(message, node)
-        self.event("warning", node=node, text=message, depth=self._depth)
+        self.event(EventKind.WARNING, node=node, text=message, depth=self._depth)
         self._emit(self._paint(text, Fore.YELLOW), text, LogLevel.WARNING)
 
     def error(self, message: str) -> None:
         """Log an error in red. Never exits the process."""
         text = "  " * self._depth + "error: " + message
-        self.event("error", text=message, depth=self._depth)
+        self.event(EventKind.ERROR, text=message, depth=self._depth)
         self._emit(self._paint(text, Fore.RED + Style.BRIGHT), text, LogLevel.ERROR)
 
     def node_line(self, node: str, line: str, source: str = "console", shown: bool = True) -> None:
         """Log one line of ``node`` (its ``console``, or a command's ``stderr``) with its
         colour prefix; with ``shown`` False it goes only to the event log (and to the
         terminal at ``--log-level debug``)."""
-        self.event(source, node=node, text=line)
+        self.event(EventKind(source), node=node, text=line)
         if source == "console":
             self.activity.note_console(node, line)
         if not shown and self.level > LogLevel.DEBUG:
@@ -160,7 +160,7 @@ class Logger:
         """A timed block: logs ``message`` (about ``node`` when given), indents what this
         thread logs inside, then the duration (also in the ``end`` event). Each thread
         nests on its own; ``activity`` knows the block while it runs (live progress)."""
-        self.event("begin", node=node, text=message, depth=self._depth)
+        self.event(EventKind.BEGIN, node=node, text=message, depth=self._depth)
         step = self.activity.begin(message, node, self._depth)
         what, message = message, self._about(message, node)
         self._emit(
@@ -179,7 +179,9 @@ class Logger:
             self._depth -= 1
             self.activity.end(step)
             took = time.monotonic() - start
-            self.event("end", node=node, text=what, depth=self._depth, duration=round(took, 4))
+            self.event(
+                EventKind.END, node=node, text=what, depth=self._depth, duration=round(took, 4)
+            )
             text = "  " * self._depth + f"({took:.2f} seconds)"
             self._emit(self._paint(text, Style.DIM), text)
 

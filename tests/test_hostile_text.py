@@ -23,7 +23,7 @@ import pytest
 from conftest import photon_cli, photon_env
 from driver.config.topology import load_topology
 from driver.errors import UsageError
-from driver.events import EventLog, read_events, recording
+from driver.events import EventKind, EventLog, read_events, recording
 from driver.images.builder import Image
 from driver.log import Logger
 from driver.reports.report import SubtestResult, write_junit
@@ -78,13 +78,15 @@ def test_every_event_line_parses_whatever_its_text(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     logger = Logger(io.StringIO(), colour=False)
     with recording(logger.event_logs, path):
-        logger.event("subtest-begin", subtest=HOSTILE, script=HOSTILE)
+        logger.event(EventKind.SUBTEST_BEGIN, subtest=HOSTILE, script=HOSTILE)
         logger.log(HOSTILE, node=HOSTILE)
         logger.warning(HOSTILE)
         logger.node_line("node01", PRINTED)
         logger.node_line("node01", HOSTILE, source="stderr")
         with logger.nested(HOSTILE):
-            logger.event("command", node="node01", command=HOSTILE, status=1, stdout=PRINTED)
+            logger.event(
+                EventKind.COMMAND, node="node01", command=HOSTILE, status=1, stdout=PRINTED
+            )
         logger.event("odd", value=float("nan"), nodes=[HOSTILE], where=Path(HOSTILE))
     lines = lines_of(path)
     events = [strict_json(line) for line in lines]
@@ -114,8 +116,8 @@ def test_every_event_line_parses_whatever_its_text(tmp_path: Path) -> None:
 
 def test_event_log_keeps_writing_after_a_hostile_line(tmp_path: Path) -> None:
     log = EventLog(tmp_path / "events.jsonl")
-    log.write("log", text="\udcff\ud800 lone surrogates")
-    log.write("log", text="after")
+    log.write(EventKind.LOG, text="\udcff\ud800 lone surrogates")
+    log.write(EventKind.LOG, text="after")
     log.close()
     events = [strict_json(line) for line in lines_of(tmp_path / "events.jsonl")]
     assert [e["text"] for e in events] == ["\ufffd\ufffd lone surrogates", "after"]
@@ -236,13 +238,13 @@ def test_report_shows_the_failing_step_whatever_it_printed(tmp_path: Path) -> No
     name = os.fsdecode(b"subtest \xff</script>")
     command = "printf " + HOSTILE
     log = EventLog(events)
-    log.write("spawn", t=100.0, node="node01")
-    log.write("ready", t=101.0, node="node01", boot_seconds=1.0)
-    log.write("subtest-begin", t=102.0, subtest=name, script="s.py")
-    log.write("console", t=102.5, node="node01", text="before " + PRINTED)
-    log.write("command", t=103.0, node="node01", command=command, status=1, stdout=PRINTED)
-    log.write("stderr", t=103.1, node="node01", text="stderr " + HOSTILE)
-    log.write("subtest-end", t=104.0, subtest=name, status="failed", node="node01")
+    log.write(EventKind.SPAWN, t=100.0, node="node01")
+    log.write(EventKind.READY, t=101.0, node="node01", boot_seconds=1.0)
+    log.write(EventKind.SUBTEST_BEGIN, t=102.0, subtest=name, script="s.py")
+    log.write(EventKind.CONSOLE, t=102.5, node="node01", text="before " + PRINTED)
+    log.write(EventKind.COMMAND, t=103.0, node="node01", command=command, status=1, stdout=PRINTED)
+    log.write(EventKind.STDERR, t=103.1, node="node01", text="stderr " + HOSTILE)
+    log.write(EventKind.SUBTEST_END, t=104.0, subtest=name, status="failed", node="node01")
     log.close()
     message = "TestFailure: command failed\n" + PRINTED
     results = [SubtestResult(name, "s.py", 2.0, "failed", message, "TestFailure", [PRINTED])]

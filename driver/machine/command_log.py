@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from driver.errors import CommandTimeout, TestFailure
+from driver.events import EventKind
 from driver.log import Logger
 from driver.machine.base import STRICT
 from driver.machine.shell import CommandResult
@@ -72,7 +73,7 @@ class CommandLog:
             )
             result = dataclasses.replace(result, status=124)
         self.logger.event(
-            "command",
+            EventKind.COMMAND,
             t=started,
             node=self.node,
             command=command.removeprefix(STRICT)[:500],

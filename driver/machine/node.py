@@ -19,6 +19,7 @@ from typing import Any
 
 from driver.config.spec import Forward, NodeSpec
 from driver.errors import BootTimeout, MachineDied
+from driver.events import EventKind
 from driver.keys import authorize_client_key
 from driver.log import Logger
 from driver.machine.accel import Accel
@@ -162,7 +163,9 @@ class Node:
             self._console.begin()
             self._qemu.start(fresh_disks, allow_reboot, extra_args)
             self.lifecycle.enter(NodeState.STARTING)
-            self.logger.event("spawn", node=self.name, restore=bool(extra_args), pid=self._qemu.pid)
+            self.logger.event(
+                EventKind.SPAWN, node=self.name, restore=bool(extra_args), pid=self._qemu.pid
+            )
             accel = self._qemu.accel
             what = "loading a saved state" if extra_args else "starting QEMU"
             self.logger.log(
@@ -207,7 +210,7 @@ class Node:
         self.lifecycle.enter(NodeState.UP)
         self.boot_seconds = boot_seconds
         self.ready_wall = time.time()
-        self.logger.event("ready", node=self.name, boot_seconds=boot_seconds)
+        self.logger.event(EventKind.READY, node=self.name, boot_seconds=boot_seconds)
 
     def attach(self, pid: int, boot_seconds: float | None = None, accel: str = "") -> None:
         """Adopt an already running QEMU (a detached cluster node) without restarting it."""
@@ -227,7 +230,7 @@ class Node:
         self._console.stop_streaming()
         if self._qemu.pid is not None and self._qemu.is_running():
             used = cpu_seconds(self._qemu.pid)
-            self.logger.event("cpu", node=self.name, seconds=used, pid=self._qemu.pid)
+            self.logger.event(EventKind.CPU, node=self.name, seconds=used, pid=self._qemu.pid)
 
     def detach(self) -> None:
         """Disconnect from the node, leaving its QEMU running."""
@@ -249,7 +252,7 @@ class Node:
         self._qmp.close()
         self._qemu.reap()
         if self.state is not NodeState.STOPPED:
-            self.logger.event("exit", node=self.name, status=self._qemu.exit_status)
+            self.logger.event(EventKind.EXIT, node=self.name, status=self._qemu.exit_status)
         self.lifecycle.enter(NodeState.STOPPED)
 
     def check_alive(self) -> None:

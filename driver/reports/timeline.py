@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from driver.events import text_of
+from driver.events import EventKind, text_of
 from driver.reports.report import SubtestResult
 
 
@@ -92,12 +92,12 @@ def build(events: list[dict[str, Any]], results: list[SubtestResult], nodes: lis
     for event in events:
         kind, at, node = event["kind"], float(event["t"]), event.get("node")
         here = row(node)
-        if kind == "spawn" and node:
+        if kind == EventKind.SPAWN and node:
             spawned[node] = at
-        elif kind == "ready" and here is not None:
+        elif kind == EventKind.READY and here is not None:
             label = "restored" if event.get("boot_seconds") is None else "boot"
             here.spans.append(Span(spawned.get(here.name, at), at, label, "boot"))
-        elif kind == "command" and here is not None:
+        elif kind == EventKind.COMMAND and here is not None:
             duration = float(event.get("duration") or 0.0)
             status = str(event.get("status"))
             here.spans.append(
@@ -110,23 +110,23 @@ def build(events: list[dict[str, Any]], results: list[SubtestResult], nodes: lis
                     text_of(event, "stdout"),
                 )
             )
-        elif kind in ("console", "stderr") and here is not None:
+        elif kind in (EventKind.CONSOLE, EventKind.STDERR) and here is not None:
             here.console_lines.append((at, kind, text_of(event, "text")))
-        elif kind == "fault":
+        elif kind == EventKind.FAULT:
             faults[int(event["id"])] = {**event, "start": at}
-        elif kind == "fault-undo" and int(event["id"]) in faults:
+        elif kind == EventKind.FAULT_UNDO and int(event["id"]) in faults:
             faults[int(event["id"])]["end"] = at
-        elif kind in ("snapshot", "restore"):
+        elif kind in (EventKind.SNAPSHOT, EventKind.RESTORE):
             for name in event.get("nodes", []):
                 if (target := row(name)) is not None:
                     target.marks.append(Mark(at, f"{kind} {event.get('name', '')}", kind))
-        elif kind == "health" and here is not None:
+        elif kind == EventKind.HEALTH and here is not None:
             here.marks.append(Mark(at, text_of(event, "text"), "health"))
-        elif kind == "exit" and here is not None:
+        elif kind == EventKind.EXIT and here is not None:
             here.marks.append(Mark(at, f"QEMU exited ({event.get('status')})", "exit"))
-        elif kind == "subtest-begin":
+        elif kind == EventKind.SUBTEST_BEGIN:
             begun[text_of(event, "subtest")] = at
-        elif kind == "subtest-end":
+        elif kind == EventKind.SUBTEST_END:
             name = text_of(event, "subtest")
             first = begun.pop(name, at)
             subtests.append(Span(first, at, name, "subtest", str(event.get("status", ""))))

@@ -18,6 +18,7 @@ from driver.config.spec import NodeSpec
 from driver.config.topology import Profile, Topology
 from driver.duration import Duration, seconds
 from driver.errors import DriverError, TestFailure
+from driver.events import EventKind
 from driver.log import Logger
 from driver.machine.argv import Paths
 from driver.machine.machine import BOOT_TIMEOUT, Machine
@@ -245,10 +246,10 @@ class Driver:
         begun = time.monotonic()
         findings = self.health.scan(started)
         self.logger.event(
-            "health-scan", duration=round(time.monotonic() - begun, 4), nodes=len(started)
+            EventKind.HEALTH_SCAN, duration=round(time.monotonic() - begun, 4), nodes=len(started)
         )
         for finding in findings:
-            self.logger.event("health", node=finding.node, text=finding.evidence)
+            self.logger.event(EventKind.HEALTH, node=finding.node, text=finding.evidence)
         for what in self.health.unscanned:
             self.logger.warning(f"health: not scanned: {what}")
         self.health.unscanned.clear()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 
 from driver.errors import TestFailure
+from driver.events import EventKind
 from driver.log import Logger
 from driver.machine.machine import Machine
 from driver.machine.node import Node
@@ -71,7 +72,7 @@ class Fault:
         self.undone = True
         with self._faults.logger.nested(f"undo fault: {self.description}"):
             self._undo()
-        self._faults.logger.event("fault-undo", id=id(self), text=self.description)
+        self._faults.logger.event(EventKind.FAULT_UNDO, id=id(self), text=self.description)
         self._faults.forget(self)
 
     def __enter__(self) -> Fault:
@@ -114,7 +115,7 @@ class Faults:
             do()
         fault = Fault(kind, names, description, undo, self)
         self.logger.event(
-            "fault", id=id(fault), fault=kind.value, targets=list(names), text=description
+            EventKind.FAULT, id=id(fault), fault=kind.value, targets=list(names), text=description
         )
         self.active.append(fault)
         return fault

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from driver.atomic import write_atomic
 from driver.errors import TestFailure
+from driver.events import EventKind
 from driver.log import Logger
 from driver.machine.node import Node
 from driver.parallel import on_each
@@ -165,7 +166,7 @@ def snapshot(nodes: list[Node], name: str, logger: Logger) -> None:
             _save_frozen_at(node, name, at)
         lags = {n.name: r - s for n, s, r in zip(running, stopped, resumed, strict=True)}
         step_clocks(running, f"saving snapshot {name}", lags)
-    logger.event("snapshot", name=name, nodes=[n.name for n in running])
+    logger.event(EventKind.SNAPSHOT, name=name, nodes=[n.name for n in running])
 
 
 def resume_loaded(nodes: list[Node], started: float, timeout: float = 120.0) -> list[float]:
@@ -220,7 +221,7 @@ def restore(nodes: list[Node], name: str, logger: Logger, timeout: float = 120.0
             if (frozen_at := frozen[c.name]) is not None
         }
         step_clocks(chosen, f"restoring snapshot {name}", lags)
-    logger.event("restore", name=name, nodes=[n.name for n in chosen])
+    logger.event(EventKind.RESTORE, name=name, nodes=[n.name for n in chosen])
 
 
 def list_snapshots(node: Node) -> list[SnapshotInfo]:

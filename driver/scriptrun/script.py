@@ -24,6 +24,7 @@ from driver.errors import (
     SubtestFailed,
     TestFailure,
 )
+from driver.events import EventKind
 from driver.reports.report import SubtestResult, SubtestStatus, failure_status
 from driver.run.helpers import SkipSubtest, exception_matches
 from driver.scriptrun import namespace
@@ -119,12 +120,12 @@ class ScriptRun:
 
     def _not_selected(self, name: str, reason: str) -> None:
         """Record the subtest ``name`` as skipped because ``--subtest`` did not select it."""
-        self.logger.event("subtest-begin", subtest=name, script=self.current_script)
+        self.logger.event(EventKind.SUBTEST_BEGIN, subtest=name, script=self.current_script)
         self.logger.log(f"subtest: {name}: skipped ({reason})")
         skipped = SubtestResult(name, self.current_script, 0.0, SubtestStatus.SKIPPED, reason)
         self.results.append(skipped)
         self.logger.event(
-            "subtest-end", subtest=name, status=skipped.status, duration=0.0, summary=reason
+            EventKind.SUBTEST_END, subtest=name, status=skipped.status, duration=0.0, summary=reason
         )
 
     @contextlib.contextmanager
@@ -133,7 +134,7 @@ class ScriptRun:
         result = SubtestResult(name, self.current_script, 0.0)
         started = time.monotonic()
         frame = script_frame(self.current_script) if self.reruns else None
-        self.logger.event("subtest-begin", subtest=name, script=self.current_script)
+        self.logger.event(EventKind.SUBTEST_BEGIN, subtest=name, script=self.current_script)
         with self.logger.capture() as lines, self.logger.nested(f"subtest: {name}"):
             saved = self.reruns is not None and self.reruns.save_before(
                 name, self.driver.faults.pausing()
@@ -171,7 +172,7 @@ class ScriptRun:
                 result.output = list(lines)
                 self.results.append(result)
                 self.logger.event(
-                    "subtest-end",
+                    EventKind.SUBTEST_END,
                     subtest=name,
                     status=result.status,
                     duration=round(result.seconds, 4),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from driver.errors import DriverError
+from driver.events import EventKind
 from driver.log import Logger
 from driver.machine.node import Node
 from driver.safe_files import create_new, output_dir
@@ -78,7 +79,7 @@ class Artifacts:
         with self._lock:
             self.exports.append(done)
         self.logger.event(
-            "artifacts",
+            EventKind.ARTIFACTS,
             node=machine.name,
             reason=reason,
             files=[str(f) for f in done.files],
