@@ -60,7 +60,9 @@ def main() -> None:
             machine.wait_until_succeeds('[ -z "$(systemctl list-jobs --no-legend)" ]', 600)
     # Idle: each QEMU's own CPU time over 60 s windows, one after the other from the moment
     # no job is pending, until two windows agree (the last is the settled figure).
-    pids = {n: int(d["pid"]) for n, d in cluster.read_record(state)["nodes"].items()}  # type: ignore[index]
+    record = cluster.read_record(state)
+    assert record is not None
+    pids = {n: node.pid for n, node in record.nodes.items()}
     windows = idle_windows(pids, since=cluster_started)
     idle = windows[-1]["nodes"]
     attach, first_command, health = [], [], []

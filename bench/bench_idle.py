@@ -93,7 +93,7 @@ def main() -> None:
                 machine.wait_until_succeeds('[ -z "$(systemctl list-jobs --no-legend)" ]', 600)
             record = cluster.read_record(state)
             assert record is not None
-            pids = {n: int(d["pid"]) for n, d in record["nodes"].items()}
+            pids = {n: node.pid for n, node in record.nodes.items()}
             scrape = scrape_cost(nodes["node01"]) if reference else []
             used = window(pids, args.window)
             steps.append({"running": "every service", "total": sum(used.values()), "nodes": used})

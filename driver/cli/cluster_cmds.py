@@ -114,10 +114,10 @@ def cmd_snapshot(inv: Invocation, args: argparse.Namespace) -> int:
     cached settled snapshots, with or without a running cluster)."""
     if args.verb == "snapshots":
         for profile, saved in settled.list_settled(inv.cache):
-            age = (time.time() - saved.manifest["created"]) / 3600
+            age = (time.time() - saved.manifest.created) / 3600
             print(
                 f"settled/{profile}  {saved.directory.name}  {saved.size / 2**20:.0f} MiB "
-                f"for {len(saved.manifest['nodes'])} nodes  {age:.1f} h old"
+                f"for {len(saved.manifest.nodes)} nodes  {age:.1f} h old"
             )
         if cluster.read_record(inv.state) is None:
             return EXIT_OK

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, TextIO
 
-from driver.atomic import write_atomic
 from driver.config.spec import load_spec
 from driver.errors import EXIT_INFRA, DriverError, InfraError, TestScriptError, UsageError
 from driver.hosttools import host_boot_id
@@ -29,9 +27,9 @@ from driver.parallel import on_each
 from driver.run.driver import Driver, RunContext, socket_parent, socket_prefix
 from driver.safe_files import open_for_writing, private_dir
 from driver.state import owned
+from driver.state.record import RECORD, ClusterRecord, ForwardRecord, NodeRecord
 from driver.wait import wait_until
 
-RECORD = "cluster.json"
 LOCK = "cluster.lock"  # held by whoever starts, uses or stops the cluster
 
 
@@ -48,105 +46,90 @@ def boot_id() -> str:
     return host_boot_id() or "unknown"
 
 
-def read_record(state: Path) -> dict[str, Any] | None:
-    """The cluster record, or None when no cluster was started here."""
-    try:
-        doc: dict[str, Any] = json.loads((state / RECORD).read_text())
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        raise UsageError(
-            f"{state / RECORD}: corrupt cluster record (run `cluster clean`)"
-        ) from None
-    return doc
+def read_record(state: Path) -> ClusterRecord | None:
+    """The cluster record, or None when no cluster was started here (record.py)."""
+    return ClusterRecord.load(state)
 
 
 def write_record(driver: Driver, profile: str) -> None:
     """Record a freshly started detached cluster."""
-    doc = {
-        "profile": profile,
-        "boot_id": boot_id(),
-        "started_at": time.time(),
-        "socket_dir": str(driver.socket_dir),
-        "boot_groups": driver.boot_groups,
-        "vlans": {str(v.number): v.pid for v in driver.vlans},
-        "nodes": {
-            c.name: {
-                "pid": c.pid,
-                "host_ports": [port for _, port in c.forwards()],
-                "forwards": [
-                    {
-                        "name": f.name,
-                        "guest_port": f.guest_port,
-                        "protocol": f.protocol,
-                        "host_port": port,
-                    }
+    ClusterRecord(
+        profile=profile,
+        boot_id=boot_id(),
+        started_at=time.time(),
+        socket_dir=driver.socket_dir,
+        boot_groups=driver.boot_groups,
+        vlans={v.number: v.pid for v in driver.vlans if v.pid is not None},
+        nodes={
+            c.name: NodeRecord(
+                pid=c.pid or 0,
+                forwards=[
+                    ForwardRecord(f.name, f.guest_port, f.protocol, port)
                     for f, port in c.forwards()
                 ],
-                "boot_seconds": c.boot_seconds,
-                "started_wall": c.started_wall,
-                "ready_wall": c.ready_wall,
-                "accel": c.accel.name if c.accel else "",
-                "addresses": [n.address for n in c.spec.nics],
-            }
+                boot_seconds=c.boot_seconds,
+                started_wall=c.started_wall,
+                ready_wall=c.ready_wall,
+                accel=c.accel.name if c.accel else "",
+                addresses=[n.address for n in c.spec.nics],
+            )
             for c in driver.nodes.values()
         },
-    }
-    write_atomic(driver.state / RECORD, json.dumps(doc, indent=2) + "\n")
+    ).save(driver.state)
 
 
-def check_record(state: Path, doc: dict[str, Any]) -> list[str]:
+def check_record(state: Path, record: ClusterRecord) -> list[str]:
     """Problems that make the recorded cluster unusable (empty when it is healthy)."""
-    if doc.get("boot_id") != boot_id():
+    if record.boot_id != boot_id():
         return [f"{state} is stale: it was started before this host last booted"]
     problems = [
-        f"{name}: QEMU (pid {node['pid']}) is not running"
-        for name, node in doc["nodes"].items()
-        if not process.pid_alive(int(node["pid"]))
+        f"{name}: QEMU (pid {node.pid}) is not running"
+        for name, node in record.nodes.items()
+        if not process.pid_alive(node.pid)
     ]
     problems += [
         f"VLAN {number}: vde_switch (pid {pid}) is not running"
-        for number, pid in doc["vlans"].items()
-        if not process.pid_alive(int(pid))
+        for number, pid in record.vlans.items()
+        if not process.pid_alive(pid)
     ]
     return problems
 
 
-def adopt_restarted(state: Path, doc: dict[str, Any]) -> list[str]:
+def adopt_restarted(state: Path, record: ClusterRecord) -> list[str]:
     """Record the QEMU a node runs where the recorded one is gone but the node's state
     directory has exactly one running (a run that restarted the node, as a restore does,
     was killed before it recorded the new pid); what was adopted, as lines to log."""
     adopted = []
-    for name, node in doc["nodes"].items():
-        if process.pid_alive(int(node["pid"])):
+    for name, node in record.nodes.items():
+        if process.pid_alive(node.pid):
             continue
         found = owned.node_qemus(state, name)
         if len(found) == 1:
             adopted.append(
-                f"{name}: its recorded QEMU (pid {node['pid']}) is gone; pid {found[0]}, which "
+                f"{name}: its recorded QEMU (pid {node.pid}) is gone; pid {found[0]}, which "
                 "runs on its disks (restarted by a run that was killed before recording it), "
                 "is recorded instead"
             )
-            node["pid"], node["started_wall"] = found[0], None
+            node.pid, node.started_wall = found[0], None
     if adopted:
-        write_atomic(state / RECORD, json.dumps(doc, indent=2) + "\n")
+        record.save(state)
     return adopted
 
 
 def _record_restarts(state: Path, driver: Driver) -> None:
     """After an attached run that restarted nodes (crash + start), record their new QEMU
     pids so that the next run attaches to them."""
-    doc = read_record(state)
-    if doc is None:
+    record = read_record(state)
+    if record is None:
         return
     changed = False
     for control in driver.nodes.values():
-        node = doc["nodes"].get(control.name)
-        if node is not None and control.pid is not None and node["pid"] != control.pid:
-            node["pid"], node["started_wall"] = control.pid, control.started_wall
+        node = record.nodes.get(control.name)
+        if node is not None and control.pid is not None and node.pid != control.pid:
+            node.pid, node.started_wall = control.pid, control.started_wall
             changed = True
     if changed:
-        write_atomic(state / RECORD, json.dumps(doc, indent=2) + "\n")
+        record.save(state)
 
 
 def lock_cluster(state: Path) -> IO[str]:
@@ -198,34 +181,34 @@ def attach(state: Path, context: RunContext, lock: IO[str] | None = None) -> Dri
     own_lock = lock is None
     held = lock_cluster(state) if lock is None else lock
     try:
-        doc = read_record(state)
-        if doc is None:  # stopped meanwhile
+        record = read_record(state)
+        if record is None:  # stopped meanwhile
             raise UsageError(no_cluster(state))
-        for line in adopt_restarted(state, doc):
+        for line in adopt_restarted(state, record):
             context.logger.warning(line)
-        problems = check_record(state, doc)
+        problems = check_record(state, record)
         if problems:
             raise InfraError(
                 f"cannot attach to {state}: " + "; ".join(problems) + f"; {recovery_hint(state)}"
             )
-        specs = {name: load_spec(state / name / "spec.json") for name in doc["nodes"]}
+        specs = {name: load_spec(state / name / "spec.json") for name in record.nodes}
         driver = Driver(
             specs,
             context,
-            boot_groups=doc["boot_groups"],
+            boot_groups=record.boot_groups,
             detached=True,
-            socket_dir=Path(doc["socket_dir"]),
-            host_ports={n: d["host_ports"] for n, d in doc["nodes"].items()},
+            socket_dir=record.socket_dir,
+            host_ports={n: node.host_ports for n, node in record.nodes.items()},
         )
         driver.owns_processes = False
         driver.since(time.time())  # this run's core dumps and journal lines only
         driver.exit_hooks.append(lambda: _record_restarts(state, driver))
         if own_lock:
             driver.exit_hooks.append(held.close)
-        driver.adopt_vlans({int(n): int(pid) for n, pid in doc["vlans"].items()})
+        driver.adopt_vlans(record.vlans)
         for control in driver.nodes.values():
-            node = doc["nodes"][control.name]
-            control.attach(int(node["pid"]), node.get("boot_seconds"), node.get("accel", ""))
+            node = record.nodes[control.name]
+            control.attach(node.pid, node.boot_seconds, node.accel)
     except BaseException:
         if own_lock:
             held.close()
@@ -269,8 +252,8 @@ def stop(
         return Stopped(0, tuple(owned.kill_owned(state)))
     with contextlib.ExitStack() as stack:
         held = lock if lock is not None else stack.enter_context(locked(state))
-        doc = read_record(state)
-        if doc is not None and not check_record(state, doc):
+        record = read_record(state)
+        if record is not None and not check_record(state, record):
             context = RunContext(state, logger, environ, state / "out", state)
             with attach(state, context, lock=held) as driver:
                 nodes = list(driver.nodes.values())
@@ -278,12 +261,12 @@ def stop(
                 with contextlib.suppress(TimeoutError):
                     wait_until(lambda: not any(n.is_running() for n in nodes), timeout, 0.2)
         killed = owned.kill_owned(state)
-        if doc is not None:
-            shutil.rmtree(doc["socket_dir"], ignore_errors=True)
+        if record is not None:
+            shutil.rmtree(record.socket_dir, ignore_errors=True)
         for stale in Path(socket_parent()).glob(f"{socket_prefix(state)}*"):
             shutil.rmtree(stale, ignore_errors=True)
         (state / RECORD).unlink(missing_ok=True)
-        return Stopped(len(doc["nodes"]) if doc is not None else 0, tuple(killed))
+        return Stopped(len(record.nodes) if record is not None else 0, tuple(killed))
 
 
 def no_cluster(state: Path) -> str:
@@ -293,26 +276,25 @@ def no_cluster(state: Path) -> str:
 
 def print_status(state: Path, out: TextIO) -> int:
     """Print one line per node; returns 0 when all are up, 3 (infrastructure) otherwise."""
-    doc = read_record(state)
-    if doc is None:
+    record = read_record(state)
+    if record is None:
         out.write(f"no cluster in {state}\n")
         return EXIT_INFRA
-    stale = doc.get("boot_id") != boot_id()
+    stale = record.boot_id != boot_id()
     out.write(
-        f"cluster {state} (profile {doc['profile']})"
+        f"cluster {state} (profile {record.profile})"
         + (" STALE: started before the last host boot\n" if stale else "\n")
     )
     healthy = not stale
-    for name, node in doc["nodes"].items():
-        up = not stale and process.pid_alive(int(node["pid"]))
+    for name, node in record.nodes.items():
+        up = not stale and process.pid_alive(node.pid)
         healthy = healthy and up
-        boot = f"{node['boot_seconds']:.1f}s" if node.get("boot_seconds") else "-"
+        boot = f"{node.boot_seconds:.1f}s" if node.boot_seconds else "-"
         fwds = " ".join(
-            f"{f['name']}=127.0.0.1:{f['host_port']}->{f['guest_port']}/{f['protocol']}"
-            for f in node["forwards"]
+            f"{f.name}=127.0.0.1:{f.host_port}->{f.guest_port}/{f.protocol}" for f in node.forwards
         )
         out.write(
-            f"  {name:8} {'up' if up else 'DOWN':5} boot {boot:7} accel {node['accel']:4} "
-            f"addr {','.join(node['addresses'])}  {fwds}\n"
+            f"  {name:8} {'up' if up else 'DOWN':5} boot {boot:7} accel {node.accel:4} "
+            f"addr {','.join(node.addresses)}  {fwds}\n"
         )
     return 0 if healthy else EXIT_INFRA

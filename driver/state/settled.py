@@ -43,10 +43,9 @@ from driver.run.readiness import (
 )
 from driver.run.snapshots import resume_loaded, step_clock, took_effect_at
 from driver.state.settled_lock import alone, shared, use_snapshots
+from driver.state.settled_manifest import FORMAT, SavedFile, SavedNode, SettledManifest
 from driver.wait import wait_until
 
-FORMAT = 1
-MANIFEST = "manifest.json"
 KEYS = "keys"  # the SSH keys settled runs share (baked into the saved guests)
 REPORT = "settled.json"  # what the run did, in its output directory (read by bench/)
 SAVE_TIMEOUT = 300.0
@@ -62,36 +61,26 @@ class SettledSnapshot:
     """One saved settled cluster: its directory and manifest."""
 
     directory: Path
-    manifest: dict[str, Any]
+    manifest: SettledManifest
 
     def state_file(self, node: str) -> Path:
         """The node's saved RAM and device state (a QEMU migration stream)."""
-        return self.directory / str(self.manifest["nodes"][node]["state"]["file"])
+        return self.directory / self.manifest.nodes[node].state.file
 
     def disks(self, node: str) -> list[Path | None]:
         """The node's saved disks, in spec order (None: a disk QEMU opens directly)."""
         return [
-            None if d is None else self.directory / d["file"]
-            for d in self.manifest["nodes"][node]["disks"]
+            None if d is None else self.directory / d.file for d in self.manifest.nodes[node].disks
         ]
 
     def frozen_at(self, node: str) -> float | None:
         """The host time the node was paused at for saving (None: not recorded)."""
-        value = self.manifest["nodes"][node].get("frozen_at")
-        return float(value) if isinstance(value, int | float) else None
-
-    def files(self) -> list[dict[str, Any]]:
-        """Every file the manifest lists (name and byte count)."""
-        found = []
-        for node in self.manifest["nodes"].values():
-            found.append(node["state"])
-            found += [d for d in node["disks"] if d is not None]
-        return found
+        return self.manifest.nodes[node].frozen_at
 
     @property
     def size(self) -> int:
         """Bytes on disk."""
-        return sum(int(f["bytes"]) for f in self.files())
+        return sum(f.bytes for f in self.manifest.files())
 
 
 def seed_keys(root: Path, state: Path, nodes: list[str]) -> None:
@@ -168,18 +157,18 @@ def lookup(root: Path, key: str, logger: Logger) -> SettledSnapshot | None:
         return None
     problem = ""
     try:
-        manifest = json.loads((directory / MANIFEST).read_text())
+        manifest = SettledManifest.load(directory)
         snapshot = SettledSnapshot(directory, manifest)
-        if manifest.get("format") != FORMAT or manifest.get("key") != key:
+        if manifest.format != FORMAT or manifest.key != key:
             logger.warning(
                 f"settled snapshot {directory}: its manifest key is "
-                f"{manifest.get('key')!r}, not {key!r}: refused, booting cold"
+                f"{manifest.key!r} (format {manifest.format}), not {key!r}: refused, booting cold"
             )
             return None
-        for entry in snapshot.files():
-            size = (directory / entry["file"]).stat().st_size
-            if size != entry["bytes"]:
-                problem = f"{entry['file']} has {size} bytes, the manifest says {entry['bytes']}"
+        for entry in manifest.files():
+            size = (directory / entry.file).stat().st_size
+            if size != entry.bytes:
+                problem = f"{entry.file} has {size} bytes, the manifest says {entry.bytes}"
                 break
     except FileNotFoundError as exc:
         problem = f"{Path(exc.filename or '?').name} is missing"
@@ -206,8 +195,8 @@ def list_settled(cache: Path) -> list[tuple[str, SettledSnapshot]]:
             if directory.name.startswith("."):
                 continue
             try:
-                manifest = json.loads((directory / MANIFEST).read_text())
-            except (OSError, ValueError):
+                manifest = SettledManifest.load(directory)
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
             found.append((profile_dir.name, SettledSnapshot(directory, manifest)))
     return found
@@ -258,19 +247,18 @@ def _save_states(nodes: list[Node], directory: Path, timeout: float = SAVE_TIMEO
     wait_until(lambda: all([completed(n) for n in nodes]), timeout, 0.05)
 
 
-def _copy_disks(machine: Node, directory: Path) -> dict[str, Any]:
-    disks: list[dict[str, Any] | None] = []
-    for index, (disk, path) in enumerate(
-        zip(machine.spec.disks, machine.disks.overlays, strict=True)
-    ):
+def _saved_node(node: Node, directory: Path, frozen_at: float) -> SavedNode:
+    """Copy ``node``'s overlays beside its saved state in ``directory``; what was saved."""
+    disks: list[SavedFile | None] = []
+    for index, (disk, path) in enumerate(zip(node.spec.disks, node.disks.overlays, strict=True)):
         if not disk.overlay:
             disks.append(None)
             continue
-        name = f"{machine.name}.disk{index}.qcow2"
+        name = f"{node.name}.disk{index}.qcow2"
         shutil.copyfile(path, directory / name)
-        disks.append({"file": name, "bytes": (directory / name).stat().st_size})
-    state = f"{machine.name}.state"
-    return {"state": {"file": state, "bytes": (directory / state).stat().st_size}, "disks": disks}
+        disks.append(SavedFile(name, (directory / name).stat().st_size))
+    state = f"{node.name}.state"
+    return SavedNode(SavedFile(state, (directory / state).stat().st_size), disks, frozen_at)
 
 
 def save_settled(
@@ -287,22 +275,18 @@ def save_settled(
         frozen = {name: took_effect_at(node.pause) for name, node in driver.nodes.items()}
         try:
             _save_states(list(driver.nodes.values()), work)
-            nodes = {
-                c.name: {**_copy_disks(c, work), "frozen_at": frozen[c.name]}
-                for c in driver.nodes.values()
-            }
+            nodes = {c.name: _saved_node(c, work, frozen[c.name]) for c in driver.nodes.values()}
         finally:
             for node in driver.nodes.values():
                 node.resume()
-        manifest = {
-            "format": FORMAT,
-            "key": key,
-            "created": time.time(),
-            "cold_ready_seconds": round(cold_seconds, 3),
-            "save_seconds": round(time.monotonic() - started, 3),
-            "nodes": nodes,
-        }
-        write_atomic(work / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        manifest = SettledManifest(
+            key=key,
+            created=time.time(),
+            cold_ready_seconds=round(cold_seconds, 3),
+            save_seconds=round(time.monotonic() - started, 3),
+            nodes=nodes,
+        )
+        manifest.save(work)
         final = root / key
         remove_tree(final)
         os.rename(work, final)
@@ -368,7 +352,7 @@ def start_settled(driver: Driver, profile: Profile, root: Path) -> dict[str, Any
                 wait_until_settled(driver.machines, profile)
             with logger.nested("saving the settled cluster"):
                 saved = save_settled(driver, root, key, report["ready_seconds"], in_use)
-            report["save_seconds"] = saved.manifest["save_seconds"]
+            report["save_seconds"] = saved.manifest.save_seconds
             return _report(driver, report, saved)
         except (DriverError, TimeoutError, OSError) as exc:
             logger.warning(f"could not save the settled cluster: {exc}")
@@ -381,8 +365,7 @@ def _report(
     if snapshot is not None:
         report["snapshot"] = str(snapshot.directory)
         report["bytes_per_node"] = {
-            name: node["state"]["bytes"] + sum(d["bytes"] for d in node["disks"] if d)
-            for name, node in snapshot.manifest["nodes"].items()
+            name: node.bytes for name, node in snapshot.manifest.nodes.items()
         }
     driver.logger.log(
         f"settled cluster {report['mode']}: every node ready after {report['ready_seconds']:.1f}s"
