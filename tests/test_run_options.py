@@ -7,8 +7,10 @@ import ast
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from driver.cli.grammar import parser
-from driver.cli.options import RunOptions
+from driver.cli.options import RunMode, RunOptions
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,3 +65,41 @@ def test_a_repetition_writes_its_own_outputs(tmp_path: Path) -> None:
     assert third.repetition == 3 and third.output_dir == tmp_path / "run-3"
     assert third.junit_xml == tmp_path / "run-3" / "junit.xml" and third.repeat == 3
     assert RunOptions().repetition_of(1, tmp_path).junit_xml is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "mode", "settled"),
+    [
+        (["run", "a.py"], RunMode.FRESH, False),
+        (["run", "--reuse", "a.py"], RunMode.REUSE, False),
+        (["run", "--keep-on-failure", "a.py"], RunMode.KEEP, False),
+        (["run", "--settled", "a.py"], RunMode.FRESH, True),
+        (["run", "--settled", "--keep-on-failure", "a.py"], RunMode.KEEP, True),
+        (["smoke"], RunMode.REUSE, False),
+        (["fresh-smoke"], RunMode.FRESH, True),
+        (["fresh-smoke", "--cold"], RunMode.FRESH, False),
+        (["fresh-matrix", "--keep-on-failure"], RunMode.KEEP, True),
+    ],
+)
+def test_the_command_line_decides_the_mode(argv: list[str], mode: RunMode, settled: bool) -> None:
+    options = RunOptions.of(parser().parse_args(argv))
+    assert (options.mode, options.from_settled) == (mode, settled)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["run", "--settled", "--reuse", "a.py"], "--settled starts fresh nodes"),
+        (["run", "--keep-on-failure", "--reuse", "a.py"], "--keep-on-failure keeps fresh"),
+        (["run", "--repeat", "2", "-I"], "--repeat runs scripts again"),
+    ],
+)
+def test_clashing_modes_are_one_usage_line(
+    argv: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from driver.cli import main
+
+    code = main(argv, {"PHOTON_VM_DIR": str(tmp_path / "vm"), "HOME": str(tmp_path)})
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and said in err and "\n" not in err
+    assert not (tmp_path / "vm" / "runs").exists()  # nothing was built or booted

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from driver.cli.detached import detached_driver
 from driver.cli.invocation import Invocation
 from driver.cli.signals import global_timeout
 from driver.errors import EXIT_OK, UsageError
@@ -28,12 +29,7 @@ def cmd_start(inv: Invocation, args: argparse.Namespace) -> int:
         if record and not cluster.check_record(inv.state, record):
             inv.logger.log(f"cluster already running in {inv.state}")
             return cluster.print_status(inv.state, sys.stdout)
-        stopped = cluster.stop(inv.state, inv.logger, inv.environ, lock=lock)
-        if stopped.killed:
-            inv.logger.log(f"left over from before: {stopped.describe()}")
-        driver = inv.fresh_driver(inv.state, detached=True)
-        for control in driver.nodes.values():
-            control.disks.create_overlays()
+        driver = detached_driver(inv, lock)
         with driver, global_timeout(inv.options.global_timeout):
             driver.start_all()
             cluster.write_record(driver, inv.profile)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from driver.cli.detached import detached_driver
 from driver.cli.invocation import Invocation
 from driver.cli.recorded import recorded
 from driver.errors import EXIT_OK, UsageError
@@ -35,23 +36,20 @@ def run_keeping(
                 f"--keep-on-failure: a cluster is already running in {inv.state} "
                 "(run on it with --reuse, or `cluster stop` it first)"
             )
-        # A stale record and its leftovers.
-        cluster.stop(inv.state, inv.logger, inv.environ, lock=lock)
-        return _run_kept(inv, scripts, sources, results, settled, run_scripts)
+        driver = detached_driver(inv, lock, settled)
+        return _run_kept(inv, driver, scripts, sources, results, settled, run_scripts)
 
 
 def _run_kept(
     inv: Invocation,
+    driver: Driver,
     scripts: list[Path],
     sources: dict[Path, str],
     results: list[SubtestResult],
     settled: bool,
     run_scripts: RunScripts,
 ) -> int:
-    driver = inv.fresh_driver(inv.state, detached=True, settled=settled)
     runs.announce(driver, inv.state, inv.logger)
-    for control in driver.nodes.values():
-        control.disks.create_overlays()
     with driver, recorded(inv, driver, results):
         if settled:
             start_settled(driver, inv.topology().profile(inv.profile), inv.settled_root())

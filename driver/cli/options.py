@@ -6,12 +6,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 from dataclasses import dataclass
 from pathlib import Path
+
+from driver.errors import UsageError
 
 # The defaults the grammar shows and a command without the option gets.
 GLOBAL_TIMEOUT_SECONDS = 3600.0
 PROGRESS_AFTER_SECONDS = 30.0
+
+
+class RunMode(enum.Enum):
+    """Where a run's scripts meet their nodes."""
+
+    FRESH = "fresh"  # fresh nodes in a run directory of their own, gone after the run
+    REUSE = "reuse"  # the profile's running cluster (``--reuse``, the seed's script verbs)
+    KEEP = "keep"  # fresh nodes, kept as the profile's cluster when the run fails
+
+
+# The seed's script verbs: ``smoke`` runs on the running cluster, ``fresh-smoke`` on fresh
+# nodes from the settled snapshot (``--cold``: a cold boot).
+FRESH_PREFIX = "fresh-"
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,50 @@ class RunOptions:
     progress_after: float = PROGRESS_AFTER_SECONDS
     global_timeout: float = GLOBAL_TIMEOUT_SECONDS
     images: bool = False
+    reuse: bool = False
+    settled: bool = False
+    cold: bool = False
+
+    @property
+    def mode(self) -> RunMode:
+        """The run's mode: ``run --reuse`` and a seed verb without ``fresh-`` reuse the
+        running cluster; ``--keep-on-failure`` keeps fresh nodes; else fresh nodes."""
+        seed_verb = self.command not in ("run", "")
+        if self.reuse or (seed_verb and not self.command.startswith(FRESH_PREFIX)):
+            return RunMode.REUSE
+        return RunMode.KEEP if self.keep_on_failure else RunMode.FRESH
+
+    @property
+    def from_settled(self) -> bool:
+        """Whether fresh nodes start from the profile's settled snapshot: ``--settled``,
+        or a ``fresh-`` seed verb without ``--cold``."""
+        if self.mode is RunMode.REUSE:
+            return False
+        return self.settled or (self.command.startswith(FRESH_PREFIX) and not self.cold)
+
+    def check(self) -> None:
+        """UsageError, one line, for options that cannot go together."""
+        clashes = [
+            (
+                self.settled and self.reuse,
+                "--settled starts fresh nodes; it cannot go with --reuse",
+            ),
+            (
+                self.repeat > 1 and self.interactive,
+                "--repeat runs scripts again and again; it cannot go with -I",
+            ),
+            (
+                self.debug_hook and self.interactive,
+                "--debug-hook stops scripts for pdb; -I is interactive already",
+            ),
+            (
+                self.keep_on_failure and self.reuse,
+                "--keep-on-failure keeps fresh nodes; with --reuse they stay anyway",
+            ),
+        ]
+        for clash, why in clashes:
+            if clash:
+                raise UsageError(f"{self.command}: {why}")
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> RunOptions:

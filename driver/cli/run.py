@@ -13,6 +13,7 @@ from pathlib import Path
 from driver.bundled import testscripts_dir
 from driver.cli.invocation import Invocation
 from driver.cli.keep import run_keeping
+from driver.cli.options import FRESH_PREFIX, RunMode
 from driver.cli.recorded import recorded
 from driver.cli.repeat import run_repeated
 from driver.cli.signals import global_timeout, watching
@@ -163,25 +164,17 @@ def run_scripts(
     return code
 
 
-def run(
-    inv: Invocation,
-    scripts: list[Path],
-    reuse: bool,
-    settled: bool = False,
-    keep: bool = False,
-    results: list[SubtestResult] | None = None,
-) -> int:
-    """Fresh nodes (or the running cluster with ``reuse``), the scripts, cleanup. With
-    ``settled`` the fresh nodes start from the profile's cached settled snapshot (taking one
-    after a cold boot when none matches). With ``--junit-xml`` a report is written whatever
-    happens: a pre-check error, no cluster, a failed build or boot, an interruption.
-    ``results`` (filled in) are the subtests' outcomes. Live progress (``watching``) runs
-    from the boot to the end."""
+def run(inv: Invocation, scripts: list[Path], results: list[SubtestResult] | None = None) -> int:
+    """The one owner of a run's modes (``RunOptions.mode``, options.py): fresh nodes, the
+    running cluster, or fresh nodes kept on a failure; from the settled snapshot
+    (``from_settled``: taking one after a cold boot when none matches); ``--repeat`` runs
+    it again and again (repeat.py), ``--rerun-failed`` inside (``run_scripts``). With
+    ``--junit-xml`` a report is written whatever happens: a pre-check error, no cluster, a
+    failed build or boot, an interruption. ``results`` (filled in) are the subtests'
+    outcomes. Live progress (``watching``) runs from the boot to the end."""
     repeat = inv.options.repeat
     if repeat > 1 and results is None:
-        return run_repeated(
-            inv, repeat, lambda once, found: run(once, scripts, reuse, settled, keep, found)
-        )
+        return run_repeated(inv, repeat, lambda once, found: run(once, scripts, found))
     results = [] if results is None else results
     report = JunitReport(inv.options.junit_xml, f"photon-driver.{inv.profile}")
     with report.around(results, scripts[0] if scripts else None):
@@ -192,7 +185,11 @@ def run(
         threshold = inv.options.progress_after
         with watching(inv.logger, scripts, threshold) as view:
             ran = Watched(inv, scripts, sources, results, view.summary)
-            code = ran.attached() if reuse else ran.kept(settled) if keep else ran.fresh(settled)
+            mode, settled = inv.options.mode, inv.options.from_settled
+            if mode is RunMode.REUSE:
+                code = ran.attached()
+            else:
+                code = ran.kept(settled) if mode is RunMode.KEEP else ran.fresh(settled)
         return report.finish(code)
 
 
@@ -259,30 +256,22 @@ class Watched:
 
 def cmd_run(inv: Invocation, args: argparse.Namespace) -> int:
     """``run [SCRIPT...]``."""
-    if not args.scripts and not args.interactive:
+    scripts = list(inv.options.scripts)
+    if not scripts and not inv.options.interactive:
         raise UsageError("run: name a test script, or use -I for the REPL")
-    if args.settled and args.reuse:
-        raise UsageError("run: --settled starts fresh nodes; it cannot go with --reuse")
-    if args.repeat > 1 and args.interactive:
-        raise UsageError("run: --repeat runs scripts again and again; it cannot go with -I")
-    if args.debug_hook and args.interactive:
-        raise UsageError("run: --debug-hook stops scripts for pdb; -I is interactive already")
-    if args.keep_on_failure and args.reuse:
-        raise UsageError("run: --keep-on-failure keeps fresh nodes; with --reuse they stay anyway")
+    inv.options.check()
     if args.list:
-        if not args.scripts:
+        if not scripts:
             raise UsageError("run: --list lists the subtests of scripts; name a test script")
-        return list_subtests(inv, args.scripts)
-    return run(inv, args.scripts, args.reuse, args.settled, args.keep_on_failure)
+        return list_subtests(inv, scripts)
+    return run(inv, scripts)
 
 
 def cmd_seed_script(inv: Invocation, args: argparse.Namespace) -> int:
     """``smoke``, ``fresh-smoke``, ``matrix``...: a bundled script on the running cluster,
     or with ``fresh-`` on fresh nodes (from the cached settled snapshot unless ``--cold``)."""
-    verb: str = args.command
-    script = seed_script(inv.profile, verb.removeprefix("fresh-"))
+    script = seed_script(inv.profile, inv.options.command.removeprefix(FRESH_PREFIX))
     if args.list:
         return list_subtests(inv, [script])
-    fresh = verb.startswith("fresh-")
-    keep = inv.options.keep_on_failure
-    return run(inv, [script], reuse=not fresh, settled=fresh and not args.cold, keep=keep)
+    inv.options.check()
+    return run(inv, [script])
