@@ -508,17 +508,18 @@ def test_timed_out_command_is_killed_and_the_node_answers(n1: Machine) -> None:
     n1.fail("pgrep -f 'sleep 100[23]'")  # the whole process group is gone
 
 
-def test_deadlines_ignore_wall_clock_steps(n1: Machine) -> None:
+def test_deadlines_ignore_wall_clock_steps(n1: Machine, two_nodes: Driver) -> None:
     # The guest measures a command's deadline on the boot clock: a wall-clock step (date -s,
     # clock_skew, a restored snapshot) neither ends a command early nor logs errors.
     # Synced first: an earlier test may have left the guest clock off by seconds.
-    step_clock(n1, "before test_deadlines_ignore_wall_clock_steps")
+    node = two_nodes.node(n1)
+    step_clock(node, "before test_deadlines_ignore_wall_clock_steps")
     try:
         result = n1.run("date -s @$(( $(date +%s) + 3600 )) >/dev/null; sleep 1; echo done", 30)
         assert (result.status, result.stdout, result.timed_out) == (0, "done\n", False)
         n1.succeed("sleep 0.5")  # no deadline at all (timeout None)
     finally:
-        offset = step_clock(n1, "test_deadlines_ignore_wall_clock_steps")
+        offset = step_clock(node, "test_deadlines_ignore_wall_clock_steps")
     assert 3590 < -offset < 3610
     assert "invalid integer" not in n1.get_console_log()
 
