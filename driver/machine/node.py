@@ -163,14 +163,10 @@ class Node:
             self._console.begin()
             self._qemu.start(fresh_disks, allow_reboot, extra_args)
             self.lifecycle.enter(NodeState.STARTING)
-            self.logger.event(
-                EventKind.SPAWN, node=self.name, restore=bool(extra_args), pid=self._qemu.pid
-            )
-            accel = self._qemu.accel
+            pid, accel = self._qemu.pid, self._qemu.accel
+            self.logger.event(EventKind.SPAWN, node=self.name, restore=bool(extra_args), pid=pid)
             what = "loading a saved state" if extra_args else "starting QEMU"
-            self.logger.log(
-                f"{what} ({accel.name}: {accel.reason})" if accel else what, node=self.name
-            )
+            self.log(f"{what} ({accel.name}: {accel.reason})" if accel else what)
             self._qmp.close()
             self._shell.connect(timeout=30.0)
             self._console.start_streaming()
