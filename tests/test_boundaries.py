@@ -53,3 +53,36 @@ def test_the_check_sees_a_reach_through() -> None:
         "driver/run/probe.py:2: machine._kill",
         "driver/run/probe.py:3: machine.qemu",
     ]
+
+
+SHELL_ONLY = ("commands", "systemd", "files")  # helper groups that only run commands
+
+
+def test_shell_helpers_get_the_shell_alone() -> None:
+    """The helper groups that only run commands are built on ShellBase, which has no port:
+    mypy refuses them any use of the node beyond its shell; the groups that need the node
+    (network, monitor, ssh, NixOS compatibility) are built on NodeBase."""
+    from driver.machine.base import NodeBase, ShellBase
+    from driver.machine.commands import CommandsMixin
+    from driver.machine.files import FilesMixin
+    from driver.machine.monitor import MonitorMixin
+    from driver.machine.network import NetworkMixin
+    from driver.machine.nixos_compat import NixosCompatMixin
+    from driver.machine.ssh import SshMixin
+    from driver.machine.systemd import SystemdMixin
+
+    for shell_only in (CommandsMixin, SystemdMixin, FilesMixin):
+        assert issubclass(shell_only, ShellBase) and not issubclass(shell_only, NodeBase)
+    for needs_node in (NetworkMixin, MonitorMixin, NixosCompatMixin, SshMixin):
+        assert issubclass(needs_node, NodeBase)
+    assert "_port" not in ShellBase.__annotations__ and "_port" in NodeBase.__annotations__
+    for name in SHELL_ONLY:
+        tree = ast.parse((INSIDE / f"{name}.py").read_text())
+        reached = {
+            n.attr
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "self"
+        }
+        assert not reached & {"_port", "send_qmp_command", "spec", "callbacks"}, name

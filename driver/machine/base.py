@@ -1,7 +1,10 @@
-"""The interface every DSL helper builds on: run a command in the guest (``run``), poll
-inside the guest (``_guest_loop``), QMP, log about this node, and the node's ``NodePort``
-(port.py) for the rest. Helpers reach no part of the node (QEMU process, console, shell)
-directly.
+"""The two bases of the DSL's helper groups, so what a helper may use is a type:
+``ShellBase``, the guest shell alone (``run``, the in-guest poll ``_guest_loop``, logging
+about this node, the failures' words), for the groups that only run commands (commands,
+systemd, files); and ``NodeBase``, that plus the node's ``NodePort`` (port.py: QMP, the
+console, host forwards), for the groups that need the node itself (network, monitor, ssh,
+the NixOS compatibility methods). Helpers reach no part of the node (QEMU process, console,
+shell) directly; mypy refuses a shell helper that reaches for the port.
 """
 
 from __future__ import annotations
@@ -46,36 +49,19 @@ class Polled:
 
 
 class ShellBase(ABC):
-    """What every DSL helper may use."""
+    """What a helper group that only runs commands may use: the guest shell."""
 
     name: str
-    spec: NodeSpec
     logger: Logger
     out_dir: Path
-    callbacks: list[Callable[[], None]]
-    _port: NodePort
 
     @abstractmethod
     def run(self, command: str, timeout: Duration | None = DEFAULT_TIMEOUT) -> CommandResult:
         """Run ``command`` in the guest and return the full result."""
 
-    def _check_alive(self) -> None:
-        """Raise MachineDied when the guest's QEMU is gone."""
-        self._port.check_alive()
-
-    def send_qmp_command(self, command: str, /, **arguments: object) -> object:
-        """Send a QMP command; returns its ``return`` value (raises on a QMP error)."""
-        return self._port.qmp(command, **arguments)
-
-    def _next_qmp_event(self, wait: float) -> dict[str, Any] | None:
-        """The next QMP event within ``wait`` s, or None."""
-        return self._port.next_qmp_event(wait)
-
-    def run_callbacks(self) -> None:
-        """Run the callbacks due before each command of a script (the Driver checks the
-        script's active polling conditions there), as the NixOS driver does."""
-        for callback in self.callbacks:
-            callback()
+    @abstractmethod
+    def _expect_failed_unit(self, unit: str) -> None:
+        """Tell the health gate that ``unit`` failed as the script expected."""
 
     def log(self, message: str) -> None:
         """Write a line about this node to the run log."""
@@ -158,3 +144,32 @@ class ShellBase(ABC):
         result = self.run(script, timeout=timeout + (attempt_timeout or 0) + 30.0)
         status, _, output = result.stdout.partition("\n")
         return Polled(result.status == 0, int(status or -1), output)
+
+
+class NodeBase(ShellBase):
+    """What a helper group that needs the node itself may use: the shell and the port."""
+
+    spec: NodeSpec
+    callbacks: list[Callable[[], None]]
+    _port: NodePort
+
+    def _expect_failed_unit(self, unit: str) -> None:
+        self._port.expected_failed_units.add(unit)
+
+    def _check_alive(self) -> None:
+        """Raise MachineDied when the guest's QEMU is gone."""
+        self._port.check_alive()
+
+    def send_qmp_command(self, command: str, /, **arguments: object) -> object:
+        """Send a QMP command; returns its ``return`` value (raises on a QMP error)."""
+        return self._port.qmp(command, **arguments)
+
+    def _next_qmp_event(self, wait: float) -> dict[str, Any] | None:
+        """The next QMP event within ``wait`` s, or None."""
+        return self._port.next_qmp_event(wait)
+
+    def run_callbacks(self) -> None:
+        """Run the callbacks due before each command of a script (the Driver checks the
+        script's active polling conditions there), as the NixOS driver does."""
+        for callback in self.callbacks:
+            callback()

@@ -19,7 +19,6 @@ from driver.machine.commands import CommandsMixin
 from driver.machine.files import FilesMixin
 from driver.machine.lifecycle import NodeState
 from driver.machine.monitor import MonitorMixin
-from driver.machine.network import NetworkMixin
 from driver.machine.nixos_compat import NixosCompatMixin
 from driver.machine.port import NodePort
 from driver.machine.shell import CommandResult
@@ -33,10 +32,9 @@ class Machine(
     CommandsMixin,
     SystemdMixin,
     FilesMixin,
-    NetworkMixin,
+    SshMixin,  # built on NetworkMixin, which comes with it
     MonitorMixin,
     NixosCompatMixin,
-    SshMixin,
 ):
     """A test node as a script sees it (``node01``); its ``Node`` creates it over itself."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from driver.machine.base import ShellBase
+from driver.machine.base import NodeBase
 
 # Characters that need a named QEMU key (sendkey syntax) when typed with send_chars.
 _CHAR_KEYS = {
@@ -57,7 +57,7 @@ def char_to_key(char: str) -> str:
     return char
 
 
-class MonitorMixin(ShellBase):
+class MonitorMixin(NodeBase):
     """Monitor-facing DSL methods (through ``send_qmp_command``)."""
 
     def send_monitor_command(self, command: str) -> str:

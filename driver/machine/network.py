@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from driver.config.spec import NodeSpec
 from driver.duration import Duration, seconds
-from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
+from driver.machine.base import DEFAULT_TIMEOUT, NodeBase
 from driver.metrics import Metrics, parse_metrics
 
 
@@ -19,7 +19,7 @@ class HttpResponse:
     body: str
 
 
-class NetworkMixin(ShellBase):
+class NetworkMixin(NodeBase):
     """Networking DSL methods."""
 
     spec: NodeSpec

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from driver.duration import Duration, optional_seconds, seconds
-from driver.machine.base import DEFAULT_TIMEOUT, ShellBase
+from driver.machine.base import DEFAULT_TIMEOUT, NodeBase
 from driver.wait import wait_until
 
 
-class NixosCompatMixin(ShellBase):
+class NixosCompatMixin(NodeBase):
     """DSL methods kept under their NixOS driver names and meanings."""
 
     def wait_for_console_text(self, regex: str, timeout: Duration | None = None) -> str:

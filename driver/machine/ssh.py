@@ -5,20 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from driver.duration import Duration, seconds
 from driver.keys import client_key
-from driver.machine.base import ShellBase
+from driver.machine.network import NetworkMixin
 
 
-class SshMixin(ShellBase):
-    """SSH-facing DSL methods."""
-
-    host_port: Callable[[int], int]  # NetworkMixin
-    wait_for_open_port: Callable[..., None]  # NetworkMixin
-    succeed: Callable[..., str]  # Machine
+class SshMixin(NetworkMixin):
+    """SSH-facing DSL methods (built on the network helpers: the forwarded port, the wait
+    for sshd)."""
 
     def _ssh_key(self) -> Path:
         return client_key(self._port.state_dir.parent)

@@ -131,7 +131,7 @@ class SystemdMixin(ShellBase):
                 last = polled.output.strip() or "unknown"
                 raise self._timed_out(limit, f"unit {unit} did not reach {state} (it is {last})")
             if state == "failed":
-                self._port.expected_failed_units.add(unit if "." in unit else f"{unit}.service")
+                self._expect_failed_unit(unit if "." in unit else f"{unit}.service")
 
     def wait_for_unit(
         self,
