@@ -27,11 +27,11 @@ from types import FrameType, TracebackType
 import pytest
 
 from conftest import leftovers, photon_env
-from driver.cli.signals import global_timeout
 from driver.errors import GlobalTimeout
 from driver.log import Logger
 from driver.scriptrun.debugger import Debugger, DebuggerQuit
 from driver.scriptrun.remote_pdb import Session, attach, stop_here
+from driver.session.signals import global_timeout
 from driver.wait import wait_until
 
 TOPOLOGY = "[nodes.machine]\nvlans = [1]\n"

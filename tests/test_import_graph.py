@@ -108,6 +108,7 @@ def test_layers() -> None:
     assert not graph["reports"] & {"scripting", "cli", "run", "state", "scriptrun"}
     assert not graph["state"] & {"scripting", "cli", "scriptrun"}, graph["state"]
     assert not graph["scriptrun"] & {"scripting", "cli", "state"}, graph["scriptrun"]
+    assert "cli" not in graph["session"], "the session must not import the command line"
     assert not graph["suite"] & {"scripting", "cli", "machine"}, graph["suite"]
     for leaf in LEAVES:
         assert graph.get(leaf, set()) <= {"errors", "hosttools", "safe_files"}, (

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from conftest import leftovers, photon_env
-from driver.cli.signals import global_timeout, on_signal
 from driver.errors import GlobalTimeout
 from driver.log import Logger
 from driver.scriptrun.progress import InFlightView, ProgressMonitor, line_call
+from driver.session.signals import global_timeout, on_signal
 
 TOPOLOGY = "[nodes.machine]\nvlans = [1]\n"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from driver.cli.grammar import parser
-from driver.cli.options import RunMode, RunOptions
+from driver.session.options import RunMode, RunOptions
 
 REPO = Path(__file__).resolve().parent.parent
 

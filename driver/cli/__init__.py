@@ -13,9 +13,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     """Entry point; returns the exit code (0 pass, 1 test failure, 2 usage, 3 infra,
     124 global timeout, 130/143 interrupted)."""
     from driver.cli.grammar import parser
-    from driver.cli.invocation import Invocation
-    from driver.cli.signals import signals_raise
     from driver.file_modes import private_files
+    from driver.session.invocation import Invocation
+    from driver.session.signals import signals_raise
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith(".py"):

@@ -9,13 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from driver.cli.detached import detached_driver
-from driver.cli.invocation import Invocation
-from driver.cli.signals import global_timeout
 from driver.errors import EXIT_OK, UsageError
 from driver.images.builder import clean_images
 from driver.images.profile_specs import profile_specs
 from driver.run import snapshots
+from driver.session.detached import detached_driver
+from driver.session.invocation import Invocation
+from driver.session.signals import global_timeout
 from driver.state import cluster, runs, settled
 from driver.state.settled_lock import removing_snapshots
 

@@ -8,9 +8,9 @@ import stat
 import sys
 from pathlib import Path
 
-from driver.cli.invocation import Invocation
 from driver.errors import EXIT_OK, UsageError
 from driver.scriptrun.remote_pdb import SOCKET_NAME, attach
+from driver.session.invocation import Invocation
 from driver.state.runs import running
 
 

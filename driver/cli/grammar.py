@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from driver.cli import cluster_cmds, debug_cmd, run, suite
 from driver.cli.arg_types import non_negative, positive, seconds_limit
-from driver.cli.options import GLOBAL_TIMEOUT_SECONDS, PROGRESS_AFTER_SECONDS
+from driver.session.options import GLOBAL_TIMEOUT_SECONDS, PROGRESS_AFTER_SECONDS
 
 
 def version() -> str:

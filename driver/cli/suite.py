@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from driver.cli.arg_types import non_negative, positive, seconds_limit
-from driver.cli.invocation import Invocation
-from driver.cli.options import GLOBAL_TIMEOUT_SECONDS
 from driver.errors import EXIT_OK, Interrupted, UsageError
+from driver.session.invocation import Invocation
+from driver.session.options import GLOBAL_TIMEOUT_SECONDS
 from driver.suite.budget import Host, choose_jobs, need
 from driver.suite.merge import merge, run_entries, write_report
 from driver.suite.plan import Defaults, Shard, SuiteTest, collect, read_durations, select

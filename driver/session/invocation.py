@@ -7,7 +7,6 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from driver.cli.options import RunOptions
 from driver.config.topology import Topology, load_topology
 from driver.errors import InfraError, UsageError
 from driver.images.builder import default_cache_root
@@ -18,6 +17,7 @@ from driver.safe_files import UnsafePath
 from driver.scriptrun.namespace import check_node_names
 from driver.scriptrun.quarantine import Quarantine, load_quarantine
 from driver.scriptrun.selection import Selection, selection_of
+from driver.session.options import RunOptions
 from driver.state.cluster import state_dir
 from driver.state.settled import seed_keys, settled_root
 

@@ -7,11 +7,11 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from driver.cli.invocation import Invocation
 from driver.events import recording
 from driver.reports.report import SubtestResult
 from driver.reports.report_html import write_report
 from driver.run.driver import Driver
+from driver.session.invocation import Invocation
 
 
 def what_ran(inv: Invocation) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import IO
 
-from driver.cli.invocation import Invocation
 from driver.run.driver import Driver
+from driver.session.invocation import Invocation
 from driver.state import cluster
 
 

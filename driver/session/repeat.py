@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from driver.atomic import write_atomic
-from driver.cli.invocation import Invocation
 from driver.errors import EXIT_OK
 from driver.reports.report import SubtestResult, SubtestStatus
+from driver.session.invocation import Invocation
 from driver.text import visible_text
 
 RunOnce = Callable[[Invocation, list[SubtestResult]], int]

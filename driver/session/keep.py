@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from driver.cli.detached import detached_driver
-from driver.cli.invocation import Invocation
-from driver.cli.recorded import recorded
 from driver.errors import EXIT_OK, UsageError
 from driver.reports.report import SubtestResult
 from driver.run.driver import Driver
+from driver.session.detached import detached_driver
+from driver.session.invocation import Invocation
+from driver.session.recorded import recorded
 from driver.state import cluster, runs
 from driver.state.settled import start_settled
 
