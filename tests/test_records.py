@@ -85,3 +85,24 @@ def test_a_settled_manifest_loads_back_equal(tmp_path: Path) -> None:
     assert node.bytes == 15
     doc = json.loads((tmp_path / "manifest.json").read_text())
     assert doc["nodes"]["node01"]["disks"][1] is None and doc["format"] == 1
+
+
+@pytest.mark.parametrize("text", ["garbage", '{"format": 9}'])
+def test_stop_and_clean_get_past_an_unreadable_record(
+    tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The record's own error says `cluster stop` stops what it started: it does (and
+    `cluster clean`), killing what the state directory owns instead of refusing."""
+    from driver.cli import main
+
+    state = tmp_path / "vm"
+    state.mkdir()
+    (state / RECORD).write_text(text)
+    environ = {"PHOTON_VM_DIR": str(state), "HOME": str(tmp_path)}
+    assert main(["cluster", "status"], environ) == 2
+    said = capsys.readouterr().err.strip()
+    assert "`cluster stop` stops what it started" in said and "\n" not in said
+    assert main(["cluster", "stop"], environ) == 0
+    assert not (state / RECORD).exists()
+    (state / RECORD).write_text(text)
+    assert main(["cluster", "clean"], environ) == 0 and not state.exists()

@@ -27,7 +27,13 @@ from driver.parallel import on_each
 from driver.run.driver import Driver, RunContext, socket_parent, socket_prefix
 from driver.safe_files import open_for_writing, private_dir
 from driver.state import owned
-from driver.state.record import RECORD, ClusterRecord, ForwardRecord, NodeRecord
+from driver.state.record import (
+    RECORD,
+    ClusterRecord,
+    ForwardRecord,
+    NodeRecord,
+    UnreadableRecord,
+)
 from driver.wait import wait_until
 
 LOCK = "cluster.lock"  # held by whoever starts, uses or stops the cluster
@@ -252,7 +258,11 @@ def stop(
         return Stopped(0, tuple(owned.kill_owned(state)))
     with contextlib.ExitStack() as stack:
         held = lock if lock is not None else stack.enter_context(locked(state))
-        record = read_record(state)
+        try:
+            record = read_record(state)
+        except UnreadableRecord as exc:  # stop what the state directory owns all the same
+            logger.warning(f"{exc}: killing the processes of {state} instead")
+            record = None
         if record is not None and not check_record(state, record):
             context = RunContext(state, logger, environ, state / "out", state)
             with attach(state, context, lock=held) as driver:

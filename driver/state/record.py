@@ -18,6 +18,14 @@ RECORD = "cluster.json"
 FORMAT = 1
 
 
+class UnreadableRecord(UsageError):
+    """cluster.json is there but holds no record this photon-driver can read."""
+
+
+class NewerFormat(ValueError):
+    """A record of a format this photon-driver does not know."""
+
+
 @dataclass(frozen=True)
 class ForwardRecord:
     """One host forward of a node: ``127.0.0.1:host_port`` to ``guest_port``."""
@@ -94,7 +102,7 @@ class ClusterRecord:
         it does not hold one)."""
         version = int(doc.get("format", 1))
         if version > FORMAT:
-            raise ValueError(f"format {version} (this photon-driver reads up to {FORMAT})")
+            raise NewerFormat(f"format {version}; this photon-driver reads up to {FORMAT}")
         return cls(
             profile=str(doc["profile"]),
             boot_id=str(doc["boot_id"]),
@@ -107,16 +115,23 @@ class ClusterRecord:
 
     @classmethod
     def load(cls, state: Path) -> ClusterRecord | None:
-        """The record in ``state`` (None when no cluster was started there); UsageError,
-        one line naming the file, when it cannot be read as one."""
+        """The record in ``state`` (None when no cluster was started there);
+        UnreadableRecord (a UsageError), one line naming the file, when it cannot be read
+        as one."""
         path = state / RECORD
         try:
             return cls.parse(json.loads(path.read_text()))
         except FileNotFoundError:
             return None
+        except NewerFormat as exc:
+            raise UnreadableRecord(
+                f"{path}: written by a newer photon-driver ({exc}); `cluster stop` stops what "
+                "it started"
+            ) from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UsageError(
-                f"{path}: corrupt cluster record ({type(exc).__name__}: {exc}; run `cluster clean`)"
+            raise UnreadableRecord(
+                f"{path}: corrupt cluster record ({type(exc).__name__}: {exc}); `cluster "
+                "stop` stops what it started"
             ) from None
 
 
