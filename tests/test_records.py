@@ -67,9 +67,10 @@ def test_a_newer_or_corrupt_record_is_one_line(tmp_path: Path, change: object) -
     with pytest.raises(UsageError) as raised:
         ClusterRecord.load(tmp_path)
     message = str(raised.value)
-    assert (
-        message.startswith(f"{tmp_path / RECORD}: corrupt cluster record") and "\n" not in message
-    )
+    assert message.startswith(f"{tmp_path / RECORD}: ") and "\n" not in message
+    newer = change == {"format": 2}
+    assert ("newer photon-driver (format 2" in message) == newer
+    assert ("corrupt cluster record" in message) != newer
 
 
 def test_no_record_is_none(tmp_path: Path) -> None:
