@@ -107,6 +107,7 @@ def side_by_side(ref: str, what: str, bench: str, source: str, target: str = "-"
 
 
 BEFORE_20 = "834e3f9 (before issue 20)"
+BEFORE_31 = "ef39d66 (before issue 31)"
 ROWS = [
     side_by_side(
         "8cda1b9", "reference smoke cold", "smoke_cold", "compare.json", "<= 1.0 (goal 0.7)"
@@ -132,6 +133,15 @@ ROWS = [
         "<= 1.0",
     ),
     side_by_side(BEFORE_20, "`run --reuse` no-op", "reuse", "compare-834e3f9.json", "<= 1.0"),
+    *(
+        side_by_side(BEFORE_31, what, bench, "compare-ef39d66.json", "<= 1.0")
+        for what, bench in (
+            ('`succeed("true")` round trip', "roundtrip"),
+            ("`run --reuse` no-op", "reuse"),
+            ("boot of six minimal nodes", "boot6"),
+            ("reference smoke cold", "smoke_cold"),
+        )
+    ),
     Row(
         "signal to exit, six nodes, nothing left (boot, in-guest wait, long `succeed`, snapshot, restore)",
         "interrupt.json",
