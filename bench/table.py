@@ -143,6 +143,15 @@ ROWS = [
         )
     ),
     Row(
+        f"side by side with {BEFORE_31}: `run --reuse` no-op, alternating on one started "
+        "cluster, ours / REF (pairs)",
+        "reuse-ab-ef39d66.json",
+        lambda d: (d["ratio"]["median"], d["ratio"]["max"]),
+        "x",
+        "<= 1.0",
+        lambda m, w: m <= 1.0,
+    ),
+    Row(
         "signal to exit, six nodes, nothing left (boot, in-guest wait, long `succeed`, snapshot, restore)",
         "interrupt.json",
         lambda d: med_max(d, "signal_to_exit_s"),
