@@ -74,12 +74,12 @@ def cluster_runs(restored_runs: int, cold_runs: int) -> dict[str, Any]:
     return doc
 
 
-def time_to_loaded(control: Node, extra_args: tuple[str, ...]) -> float:
+def time_to_loaded(node: Node, extra_args: tuple[str, ...]) -> float:
     """Seconds from QEMU's spawn (with ``extra_args``) until it reports the state loaded."""
-    control.kill()
+    node.kill()
     started = time.monotonic()
-    control.spawn(extra_args=extra_args)
-    wait_until(control.disks.saved_state_loaded, 120.0, 0.01)
+    node.spawn(extra_args=extra_args)
+    wait_until(node.disks.saved_state_loaded, 120.0, 0.01)
     return time.monotonic() - started
 
 
@@ -93,23 +93,23 @@ def one_node_loadvm_vs_incoming(samples: int) -> dict[str, Any]:
     result: dict[str, Any] = {"loadvm_s": [], "incoming_s": []}
     with Driver(specs, context) as driver:
         driver.start_all()
-        control = driver.nodes["node01"]
-        control.machine.wait_for_unit("multi-user.target", timeout=300)
-        snapshots.snapshot([control], "bench", logger)
-        control.pause()
+        node = driver.nodes["node01"]
+        node.machine.wait_for_unit("multi-user.target", timeout=300)
+        snapshots.snapshot([node], "bench", logger)
+        node.pause()
         stream = state / "node01.state"
-        control.qmp("migrate", uri="exec:cat > " + shlex.quote(str(stream)))
-        wait_until(lambda: "completed" in str(control.qmp("query-migrate")), 120.0)
+        node.qmp("migrate", uri="exec:cat > " + shlex.quote(str(stream)))
+        wait_until(lambda: "completed" in str(node.qmp("query-migrate")), 120.0)
         disk = state / "saved.qcow2"
-        shutil.copyfile(control.disks.overlays[0], disk)
+        shutil.copyfile(node.disks.overlays[0], disk)
         result["stream_bytes"] = stream.stat().st_size
         for _ in range(samples):
             # -loadvm reads the internal snapshot from the overlay that holds it.
-            shutil.copyfile(disk, control.disks.overlays[0])
-            result["loadvm_s"].append(time_to_loaded(control, ("-S", "-loadvm", "bench")))
-            control.disks.overlays_over([disk])
+            shutil.copyfile(disk, node.disks.overlays[0])
+            result["loadvm_s"].append(time_to_loaded(node, ("-S", "-loadvm", "bench")))
+            node.disks.overlays_over([disk])
             incoming = ("-S", "-incoming", "exec:cat " + shlex.quote(str(stream)))
-            result["incoming_s"].append(time_to_loaded(control, incoming))
+            result["incoming_s"].append(time_to_loaded(node, incoming))
     shutil.rmtree(state, ignore_errors=True)
     return result
 

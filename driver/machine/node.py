@@ -338,14 +338,12 @@ class Node:
         self._console.show_in_log(on)
 
 
-def resume_left_stopped(control: Node) -> None:
+def resume_left_stopped(node: Node) -> None:
     """Start the guest CPUs of a node a killed run left stopped: paused (killed between a
     snapshot's stop and cont), or loading its saved state or loaded and not started (killed
     in a restore)."""
-    wait_until(control.disks.saved_state_loaded, LOAD_TIMEOUT_SECONDS, 0.05)
-    status = control.qmp("query-status")
+    wait_until(node.disks.saved_state_loaded, LOAD_TIMEOUT_SECONDS, 0.05)
+    status = node.qmp("query-status")
     if isinstance(status, dict) and status.get("status") in ("paused", "prelaunch"):
-        control.qmp("cont")
-        control.logger.log(
-            f"{control.name} was left {status['status']} (by a killed run?): resumed"
-        )
+        node.qmp("cont")
+        node.logger.log(f"{node.name} was left {status['status']} (by a killed run?): resumed")

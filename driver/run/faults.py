@@ -230,12 +230,13 @@ class Faults:
 
     def pause(self, node: Machine) -> Fault:
         """Freeze the node's VM (QMP ``stop``): it answers nothing until resumed."""
+        target = self._node_of(node)
         return self._apply(
             FaultKind.PAUSE,
             [node],
             f"pause {node.name}",
-            self._node_of(node).pause,
-            self._node_of(node).resume,
+            target.pause,
+            target.resume,
         )
 
     def resume(self, node: Machine) -> None:
@@ -247,6 +248,7 @@ class Faults:
     def disk_full(self, node: Machine, path: str = "/var/tmp") -> Fault:
         """Fill the filesystem holding ``path`` on ``node`` (a real file taking every free
         block); the undo removes the file."""
+        target = self._node_of(node)
         filler = shlex.quote(f"{path.rstrip('/')}/.photon-disk-full")
         where = shlex.quote(path)
         fill = (
@@ -261,19 +263,17 @@ class Faults:
             FaultKind.DISK_FULL,
             [node],
             f"disk full at {path} on {node.name}",
-            lambda: self._node_of(node).check(fill, timeout=300),
-            lambda: self._node_of(node).check(
-                f"rm -f {filler} {filler}.top {filler}.probe; sync", timeout=60
-            ),
+            lambda: target.check(fill, timeout=300),
+            lambda: target.check(f"rm -f {filler} {filler}.top {filler}.probe; sync", timeout=60),
         )
 
     def clock_skew(self, node: Machine, seconds: float) -> Fault:
         """Step the node's clock by ``seconds`` (negative: back); the undo steps it back."""
-        step = int(seconds)
+        step, target = int(seconds), self._node_of(node)
         return self._apply(
             FaultKind.CLOCK_SKEW,
             [node],
             f"clock of {node.name} {step:+d}s",
-            lambda: self._node_of(node).check(f"date -s @$(( $(date +%s) + {step} )) >/dev/null"),
-            lambda: self._node_of(node).check(f"date -s @$(( $(date +%s) - {step} )) >/dev/null"),
+            lambda: target.check(f"date -s @$(( $(date +%s) + {step} )) >/dev/null"),
+            lambda: target.check(f"date -s @$(( $(date +%s) - {step} )) >/dev/null"),
         )

@@ -37,29 +37,17 @@ def run_keeping(
                 "(run on it with --reuse, or `cluster stop` it first)"
             )
         driver = detached_driver(inv, lock, settled)
-        return _run_kept(inv, driver, scripts, sources, results, settled, run_scripts)
-
-
-def _run_kept(
-    inv: Invocation,
-    driver: Driver,
-    scripts: list[Path],
-    sources: dict[Path, str],
-    results: list[SubtestResult],
-    settled: bool,
-    run_scripts: RunScripts,
-) -> int:
-    runs.announce(driver, inv.state, inv.logger)
-    with driver, recorded(inv, driver, results):
-        if settled:
-            start_settled(driver, inv.topology().profile(inv.profile), inv.settled_root())
-        code = run_scripts(inv, driver, scripts, sources, results)
-        if code == EXIT_OK or not any(m.is_running() for m in driver.machines):
-            driver.cleanup()
-            return code
-        cluster.write_record(driver, inv.profile)
-    inv.logger.log(kept_message(inv.profile, inv.state, results))
-    return code
+        runs.announce(driver, inv.state, inv.logger)
+        with driver, recorded(inv, driver, results):
+            if settled:
+                start_settled(driver, inv.topology().profile(inv.profile), inv.settled_root())
+            code = run_scripts(inv, driver, scripts, sources, results)
+            if code == EXIT_OK or not any(m.is_running() for m in driver.machines):
+                driver.cleanup()
+                return code
+            cluster.write_record(driver, inv.profile)
+        inv.logger.log(kept_message(inv.profile, inv.state, results))
+        return code
 
 
 def kept_message(profile: str, state: Path, results: list[SubtestResult]) -> str:

@@ -34,8 +34,8 @@ def recorded(inv: Invocation, driver: Driver, results: list[SubtestResult]) -> I
         junit = inv.options.junit_xml
         if junit is not None:
             links["JUnit"] = Path(junit).resolve()
-        for name, control in driver.nodes.items():
-            links[f"{name} console (vm.log)"] = control.state_dir / "vm.log"
+        for name, node in driver.nodes.items():
+            links[f"{name} console (vm.log)"] = node.state_dir / "vm.log"
         for export in driver.artifacts.exports:
             for kept in export.files:
                 links[f"{export.node} {kept.name}"] = kept

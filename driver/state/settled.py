@@ -208,17 +208,15 @@ def restore_settled(driver: Driver, profile: Profile, snapshot: SettledSnapshot)
     started = time.monotonic()
     driver.start_vlans()
     nodes = list(driver.nodes.values())
-    for control in nodes:  # main thread: the parent-death signal binds to it
-        control.disks.start_from_saved_state(
-            snapshot.state_file(control.name), snapshot.disks(control.name)
-        )
+    for node in nodes:  # main thread: the parent-death signal binds to it
+        node.disks.start_from_saved_state(snapshot.state_file(node.name), snapshot.disks(node.name))
     resumed = resume_loaded(nodes, started)
     # How long each guest clock stood still, when the snapshot recorded when it froze: the
     # first round trip of the clock step then steps it (else that round trip only measures).
     lags = {
-        control.name: at - frozen
-        for control, at in zip(nodes, resumed, strict=True)
-        if (frozen := snapshot.frozen_at(control.name)) is not None
+        node.name: at - frozen
+        for node, at in zip(nodes, resumed, strict=True)
+        if (frozen := snapshot.frozen_at(node.name)) is not None
     }
 
     def settle(node: Node) -> None:
