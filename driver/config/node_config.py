@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from driver.config.spec import NodeKind
 from driver.config.topology_reader import TopologyReader, host_file, optional, unknown_fields
 
 CONFIG_FIELDS = (
@@ -294,3 +295,23 @@ def load_node_config(
         sysctl=_strings(r, table, "sysctl", where, SYSCTL, "sysctl key"),
         setup=setup,
     )
+
+
+def load_node_kind(
+    r: TopologyReader, table: dict[str, Any], where: str, forwards: bool
+) -> NodeKind:
+    """The node's ``kind`` (vm, container), checked against what a container cannot have."""
+    name = optional(r, table, "kind", str, where, NodeKind.VM.value)
+    if name not in tuple(NodeKind):
+        raise r.fail(f"{where}.kind", f"must be one of: {', '.join(NodeKind)} (got {name!r})")
+    kind = NodeKind(name)
+    if kind is NodeKind.CONTAINER:
+        if optional(r, table, "nested_virtualisation", bool, where, False):
+            raise r.fail(
+                f"{where}.kind", "a container node has no kernel of its own to nest VMs in"
+            )
+        if forwards:
+            raise r.fail(
+                f"{where}.forwards", "host forwards are not offered on container nodes yet"
+            )
+    return kind

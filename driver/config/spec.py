@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,13 @@ from driver.config import fields as typed
 from driver.errors import UsageError
 
 SPEC_VERSION = 1
+
+
+class NodeKind(StrEnum):
+    """What runs a node: a QEMU VM (the default) or a systemd-nspawn container."""
+
+    VM = "vm"
+    CONTAINER = "container"
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class NodeSpec:
     nics: tuple[Nic, ...] = ()
     forwards: tuple[Forward, ...] = ()
     extra_args: tuple[str, ...] = ()
+    kind: str = NodeKind.VM.value  # a NodeKind value
     version: int = SPEC_VERSION
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -122,6 +131,8 @@ def spec_from_dict(doc: Any, where: str) -> NodeSpec:
             raise UsageError(f"{where}: field '{key}' must be positive")
     if doc.get("accel", "auto") not in ("auto", "kvm", "tcg"):
         raise UsageError(f"{where}: field 'accel' must be auto, kvm or tcg")
+    if doc.get("kind", NodeKind.VM.value) not in tuple(NodeKind):
+        raise UsageError(f"{where}: field 'kind' must be one of: {', '.join(NodeKind)}")
     known = set(NodeSpec.__dataclass_fields__)
     unknown = sorted(set(doc) - known)
     if unknown:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from driver.config.node_addresses import MAX_VLAN_ID, node_addresses
-from driver.config.node_config import CONFIG_FIELDS, NodeConfig, load_node_config
-from driver.config.spec import Forward
+from driver.config.node_config import CONFIG_FIELDS, NodeConfig, load_node_config, load_node_kind
+from driver.config.spec import Forward, NodeKind
 from driver.config.topology_reader import (
     TopologyReader,
     host_address,
@@ -38,6 +38,7 @@ NODE_FIELDS = (
     "extra_addresses",
     "forwards",
     "nested_virtualisation",
+    "kind",
     *CONFIG_FIELDS,
 )
 MAX_NODES = 254  # the MAC scheme (config/macs.py) holds a node's position in one byte
@@ -96,6 +97,7 @@ class Node:
     forwards: tuple[Forward, ...]
     boot_group: int
     nested_virtualisation: bool = False
+    kind: NodeKind = NodeKind.VM
     # More addresses on a VLAN than the first (``addresses = { lan = [A, B] }``, the IPv6
     # address NixOS gives a ``vlans`` node, ``extra_addresses``): VLAN name -> CIDRs.
     extra_addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -204,6 +206,7 @@ def _load_nodes(
         addresses = {vlan: cidrs[0] for vlan, cidrs in all_addresses.items()}
         extra = {vlan: tuple(cidrs[1:]) for vlan, cidrs in all_addresses.items() if cidrs[1:]}
         forwards = load_forwards(r, table, where, seen_host_ports)
+        kind = load_node_kind(r, table, where, bool(forwards))
         config = load_node_config(
             r, table, where, [c for cidrs in all_addresses.values() for c in cidrs]
         )
@@ -218,6 +221,7 @@ def _load_nodes(
             forwards=tuple(forwards),
             boot_group=int(roles.get(role, {}).get("boot_group", 0)),
             nested_virtualisation=optional(r, table, "nested_virtualisation", bool, where, False),
+            kind=kind,
             extra_addresses=extra,
             config=config,
         )

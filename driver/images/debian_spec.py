@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from driver.config.spec import Disk, Forward, Nic, NodeSpec
+from driver.config.spec import Disk, Forward, Nic, NodeKind, NodeSpec
 from driver.images.builder import Image
+from driver.images.container_root import write_container_identity
 from driver.images.identity import NodeIdentity, write_node_initrd
 
 # Measured under TCG (DESIGN.md section 5): init_on_alloc=0 saves ~1.7 s per boot.
@@ -32,11 +33,16 @@ def debian_node_spec(
     memory_mib: int = 512,
     cpu_tcg: str = "qemu64",
     extra_cmdline: str = "",
+    kind: NodeKind = NodeKind.VM,
 ) -> NodeSpec:
-    """Write the node's identity initramfs into ``node_dir`` and return its start spec."""
+    """Write the node's identity into ``node_dir`` (the initramfs a VM boots with, or the
+    tree a container's overlay lays over the image: ``container-identity``) and return its
+    start spec."""
     node_dir.mkdir(parents=True, exist_ok=True)
     initrd = node_dir / "initrd.img"
     write_node_initrd(image.initrd, identity, initrd)
+    if kind is NodeKind.CONTAINER:
+        write_container_identity(identity, node_dir / "container-identity")
     return NodeSpec(
         name=identity.hostname,
         kernel=str(image.vmlinux),
@@ -48,5 +54,6 @@ def debian_node_spec(
         disks=(Disk(base=str(image.base), format="raw", overlay=True),),
         nics=nics,
         forwards=forwards,
+        kind=kind.value,
         meta={"image": image.key, "kernel_version": image.kernel_version},
     )

@@ -15,7 +15,7 @@ from driver.images import cpio
 
 PREFIX = "photon/root"
 REMOVALS = "photon/remove"
-_PRIVATE_DIRS = {"root", "root/.ssh"}
+PRIVATE_DIRS = {"root", "root/.ssh"}
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,9 @@ def identity_files(identity: NodeIdentity) -> dict[str, tuple[bytes, int]]:
     return files
 
 
-def identity_archive(identity: NodeIdentity) -> bytes:
-    """The cpio that the initramfs lays over the root disk."""
-    files = identity_files(identity)
+def identity_links(identity: NodeIdentity, files: dict[str, tuple[bytes, int]]) -> dict[str, str]:
+    """Every symlink the node gets (enabled units' wants links, the configuration's own),
+    by path relative to the root -> target."""
     links = {
         f"etc/systemd/system/multi-user.target.wants/{unit}": (
             f"/etc/systemd/system/{unit}"
@@ -90,11 +90,18 @@ def identity_archive(identity: NodeIdentity) -> bytes:
         for unit in identity.enable_units
     }
     links.update(identity.symlinks)
+    return links
+
+
+def identity_archive(identity: NodeIdentity) -> bytes:
+    """The cpio that the initramfs lays over the root disk."""
+    files = identity_files(identity)
+    links = identity_links(identity, files)
     paths = [f"{PREFIX}/{p}" for p in [*files, *links]]
     entries = []
     for entry in cpio.parents(paths):
         rel = entry.path.removeprefix(PREFIX + "/")
-        entries.append(cpio.Entry.directory(entry.path, 0o700 if rel in _PRIVATE_DIRS else 0o755))
+        entries.append(cpio.Entry.directory(entry.path, 0o700 if rel in PRIVATE_DIRS else 0o755))
     entries += [cpio.Entry.file(f"{PREFIX}/{p}", d, m) for p, (d, m) in sorted(files.items())]
     entries += [cpio.Entry.symlink(f"{PREFIX}/{p}", t) for p, t in sorted(links.items())]
     if identity.removals:

@@ -214,6 +214,7 @@ def debian_specs(
             # TCG emulates AMD nested paging: without +npt the worker's KVM shadows the
             # nested guest's page tables, which made its boot about 3 s slower here.
             cpu_tcg="qemu64,+npt" if node.nested_virtualisation else "qemu64,-svm",
+            kind=node.kind,
         )
         spec.write(state / node.name / "spec.json")
         specs[node.name] = spec

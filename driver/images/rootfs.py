@@ -53,7 +53,13 @@ NO_ON_FAILURE = "[Unit]\nOnFailure=\n"
 
 # The driver's own units (driver/images/guest): the backdoor shell, the health gate's
 # OnFailure= handler and wait_for_unit's wait target.
-GUEST_UNITS = ("photon-backdoor.service", "photon-failed@.service", "photon-active@.target")
+GUEST_UNITS = (
+    "photon-backdoor.service",
+    "photon-backdoor.socket",
+    "photon-backdoor@.service",
+    "photon-failed@.service",
+    "photon-active@.target",
+)
 
 # The backdoor answers before systemd-tmpfiles-setup runs; keep /tmp's contents at boot so
 # files a script writes there early are not swept away (Debian's tmp.conf says "D /tmp").

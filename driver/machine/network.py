@@ -95,14 +95,14 @@ class NetworkMixin(NodeBase):
 
     # --- links and forwards --------------------------------------------------------
 
-    def _nic_ids(self, vlan: int | None, every: bool) -> list[str]:
+    def _nic_ids(self, vlan: int | None, every: bool) -> list[int]:
         ids = [
-            f"nic{i}"
+            i
             for i, nic in enumerate(self.spec.nics)
             if (every and vlan is None) or nic.vlan == vlan
         ]
         if vlan is None and not every:
-            ids = ["nic0"] if self.spec.nics else []
+            ids = [0] if self.spec.nics else []
         if not ids:
             raise self._failure(f"no NIC on VLAN {vlan}" if vlan else "no VLAN NIC to block")
         return ids
@@ -112,12 +112,12 @@ class NetworkMixin(NodeBase):
         (the user-mode eth0 stays up); ``vlan=N`` cuts the NIC on VLAN N instead, and
         ``every=True`` every VLAN NIC."""
         for nic in self._nic_ids(vlan, every):
-            self.send_qmp_command("set_link", name=nic, up=False)
+            self._port.set_link(nic, False)
 
     def unblock(self, vlan: int | None = None, every: bool = False) -> None:
         """Restore the link(s) cut by ``block`` (same arguments)."""
         for nic in self._nic_ids(vlan, every):
-            self.send_qmp_command("set_link", name=nic, up=True)
+            self._port.set_link(nic, True)
 
     def forward_port(
         self, host_port: int = 8080, guest_port: int = 80, protocol: str = "tcp"

@@ -9,7 +9,6 @@ the narrow ``NodePort`` (port.py) this class implements. Nothing outside
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 import time
@@ -23,34 +22,32 @@ from driver.events import EventKind
 from driver.keys import authorize_client_key
 from driver.log import Logger
 from driver.machine.accel import Accel
+from driver.machine.backend import NodeProcess
 from driver.machine.base import BOOT_TIMEOUT
 from driver.machine.command_log import CommandLog
 from driver.machine.console import ConsoleLog
 from driver.machine.disks import NodeDisks
 from driver.machine.lifecycle import Lifecycle, NodeState
 from driver.machine.machine import Machine
-from driver.machine.process import QemuProcess, cpu_seconds
-from driver.machine.qmp import QmpClient
+from driver.machine.process import cpu_seconds
 from driver.machine.shell import CommandResult, GuestShell
 from driver.wait import wait_until
 
-# How long an attach waits for a node a killed run left loading a saved state.
-LOAD_TIMEOUT_SECONDS = 120.0
-
 
 class Node:
-    """A node's QEMU, channels, lifecycle state (lifecycle.py) and script view (``machine``)."""
+    """A node's process (a QEMU VM or an nspawn container: backend.py), channels,
+    lifecycle state (lifecycle.py) and script view (``machine``)."""
 
-    def __init__(self, qemu: QemuProcess, logger: Logger, out_dir: Path) -> None:
-        self._qemu = qemu
-        self.spec: NodeSpec = qemu.spec
-        self.name = qemu.spec.name
+    def __init__(self, process: NodeProcess, logger: Logger, out_dir: Path) -> None:
+        self._process = process
+        self.spec: NodeSpec = process.spec
+        self.name = process.spec.name
         self.logger = logger
         self._commands = CommandLog(self.name, logger, out_dir)
         self.lifecycle = Lifecycle(self.name)
-        self._console = ConsoleLog(qemu.paths.console_log, self.name, logger)
-        self._shell = GuestShell(str(qemu.paths.backdoor), self.check_alive)
-        self._qmp = QmpClient(qemu.paths.qmp, self.check_alive)
+        self._console = ConsoleLog(process.paths.console_log, self.name, logger)
+        self._shell = GuestShell(str(process.paths.backdoor), self.check_alive)
+        self._control = process.control(self.check_alive)
         self.lock = threading.RLock()  # one command or lifecycle step at a time
         self.boot_seconds: float | None = None
         self.ready_wall: float | None = None  # time.time() when the shell answered
@@ -58,7 +55,7 @@ class Node:
         self.expected_failed_units: set[str] = set()
         # Run before a power loss (``crash``): the Driver keeps the journal that dies with it.
         self.power_loss_hooks: list[Callable[[], object]] = []
-        self.disks = NodeDisks(qemu, self.spawn, self.qmp)
+        self.disks = NodeDisks(process, self.spawn, self.qmp)
         self.machine = Machine(self, logger, out_dir)
 
     def __repr__(self) -> str:
@@ -72,54 +69,54 @@ class Node:
     @property
     def pid(self) -> int | None:
         """The QEMU process id (None before the first start)."""
-        return self._qemu.pid
+        return self._process.pid
 
     @property
     def accel(self) -> Accel | None:
         """The accelerator QEMU runs with (None before it was chosen: ``choose_accel``)."""
-        return self._qemu.accel
+        return self._process.accel
 
     def choose_accel(self) -> Accel:
         """The accelerator QEMU will use (KVM probed once per host boot)."""
-        return self._qemu.choose_accel()
+        return self._process.choose_accel()
 
     @property
     def exit_status(self) -> int | None:
         """Exit status of the last QEMU started here, once it has exited."""
-        return self._qemu.exit_status
+        return self._process.exit_status
 
     @property
     def started_wall(self) -> float | None:
         """time.time() when QEMU was spawned."""
-        return self._qemu.started_wall
+        return self._process.started_wall
 
     def forwards(self) -> list[tuple[Forward, int]]:
         """The spec's host forwards with their host ports."""
-        return list(zip(self.spec.forwards, self._qemu.host_ports, strict=True))
+        return list(zip(self.spec.forwards, self._process.host_ports, strict=True))
 
     @property
     def state_dir(self) -> Path:
         """The node's state directory (console log, overlays, keys)."""
-        return self._qemu.paths.state
+        return self._process.paths.state
 
     @property
     def serial_socket(self) -> Path:
         """The UNIX socket of the guest's serial console (ttyS0)."""
-        return self._qemu.paths.serial
+        return self._process.paths.serial
 
     # --- lifecycle -------------------------------------------------------------------
 
     def is_running(self) -> bool:
         """Whether this node's QEMU process exists."""
-        return self._qemu.is_running()
+        return self._process.is_running()
 
     def is_up(self) -> bool:
         """Whether QEMU runs and the backdoor shell has answered in this boot."""
-        return self.state is NodeState.UP and self._qemu.is_running()
+        return self.state is NodeState.UP and self._process.is_running()
 
     def start(self, allow_reboot: bool = False, fresh_disks: bool = False) -> None:
         """Start QEMU if it is not running (``spawn``); returns at once."""
-        if not self._qemu.is_running():
+        if not self._process.is_running():
             self.spawn(fresh_disks, allow_reboot)
 
     def connect(self, timeout: float = BOOT_TIMEOUT) -> None:
@@ -138,17 +135,16 @@ class Node:
     def crash(self, timeout: float = 5.0) -> None:
         """A power loss: ``power_loss_hooks``, then QMP ``quit`` (no guest shutdown), and a
         kill if QEMU still runs after ``timeout`` s. A stopped node is left alone."""
-        if not self._qemu.is_running():
+        if not self._process.is_running():
             return
         for hook in self.power_loss_hooks:
             hook()
         self.log("crashing")
-        with contextlib.suppress(Exception):
-            self.qmp("quit")
+        self._control.power_off()
         try:
             self.wait_exit(timeout)
         except TimeoutError:
-            self.logger.warning("QMP quit did not stop QEMU; killing it", node=self.name)
+            self.logger.warning("the power-off did not end the node; killing it", node=self.name)
         self.kill()
 
     def spawn(
@@ -161,13 +157,13 @@ class Node:
         is then booting (STARTING) until ``wait_ready``."""
         with self.lock:
             self._console.begin()
-            self._qemu.start(fresh_disks, allow_reboot, extra_args)
+            self._process.start(fresh_disks, allow_reboot, extra_args)
             self.lifecycle.enter(NodeState.STARTING)
-            pid, accel = self._qemu.pid, self._qemu.accel
+            pid, accel = self._process.pid, self._process.accel
             self.logger.event(EventKind.SPAWN, node=self.name, restore=bool(extra_args), pid=pid)
-            what = "loading a saved state" if extra_args else "starting QEMU"
+            what = "loading a saved state" if extra_args else f"starting {self._process.program}"
             self.log(f"{what} ({accel.name}: {accel.reason})" if accel else what)
-            self._qmp.close()
+            self._control.close()
             self._shell.connect(timeout=30.0)
             self._console.start_streaming()
 
@@ -175,12 +171,11 @@ class Node:
         """End QEMU at once, without a guest shutdown but with its disks closed cleanly
         (QMP ``quit``; killed after ``timeout`` s); returns when it is gone."""
         self._stop_watching()
-        with contextlib.suppress(Exception):  # QEMU may close the monitor before replying
-            self._qmp.command("quit")
+        self._control.power_off()
         try:
-            wait_until(lambda: not self._qemu.is_running(), timeout, 0.02)
+            wait_until(lambda: not self._process.is_running(), timeout, 0.02)
         except TimeoutError:
-            self._qemu.kill()
+            self._process.kill()
         self.after_exit()
 
     def wait_ready(self, timeout: float) -> bool:
@@ -197,7 +192,7 @@ class Node:
                     + self.console_tail(),
                     self.name,
                 ) from None
-            self.mark_restored(time.monotonic() - self._qemu.started_monotonic)
+            self.mark_restored(time.monotonic() - self._process.started_monotonic)
             return True
 
     def mark_restored(self, boot_seconds: float | None) -> None:
@@ -211,10 +206,13 @@ class Node:
     def attach(self, pid: int, boot_seconds: float | None = None, accel: str = "") -> None:
         """Adopt an already running QEMU (a detached cluster node) without restarting it."""
         with self.lock:
-            if not self._qemu.adopt(pid):
-                raise MachineDied(f"{self.name}: QEMU (pid {pid}) is not running", node=self.name)
+            if not self._process.adopt(pid):
+                raise MachineDied(
+                    f"{self.name}: {self._process.program} (pid {pid}) is not running",
+                    node=self.name,
+                )
             if accel:
-                self._qemu.accel = Accel(accel, "recorded when the cluster started")
+                self._process.accel = Accel(accel, "recorded when the cluster started")
             resume_left_stopped(self)
             self._console.begin()
             self._shell.connect(timeout=5.0)
@@ -224,43 +222,44 @@ class Node:
     def _stop_watching(self) -> None:
         """Stop streaming the console; put the CPU time QEMU has used in the event log."""
         self._console.stop_streaming()
-        if self._qemu.pid is not None and self._qemu.is_running():
-            used = cpu_seconds(self._qemu.pid)
-            self.logger.event(EventKind.CPU, node=self.name, seconds=used, pid=self._qemu.pid)
+        if self._process.pid is not None and self._process.is_running():
+            used = cpu_seconds(self._process.pid)
+            self.logger.event(EventKind.CPU, node=self.name, seconds=used, pid=self._process.pid)
 
     def detach(self) -> None:
         """Disconnect from the node, leaving its QEMU running."""
         self._stop_watching()
         self._shell.close()
-        self._qmp.close()
+        self._control.close()
         if self.state is not NodeState.STOPPED:
             self.lifecycle.enter(NodeState.DETACHED)
 
     def kill(self) -> None:
         """Terminate QEMU at once (no guest shutdown); returns when it is gone."""
         self._stop_watching()
-        self._qemu.kill()
+        self._process.kill()
         self.after_exit()
 
     def after_exit(self) -> None:
         """QEMU has exited: close the channels and collect its status."""
         self._shell.close()
-        self._qmp.close()
-        self._qemu.reap()
+        self._control.close()
+        self._process.reap()
         if self.state is not NodeState.STOPPED:
-            self.logger.event(EventKind.EXIT, node=self.name, status=self._qemu.exit_status)
+            self.logger.event(EventKind.EXIT, node=self.name, status=self._process.exit_status)
         self.lifecycle.enter(NodeState.STOPPED)
 
     def check_alive(self) -> None:
         """Raise MachineDied, quoting the console, if QEMU has exited."""
-        if self._qemu.is_running():
+        if self._process.is_running():
             return
-        status = self._qemu.reap()
+        status = self._process.reap()
         self.lifecycle.enter(NodeState.STOPPED)
-        said = self._qemu.last_words()
+        said = self._process.last_words()
         raise MachineDied(
-            f"{self.name}: QEMU exited (status {status}){self._console.first_problem()}"
-            + (f"; QEMU said: {said}" if said else "")
+            f"{self.name}: {self._process.program} exited (status {status})"
+            + self._console.first_problem()
+            + (f"; {self._process.program} said: {said}" if said else "")
             + " — last console lines:\n"
             + self.console_tail(),
             node=self.name,
@@ -294,24 +293,35 @@ class Node:
     def qmp(self, command: str, /, **arguments: object) -> object:
         """Send a QMP command; returns its ``return`` value (raises on a QMP error)."""
         self.check_alive()
-        return self._qmp.command(command, **arguments)
+        return self._control.qmp(command, arguments)
 
     def next_qmp_event(self, wait: float) -> dict[str, Any] | None:
         """The next QMP event within ``wait`` s, or None."""
         self.check_alive()
-        return self._qmp.next_event(wait)
+        return self._control.next_event(wait)
 
     def pause(self) -> None:
-        """Stop the guest's CPUs (QMP ``stop``)."""
-        self.qmp("stop")
+        """Stop the node: a VM's CPUs (QMP ``stop``), a container's every process."""
+        self.check_alive()
+        self._control.pause()
 
     def resume(self) -> None:
-        """Resume the guest's CPUs (QMP ``cont``)."""
-        self.qmp("cont")
+        """Let a paused node run again."""
+        self.check_alive()
+        self._control.resume()
+
+    def set_link(self, index: int, up: bool) -> None:
+        """Put VLAN NIC ``index`` (0: eth1) link up or down."""
+        self.check_alive()
+        self._control.set_link(index, up)
+
+    def left_paused(self) -> str:
+        """Resume the node if a killed run left it paused; what it was left as, or ""."""
+        return self._control.resume_if_left_paused()
 
     def wait_exit(self, timeout: float) -> None:
         """Wait until QEMU has exited (TimeoutError after ``timeout`` s), then tidy up."""
-        wait_until(lambda: not self._qemu.is_running(), timeout, 0.02)
+        wait_until(lambda: not self._process.is_running(), timeout, 0.02)
         self.after_exit()
 
     # --- the console -----------------------------------------------------------------
@@ -339,11 +349,9 @@ class Node:
 
 
 def resume_left_stopped(node: Node) -> None:
-    """Start the guest CPUs of a node a killed run left stopped: paused (killed between a
-    snapshot's stop and cont), or loading its saved state or loaded and not started (killed
-    in a restore)."""
-    wait_until(node.disks.saved_state_loaded, LOAD_TIMEOUT_SECONDS, 0.05)
-    status = node.qmp("query-status")
-    if isinstance(status, dict) and status.get("status") in ("paused", "prelaunch"):
-        node.qmp("cont")
-        node.logger.log(f"{node.name} was left {status['status']} (by a killed run?): resumed")
+    """Let a node a killed run left stopped run again: paused (killed between a snapshot's
+    stop and cont), or loading its saved state or loaded and not started (killed in a
+    restore)."""
+    left = node.left_paused()
+    if left:
+        node.logger.log(f"{node.name} was left {left} (by a killed run?): resumed")

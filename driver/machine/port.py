@@ -77,6 +77,9 @@ class NodePort(Protocol):
     def qmp(self, command: str, /, **arguments: object) -> object:
         """Send a QMP command."""
 
+    def set_link(self, index: int, up: bool) -> None:
+        """Put VLAN NIC ``index`` link up or down."""
+
     def hmp(self, command: str) -> str:
         """The output of a human-monitor command."""
 

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from driver.atomic import write_atomic
@@ -17,6 +17,8 @@ from driver.errors import InfraError
 from driver.hosttools import own_group_dying_with_parent, require
 from driver.machine.accel import Accel, choose_accel
 from driver.machine.argv import Paths, qemu_argv
+from driver.machine.backend import NodeControl, VmControl
+from driver.machine.qmp import QmpClient
 from driver.safe_files import open_binary_for_writing, private_dir
 from driver.wait import wait_until
 
@@ -121,6 +123,7 @@ class QemuProcess:
         cache_dir: Path,
         detached: bool = False,
     ) -> None:
+        self.program = "QEMU"  # named in messages
         self.spec = spec
         self.paths = paths
         self.vlan_sockets = dict(vlan_sockets)
@@ -236,3 +239,7 @@ class QemuProcess:
         if self.pid is not None:
             kill_pid(self.pid)
         self.reap()
+
+    def control(self, alive: Callable[[], None]) -> NodeControl:
+        """QMP on QEMU's monitor socket."""
+        return VmControl(QmpClient(self.paths.qmp, alive))

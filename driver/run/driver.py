@@ -14,13 +14,15 @@ from functools import partial
 from pathlib import Path
 from types import TracebackType
 
-from driver.config.spec import NodeSpec
+from driver.config.spec import NodeKind, NodeSpec
 from driver.config.topology import Profile, Topology
 from driver.duration import Duration, seconds
 from driver.errors import DriverError, TestFailure
 from driver.events import EventKind
 from driver.log import Logger
 from driver.machine.argv import Paths
+from driver.machine.cgroup import sweep_orphans
+from driver.machine.container import NspawnProcess
 from driver.machine.machine import BOOT_TIMEOUT, Machine
 from driver.machine.node import Node
 from driver.machine.process import QemuProcess
@@ -100,13 +102,16 @@ class Driver:
         chosen = assign_ports({name: spec.forwards for name, spec in specs.items()})
         # Each node's journal and core dumps, kept in the output directory (triage/).
         self.artifacts = Artifacts(context.out_dir, self.logger)
+        for swept in sweep_orphans():
+            self.logger.log(f"killed container group {swept}, left by a killed run")
         for name, spec in specs.items():
             ports = (host_ports or {}).get(name) or chosen[name]
             paths = Paths(self.state / name, self.socket_dir / name)
-            qemu = QemuProcess(
+            kind = NspawnProcess if spec.kind == NodeKind.CONTAINER else QemuProcess
+            process = kind(
                 spec, paths, sockets, ports, context.environ, context.cache_dir, detached
             )
-            node = Node(qemu, self.logger, context.out_dir)
+            node = Node(process, self.logger, context.out_dir)
             node.machine.callbacks.append(self.polling.check)
             node.power_loss_hooks.append(partial(self.artifacts.export, node, "crash"))
             self.nodes[name] = node
@@ -322,6 +327,8 @@ class Driver:
                 for overlay in node.disks.overlays:
                     if overlay.suffix == ".qcow2":
                         overlay.unlink(missing_ok=True)
+                    elif overlay.is_dir():  # a container's writable layer
+                        shutil.rmtree(overlay.parent, ignore_errors=True)
 
     def detach(self) -> None:
         """Disconnect from detached machines, leaving them running."""

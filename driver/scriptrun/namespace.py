@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from driver.config.spec import NodeKind
 from driver.config.topology import Profile, Topology
 from driver.errors import UsageError
 from driver.machine.machine import Machine
@@ -67,8 +68,14 @@ CREATE_MACHINE = _not_offered(
 
 GLOBALS: dict[str, ScriptGlobal] = {
     "machines": _value(lambda d, r: d.machines, "every node of the run (a list of Machine)"),
-    "machines_qemu": _value(lambda d, r: d.machines, "the same list (the NixOS driver's name)"),
-    "machines_nspawn": _value(lambda d, r: [], "always empty: no systemd-nspawn containers"),
+    "machines_qemu": _value(
+        lambda d, r: [m for m in d.machines if m.spec.kind == NodeKind.VM],
+        "the run's VM nodes (QEMU), as in the NixOS driver",
+    ),
+    "machines_nspawn": _value(
+        lambda d, r: [m for m in d.machines if m.spec.kind == NodeKind.CONTAINER],
+        "the run's container nodes (systemd-nspawn), as in the NixOS driver",
+    ),
     "vlans": _value(lambda d, r: d.vlans, "the run's VLAN switches (also vlanN, one per VLAN)"),
     "driver": ScriptGlobal(
         lambda d, r: d, lambda: Driver, lambda: "the Driver (driver.out_dir, driver.machines, ...)"

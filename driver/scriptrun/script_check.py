@@ -135,7 +135,7 @@ def _types(tree: ast.AST, nodes: Iterable[str]) -> dict[str, type | str]:
         resolved = entry.kind()
         if resolved is not None:
             types[name] = resolved
-    types["machines"] = types["machines_qemu"] = "machines"
+    types["machines"] = types["machines_qemu"] = types["machines_nspawn"] = "machines"
     stored = {
         n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }

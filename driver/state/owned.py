@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from driver.machine.cgroup import groups_named
 from driver.run.driver import socket_prefix
 
 # The programs a cluster runs; nothing else is ever killed here.
@@ -75,6 +76,8 @@ def node_qemus(state: Path, node: str, proc: Path = Path("/proc")) -> list[int]:
 def kill_owned(state: Path, timeout: float = 10.0) -> list[OwnedProcess]:
     """SIGKILL every process ``state`` owns and wait (up to ``timeout`` s) until they are
     gone; returns what was killed."""
+    for group in groups_named(socket_prefix(state)):
+        group.kill(timeout)
     killed = owned_processes(state)
     for process in killed:
         try:

@@ -48,16 +48,24 @@ out_file=$run/stdout err_file=$run/stderr
 # start is on every boot's critical path, when an exec costs a busy vCPU the most.
 exec {photon_sleep_fd}<> <(:)
 photon_sleep() { read -r -t "$1" -u "$photon_sleep_fd" || :; }
+# The channel: a VM's virtio serial port, or on a container node (no virtio) the connection
+# systemd accepted on the socket the host binds in (photon-backdoor@.service: stdin is the
+# socket). A container's shell ends with its connection; the next one gets a new shell.
 port=""
-while [[ -z $port ]]; do
-  for d in /sys/class/virtio-ports/*; do
-    [[ -r $d/name ]] || continue
-    read -r n <"$d/name" || continue
-    [[ $n == photon.backdoor ]] && port=/dev/${d##*/}
+if [[ ${PHOTON_BACKDOOR_CHANNEL-} == socket ]]; then
+  port="a container socket"
+  exec 3<&0 1>&3
+else
+  while [[ -z $port ]]; do
+    for d in /sys/class/virtio-ports/*; do
+      [[ -r $d/name ]] || continue
+      read -r n <"$d/name" || continue
+      [[ $n == photon.backdoor ]] && port=/dev/${d##*/}
+    done
+    [[ -n $port ]] || photon_sleep 0.02
   done
-  [[ -n $port ]] || photon_sleep 0.02
-done
-exec 3<>"$port" 1>&3
+  exec 3<>"$port" 1>&3
+fi
 
 # append_file TAG FILE: FILE's bytes appended to $reply as records split at NUL bytes (see
 # the protocol above); an empty file is not even opened.
@@ -213,6 +221,7 @@ echo "photon-backdoor: ready on $port" >&2
 printf 'PHOTON-BACKDOOR-READY\n'
 while :; do
   if ! IFS=' ' read -r -u 3 nonce len limit; then
+    [[ ${PHOTON_BACKDOOR_CHANNEL-} == socket ]] && exit 0 # the host closed the connection
     # End of file: no host is connected to the port (a detached cluster). A write to the
     # port blocks until one connects (virtio_console), so the shell sleeps there instead of
     # polling; the host skips the line (it carries no nonce).
