@@ -23,6 +23,8 @@ PACKAGES: dict[str, str] = {
     "mmdebstrap": "mmdebstrap",
     "mkfs.ext4": "e2fsprogs",
     "vde_switch": "vde2",
+    "vde_plug2tap": "vde2",
+    "systemd-nspawn": "systemd-container",
     "ssh-keygen": "openssh-client",
     "ssh": "openssh-client",
     "dpkg-deb": "dpkg",

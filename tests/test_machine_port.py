@@ -115,6 +115,9 @@ class FakePort:
         self.qmp_sent.append(command)
         return {}
 
+    def set_link(self, index: int, up: bool) -> None:
+        self.qmp_sent.append(f"set_link nic{index} {up}")
+
     def hmp(self, command: str) -> str:
         self.qmp_sent.append(f"hmp {command}")
         return ""

@@ -101,6 +101,19 @@ MALFORMED = {
         '[nodes.a]\nforwards = [{ name = "x", guest_port = 80 }, { name = "x", guest_port = 81 }]\n',
         r"nodes\.a\.forwards\[1\]\.name: duplicate forward name 'x' on this node",
     ),
+    "unknown-kind": (
+        '[nodes.a]\nkind = "docker"\n',
+        r"nodes\.a\.kind: must be one of: vm, container \(got 'docker'\)",
+    ),
+    "kind-as-number": ("[nodes.a]\nkind = 1\n", r"nodes\.a\.kind: must be str"),
+    "container-nesting-vms": (
+        '[nodes.a]\nkind = "container"\nnested_virtualisation = true\n',
+        r"nodes\.a\.kind: a container node has no kernel of its own to nest VMs in",
+    ),
+    "container-with-forwards": (
+        '[nodes.a]\nkind = "container"\nforwards = [{ name = "x", guest_port = 80 }]\n',
+        r"nodes\.a\.forwards: host forwards are not offered on container nodes yet",
+    ),
     "host-port-twice": (
         '[nodes.a]\nforwards = [{ name = "x", guest_port = 80, host_port = 18080 }]\n'
         '[nodes.b]\nforwards = [{ name = "x", guest_port = 80, host_port = 18080 }]\n',

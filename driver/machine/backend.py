@@ -45,6 +45,7 @@ class NodeProcess(Protocol):
     started_wall: float | None
     started_monotonic: float
     allow_reboot: bool
+    serial_socket: Path | None  # the serial console's socket (None: none)
 
     @property
     def overlays(self) -> list[Path]:

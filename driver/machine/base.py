@@ -22,6 +22,7 @@ from driver.config.spec import NodeSpec
 from driver.duration import Duration
 from driver.errors import TestFailure
 from driver.log import Logger
+from driver.machine.backend import NotOnContainer
 from driver.machine.port import NodePort
 from driver.machine.shell import CommandResult
 
@@ -163,6 +164,13 @@ class NodeBase(ShellBase):
     def send_qmp_command(self, command: str, /, **arguments: object) -> object:
         """Send a QMP command; returns its ``return`` value (raises on a QMP error)."""
         return self._port.qmp(command, **arguments)
+
+    def _serial_socket(self, what: str) -> str:
+        """The serial console's socket, for ``what``; NotOnContainer on a container node
+        (its console is nspawn's output only)."""
+        if self._port.serial_socket is None:
+            raise NotOnContainer(self._port.name, what, "its console is read-only")
+        return str(self._port.serial_socket)
 
     def _next_qmp_event(self, wait: float) -> dict[str, Any] | None:
         """The next QMP event within ``wait`` s, or None."""

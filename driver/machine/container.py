@@ -19,7 +19,7 @@ from pathlib import Path
 from driver.atomic import write_atomic
 from driver.config.spec import NodeSpec
 from driver.errors import InfraError, UsageError
-from driver.hosttools import own_group_dying_with_parent
+from driver.hosttools import own_group_dying_with_parent, require
 from driver.images.container_root import HOST_SOCKET_DIR, REMOVALS_FILE
 from driver.machine.accel import Accel
 from driver.machine.argv import Paths
@@ -29,7 +29,6 @@ from driver.machine.process import pid_alive
 from driver.safe_files import open_binary_for_writing, private_dir
 
 CONTAINER_ACCEL = Accel("nspawn", "a container node: the host's kernel, no emulation")
-NSPAWN_PACKAGE = "systemd-container"
 # Lays the node's root and NICs out in the fresh namespaces, then becomes nspawn.
 # $1 the work directory, $2 the image, $3 the identity directory, $4 the number of VLAN
 # NICs; then a (socket, MAC) pair per NIC; the rest is nspawn's command line.
@@ -94,6 +93,7 @@ class NspawnProcess:
         self.exit_status: int | None = None
         self.started_wall: float | None = None
         self.started_monotonic = 0.0
+        self.serial_socket: Path | None = None
         self.allow_reboot = False
         self.group = ContainerGroup(f"{paths.sockets.parent.name}-{spec.name}")
         private_dir(paths.state)
@@ -132,11 +132,8 @@ class NspawnProcess:
 
     def argv(self) -> list[str]:
         """The command line: unshare, the start script, then systemd-nspawn."""
-        nspawn = shutil.which("systemd-nspawn")
-        if nspawn is None:
-            raise InfraError(
-                f"systemd-nspawn not found: install the Debian package '{NSPAWN_PACKAGE}'"
-            )
+        nspawn = require("systemd-nspawn")
+        require("vde_plug2tap")
         identity = Path(self.spec.initrd).parent / "container-identity"
         if not (identity / REMOVALS_FILE).exists():
             raise InfraError(f"node {self.spec.name}: no container identity at {identity}")
@@ -254,12 +251,12 @@ class NspawnProcess:
         self.group.thaw()
 
     def set_link(self, index: int, up: bool) -> None:
-        """Put ``eth<index+1>`` up or down from the host (the container sees its carrier go,
-        as a VM does with QMP ``set_link``)."""
+        """Put ``eth<index+1>``'s carrier on or off from the host (the container sees
+        NO-CARRIER, as a VM does after QMP ``set_link``)."""
         if self.pid is None or not self.is_running():
             raise InfraError(f"node {self.spec.name}: not running")
         argv = ["nsenter", f"--net=/proc/{self.pid}/ns/net", "ip", "link", "set"]
-        argv += [f"eth{index + 1}", "up" if up else "down"]
+        argv += [f"eth{index + 1}", "carrier", "on" if up else "off"]
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise InfraError(f"node {self.spec.name}: {' '.join(argv)}: {proc.stderr.strip()}")

@@ -111,7 +111,8 @@ class MonitorMixin(NodeBase):
             "  if not d: break\n"
             "  os.write(1,d)\n"
         )
-        child = pexpect.spawn(sys.executable, ["-c", bridge, str(self._port.serial_socket)])
+        socket_path = self._serial_socket("console_interact")
+        child = pexpect.spawn(sys.executable, ["-c", bridge, socket_path])
         try:
             child.interact()
         finally:

@@ -39,9 +39,10 @@ class NixosCompatMixin(NodeBase):
 
     def send_console(self, chars: str) -> None:
         """Type ``chars`` on the node's serial console (ttyS0), as bytes on its input."""
+        path = self._serial_socket("send_console")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(10.0)
-            sock.connect(str(self._port.serial_socket))
+            sock.connect(path)
             sock.sendall(chars.encode())
 
     def wait_for_qmp_event(

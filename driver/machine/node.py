@@ -42,6 +42,8 @@ class Node:
         self._process = process
         self.spec: NodeSpec = process.spec
         self.name = process.spec.name
+        self.state_dir = process.paths.state  # console log, overlays, keys
+        self.serial_socket = process.serial_socket  # the guest's ttyS0 (None: a container)
         self.logger = logger
         self._commands = CommandLog(self.name, logger, out_dir)
         self.lifecycle = Lifecycle(self.name)
@@ -94,28 +96,18 @@ class Node:
         """The spec's host forwards with their host ports."""
         return list(zip(self.spec.forwards, self._process.host_ports, strict=True))
 
-    @property
-    def state_dir(self) -> Path:
-        """The node's state directory (console log, overlays, keys)."""
-        return self._process.paths.state
-
-    @property
-    def serial_socket(self) -> Path:
-        """The UNIX socket of the guest's serial console (ttyS0)."""
-        return self._process.paths.serial
-
     # --- lifecycle -------------------------------------------------------------------
 
     def is_running(self) -> bool:
-        """Whether this node's QEMU process exists."""
+        """Whether this node's process (QEMU, nspawn) exists."""
         return self._process.is_running()
 
     def is_up(self) -> bool:
-        """Whether QEMU runs and the backdoor shell has answered in this boot."""
+        """Whether the node runs and its backdoor shell has answered in this boot."""
         return self.state is NodeState.UP and self._process.is_running()
 
     def start(self, allow_reboot: bool = False, fresh_disks: bool = False) -> None:
-        """Start QEMU if it is not running (``spawn``); returns at once."""
+        """Start the node if it is not running (``spawn``); returns at once."""
         if not self._process.is_running():
             self.spawn(fresh_disks, allow_reboot)
 
@@ -128,24 +120,18 @@ class Node:
         with self.logger.nested("waiting for the backdoor shell", node=self.name):
             if not self.wait_ready(timeout):
                 return
-            self.log(f"ready after {self.boot_seconds or 0.0:.1f}s")
+            self.logger.log(f"ready after {self.boot_seconds or 0.0:.1f}s", node=self.name)
         if self.spec.meta.get("provision_ssh_key"):
             self.check(authorize_client_key(self.state_dir.parent), timeout=30.0)
 
     def crash(self, timeout: float = 5.0) -> None:
-        """A power loss: ``power_loss_hooks``, then QMP ``quit`` (no guest shutdown), and a
-        kill if QEMU still runs after ``timeout`` s. A stopped node is left alone."""
+        """A power loss: ``power_loss_hooks``, then ``quit``. A stopped node is left alone."""
         if not self._process.is_running():
             return
         for hook in self.power_loss_hooks:
             hook()
-        self.log("crashing")
-        self._control.power_off()
-        try:
-            self.wait_exit(timeout)
-        except TimeoutError:
-            self.logger.warning("the power-off did not end the node; killing it", node=self.name)
-        self.kill()
+        self.logger.log("crashing", node=self.name)
+        self.quit(timeout)
 
     def spawn(
         self,
@@ -153,8 +139,8 @@ class Node:
         allow_reboot: bool = False,
         extra_args: tuple[str, ...] = (),
     ) -> None:
-        """Start QEMU (``extra_args`` appended) and connect to its shell socket; the guest
-        is then booting (STARTING) until ``wait_ready``."""
+        """Start the node's process (QEMU: ``extra_args`` appended) and connect to its shell
+        socket; the guest is then booting (STARTING) until ``wait_ready``."""
         with self.lock:
             self._console.begin()
             self._process.start(fresh_disks, allow_reboot, extra_args)
@@ -162,19 +148,22 @@ class Node:
             pid, accel = self._process.pid, self._process.accel
             self.logger.event(EventKind.SPAWN, node=self.name, restore=bool(extra_args), pid=pid)
             what = "loading a saved state" if extra_args else f"starting {self._process.program}"
-            self.log(f"{what} ({accel.name}: {accel.reason})" if accel else what)
+            self.logger.log(
+                f"{what} ({accel.name}: {accel.reason})" if accel else what, node=self.name
+            )
             self._control.close()
             self._shell.connect(timeout=30.0)
             self._console.start_streaming()
 
     def quit(self, timeout: float = 10.0) -> None:
-        """End QEMU at once, without a guest shutdown but with its disks closed cleanly
-        (QMP ``quit``; killed after ``timeout`` s); returns when it is gone."""
+        """End the node at once, without a guest shutdown (a VM's disks closed cleanly: QMP
+        ``quit``; a container's processes killed); killed after ``timeout`` s."""
         self._stop_watching()
         self._control.power_off()
         try:
             wait_until(lambda: not self._process.is_running(), timeout, 0.02)
         except TimeoutError:
+            self.logger.warning("the power-off did not end the node; killing it", node=self.name)
             self._process.kill()
         self.after_exit()
 
@@ -285,10 +274,6 @@ class Node:
     def hmp(self, command: str) -> str:
         """The output of a human-monitor (HMP) command as QMP returns it (no prompt)."""
         return str(self.qmp("human-monitor-command", **{"command-line": command}))
-
-    def log(self, message: str) -> None:
-        """Write a line about this node to the run log."""
-        self.logger.log(message, node=self.name)
 
     def qmp(self, command: str, /, **arguments: object) -> object:
         """Send a QMP command; returns its ``return`` value (raises on a QMP error)."""

@@ -44,8 +44,8 @@ class NodePort(Protocol):
         """The node's state directory."""
 
     @property
-    def serial_socket(self) -> Path:
-        """The serial console's UNIX socket."""
+    def serial_socket(self) -> Path | None:
+        """The serial console's UNIX socket (None: a container node has none)."""
 
     def forwards(self) -> list[tuple[Forward, int]]:
         """The host forwards with their host ports."""

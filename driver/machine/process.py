@@ -137,6 +137,7 @@ class QemuProcess:
         self.exit_status: int | None = None  # of the last QEMU started here
         self.started_wall: float | None = None  # time.time() at spawn
         self.started_monotonic = 0.0
+        self.serial_socket: Path | None = self.paths.serial
         self.allow_reboot = False  # as the last QEMU started here was
         private_dir(paths.state)
         paths.sockets.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,11 @@ import shlex
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 
+from driver.config.spec import NodeKind
 from driver.errors import TestFailure
 from driver.events import EventKind
 from driver.log import Logger
+from driver.machine.backend import NotOnContainer
 from driver.machine.machine import Machine
 from driver.machine.node import Node
 
@@ -247,8 +249,11 @@ class Faults:
 
     def disk_full(self, node: Machine, path: str = "/var/tmp") -> Fault:
         """Fill the filesystem holding ``path`` on ``node`` (a real file taking every free
-        block); the undo removes the file."""
+        block); the undo removes the file. Not on a container node: its files are on the
+        host's filesystem, which this would fill."""
         target = self._node_of(node)
+        if target.spec.kind == NodeKind.CONTAINER:
+            raise NotOnContainer(node.name, "disk_full", "its files are on the host's disk")
         filler = shlex.quote(f"{path.rstrip('/')}/.photon-disk-full")
         where = shlex.quote(path)
         fill = (
@@ -268,8 +273,11 @@ class Faults:
         )
 
     def clock_skew(self, node: Machine, seconds: float) -> Fault:
-        """Step the node's clock by ``seconds`` (negative: back); the undo steps it back."""
+        """Step the node's clock by ``seconds`` (negative: back); the undo steps it back.
+        Not on a container node: it shares the host's clock."""
         step, target = int(seconds), self._node_of(node)
+        if target.spec.kind == NodeKind.CONTAINER:
+            raise NotOnContainer(node.name, "clock_skew", "it shares the host's clock")
         return self._apply(
             FaultKind.CLOCK_SKEW,
             [node],

@@ -132,7 +132,7 @@ def step_clock(
         if abs(offset) <= within + uncertainty:
             break
         pending = -offset
-    node.log(f"clock stepped by {total:+.3f}s after {why}")
+    node.logger.log(f"clock stepped by {total:+.3f}s after {why}", node=node.name)
     return total
 
 
