@@ -27,6 +27,7 @@ name = "lan"
 [nodes.box]
 kind = "container"
 addresses = { lan = "10.0.9.1/24" }
+forwards = [{ name = "web", guest_port = 8000 }]
 
 [nodes.vm]
 addresses = { lan = "10.0.9.2/24" }
@@ -55,6 +56,11 @@ with subtest("the DSL on the container: byte-exact output, status, in-guest time
     box.succeed("systemd-run --unit=listen -- busybox httpd -f -p 8000 -h /etc")
     box.wait_for_open_port(8000)
     vm.wait_until_succeeds("busybox wget -q -O- http://box:8000/hostname | grep -qx box", timeout=60)
+
+with subtest("a host forward reaches the container"):
+    import urllib.request
+    url = f"http://127.0.0.1:{box.host_port(8000)}/hostname"
+    assert urllib.request.urlopen(url, timeout=30).read() == b"box\n"
 
 with subtest("block and unblock the container's VLAN link"):
     box.block()
@@ -128,7 +134,7 @@ def test_a_container_node_beside_a_vm_node(tmp_path: Path, xdg_cache: Path) -> N
     proc = _run(tmp_path, xdg_cache, SCRIPT)
     out, _ = proc.communicate(timeout=1500)
     assert proc.returncode == 0, out[-4000:]
-    assert "7 passed" in out, out[-3000:]
+    assert "8 passed" in out, out[-3000:]
     console = (tmp_path / "vm" / "runs").glob("*/box/vm.log")
     assert any("systemd" in p.read_text(errors="replace") for p in console)
     _nothing_left(tmp_path / "vm" / "runs")

@@ -110,10 +110,6 @@ MALFORMED = {
         '[nodes.a]\nkind = "container"\nnested_virtualisation = true\n',
         r"nodes\.a\.kind: a container node has no kernel of its own to nest VMs in",
     ),
-    "container-with-forwards": (
-        '[nodes.a]\nkind = "container"\nforwards = [{ name = "x", guest_port = 80 }]\n',
-        r"nodes\.a\.forwards: host forwards are not offered on container nodes yet",
-    ),
     "host-port-twice": (
         '[nodes.a]\nforwards = [{ name = "x", guest_port = 80, host_port = 18080 }]\n'
         '[nodes.b]\nforwards = [{ name = "x", guest_port = 80, host_port = 18080 }]\n',

@@ -81,6 +81,13 @@ def common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         "instead of building Debian images",
     )
     parser.add_argument(
+        "--containers",
+        action="store_true",
+        default=default,
+        help="run as container nodes (systemd-nspawn) the nodes the topology marks "
+        "container_ok; the rest stay VMs (default: off: every node as the topology says)",
+    )
+    parser.add_argument(
         "--log-level",
         type=str.lower,
         choices=LOG_LEVELS,

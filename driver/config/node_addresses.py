@@ -62,3 +62,21 @@ def node_addresses(
             raise r.fail(f"{where}.extra_addresses.{key}", f"must be a list, got {more!r}")
         found[vlan] += more
     return found
+
+
+def load_vlans(r: TopologyReader, raw: dict[str, Any]) -> dict[str, int]:
+    vlans: dict[str, int] = {}
+    for i, table in enumerate(optional(r, raw, "vlans", list, "", [])):
+        where = f"vlans[{i}]"
+        if not isinstance(table, dict):
+            raise r.fail(where, f"must be a table, got {table!r}")
+        name = r.get(table, "name", str, where)
+        number = optional(r, table, "id", int, where, i + 1)
+        if not 1 <= number <= MAX_VLAN_ID:
+            raise r.fail(f"{where}.id", f"must be 1-{MAX_VLAN_ID} (the MAC scheme), got {number}")
+        if name in vlans:
+            raise r.fail(f"{where}.name", f"duplicate VLAN name '{name}'")
+        if number in vlans.values():
+            raise r.fail(f"{where}.id", f"duplicate VLAN id {number}")
+        vlans[name] = number
+    return vlans

@@ -297,21 +297,14 @@ def load_node_config(
     )
 
 
-def load_node_kind(
-    r: TopologyReader, table: dict[str, Any], where: str, forwards: bool
-) -> NodeKind:
+def load_node_kind(r: TopologyReader, table: dict[str, Any], where: str) -> NodeKind:
     """The node's ``kind`` (vm, container), checked against what a container cannot have."""
     name = optional(r, table, "kind", str, where, NodeKind.VM.value)
     if name not in tuple(NodeKind):
         raise r.fail(f"{where}.kind", f"must be one of: {', '.join(NodeKind)} (got {name!r})")
     kind = NodeKind(name)
-    if kind is NodeKind.CONTAINER:
-        if optional(r, table, "nested_virtualisation", bool, where, False):
-            raise r.fail(
-                f"{where}.kind", "a container node has no kernel of its own to nest VMs in"
-            )
-        if forwards:
-            raise r.fail(
-                f"{where}.forwards", "host forwards are not offered on container nodes yet"
-            )
+    if kind is NodeKind.CONTAINER and optional(
+        r, table, "nested_virtualisation", bool, where, False
+    ):
+        raise r.fail(f"{where}.kind", "a container node has no kernel of its own to nest VMs in")
     return kind

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from driver.config.node_addresses import MAX_VLAN_ID, node_addresses
+from driver.config.node_addresses import load_vlans, node_addresses
 from driver.config.node_config import CONFIG_FIELDS, NodeConfig, load_node_config, load_node_kind
 from driver.config.spec import Forward, NodeKind
 from driver.config.topology_reader import (
@@ -39,6 +39,7 @@ NODE_FIELDS = (
     "forwards",
     "nested_virtualisation",
     "kind",
+    "container_ok",
     *CONFIG_FIELDS,
 )
 MAX_NODES = 254  # the MAC scheme (config/macs.py) holds a node's position in one byte
@@ -98,6 +99,7 @@ class Node:
     boot_group: int
     nested_virtualisation: bool = False
     kind: NodeKind = NodeKind.VM
+    container_ok: bool = False  # runs as a container under --containers
     # More addresses on a VLAN than the first (``addresses = { lan = [A, B] }``, the IPv6
     # address NixOS gives a ``vlans`` node, ``extra_addresses``): VLAN name -> CIDRs.
     extra_addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -206,7 +208,7 @@ def _load_nodes(
         addresses = {vlan: cidrs[0] for vlan, cidrs in all_addresses.items()}
         extra = {vlan: tuple(cidrs[1:]) for vlan, cidrs in all_addresses.items() if cidrs[1:]}
         forwards = load_forwards(r, table, where, seen_host_ports)
-        kind = load_node_kind(r, table, where, bool(forwards))
+        kind = load_node_kind(r, table, where)
         config = load_node_config(
             r, table, where, [c for cidrs in all_addresses.values() for c in cidrs]
         )
@@ -222,28 +224,18 @@ def _load_nodes(
             boot_group=int(roles.get(role, {}).get("boot_group", 0)),
             nested_virtualisation=optional(r, table, "nested_virtualisation", bool, where, False),
             kind=kind,
+            container_ok=optional(
+                r,
+                table,
+                "container_ok",
+                bool,
+                where,
+                roles.get(role, {}).get("container_ok", False),
+            ),
             extra_addresses=extra,
             config=config,
         )
     return nodes
-
-
-def _load_vlans(r: TopologyReader, raw: dict[str, Any]) -> dict[str, int]:
-    vlans: dict[str, int] = {}
-    for i, table in enumerate(optional(r, raw, "vlans", list, "", [])):
-        where = f"vlans[{i}]"
-        if not isinstance(table, dict):
-            raise r.fail(where, f"must be a table, got {table!r}")
-        name = r.get(table, "name", str, where)
-        number = optional(r, table, "id", int, where, i + 1)
-        if not 1 <= number <= MAX_VLAN_ID:
-            raise r.fail(f"{where}.id", f"must be 1-{MAX_VLAN_ID} (the MAC scheme), got {number}")
-        if name in vlans:
-            raise r.fail(f"{where}.name", f"duplicate VLAN name '{name}'")
-        if number in vlans.values():
-            raise r.fail(f"{where}.id", f"duplicate VLAN id {number}")
-        vlans[name] = number
-    return vlans
 
 
 def _load_images(r: TopologyReader, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -363,7 +355,8 @@ def load_topology(path: Path | None = None) -> Topology:
         if not isinstance(table, dict):
             raise r.fail(f"roles.{role}", f"must be a table, got {table!r}")
         optional(r, table, "boot_group", int, f"roles.{role}", 0)
-    vlans = _load_vlans(r, raw)
+        optional(r, table, "container_ok", bool, f"roles.{role}", False)
+    vlans = load_vlans(r, raw)
     nodes = _load_nodes(r, raw, roles, vlans)
     images = _load_images(r, raw)
     profiles: dict[str, Profile] = {}

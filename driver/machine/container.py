@@ -12,6 +12,7 @@ import hashlib
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,6 +29,7 @@ from driver.machine.cgroup import ContainerGroup
 from driver.machine.process import pid_alive
 from driver.safe_files import open_binary_for_writing, private_dir
 
+FORWARDER = Path(__file__).with_name("forwarder.py")
 CONTAINER_ACCEL = Accel("nspawn", "a container node: the host's kernel, no emulation")
 # Lays the node's root and NICs out in the fresh namespaces, then becomes nspawn.
 # $1 the work directory, $2 the image, $3 the identity directory, $4 the number of VLAN
@@ -73,10 +75,6 @@ class NspawnProcess:
         cache_dir: Path,
         detached: bool = False,
     ) -> None:
-        if spec.forwards:
-            raise UsageError(
-                f"node {spec.name}: host forwards are not offered on container nodes yet"
-            )
         if len(spec.disks) != 1 or spec.shares:
             raise UsageError(
                 f"node {spec.name}: a container node has its image only (no more disks, no shares)"
@@ -199,6 +197,25 @@ class NspawnProcess:
         self.pid = self.popen.pid
         self.exit_status = None
         write_atomic(self.paths.state / "argv", "\0".join(argv))
+        if self.spec.forwards:
+            self._start_forwarder(join)
+
+    def _start_forwarder(self, join: Callable[[], None]) -> None:
+        """The host forwards: a process of the container's cgroup (forwarder.py)."""
+        rules = [
+            f"{f.protocol}:{port}:{f.guest_port}"
+            for f, port in zip(self.spec.forwards, self.host_ports, strict=True)
+        ]
+        with open_binary_for_writing(self.log_path, truncate=False) as log:
+            subprocess.Popen(
+                [sys.executable, str(FORWARDER), f"/proc/{self.pid}/ns/net", *rules],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=join,
+                start_new_session=True,
+                close_fds=True,
+            )
 
     @property
     def log_path(self) -> Path:

@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
+from driver.config.containers import with_containers
 from driver.config.topology import Topology, load_topology
 from driver.errors import InfraError, UsageError
 from driver.images.builder import default_cache_root
@@ -45,6 +46,8 @@ class Invocation:
         """The validated topology (read once): also every node name usable in a script."""
         if self._topology is None:
             topology = load_topology(self.options.topology)
+            if self.options.containers:
+                topology = with_containers(topology)
             check_node_names(topology)  # each node its own script variable, before any build
             self._topology = topology
         return self._topology

@@ -56,6 +56,7 @@ class RunOptions:
     reuse: bool = False
     settled: bool = False
     cold: bool = False
+    containers: bool = False
 
     @property
     def mode(self) -> RunMode:
@@ -69,8 +70,9 @@ class RunOptions:
     @property
     def from_settled(self) -> bool:
         """Whether fresh nodes start from the profile's settled snapshot: ``--settled``,
-        or a ``fresh-`` seed verb without ``--cold``."""
-        if self.mode is RunMode.REUSE:
+        or a ``fresh-`` seed verb without ``--cold`` or ``--containers`` (a settled
+        snapshot is QEMU's: container nodes boot cold, in about a second)."""
+        if self.mode is RunMode.REUSE or (self.containers and not self.settled):
             return False
         return self.settled or (self.command.startswith(FRESH_PREFIX) and not self.cold)
 
@@ -88,6 +90,10 @@ class RunOptions:
             (
                 self.debug_hook and self.interactive,
                 "--debug-hook stops scripts for pdb; -I is interactive already",
+            ),
+            (
+                self.settled and self.containers,
+                "--settled starts QEMU from a saved state; container nodes have none",
             ),
             (
                 self.keep_on_failure and self.reuse,

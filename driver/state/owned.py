@@ -16,8 +16,10 @@ from pathlib import Path
 from driver.machine.cgroup import groups_named
 from driver.run.driver import socket_prefix
 
-# The programs a cluster runs; nothing else is ever killed here.
-PROGRAMS = ("qemu-system-", "vde_switch")
+# The programs a cluster runs; nothing else is ever killed here (a container's own
+# processes are killed through its cgroup: machine/cgroup.py).
+PROGRAMS = ("qemu-system-", "vde_switch", "systemd-nspawn", "vde_plug2tap")
+NODE_PROGRAMS = ("qemu-system-", "systemd-nspawn")  # what runs a node
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,13 @@ def owned_processes(state: Path, proc: Path = Path("/proc")) -> list[OwnedProces
 
 
 def node_qemus(state: Path, node: str, proc: Path = Path("/proc")) -> list[int]:
-    """The QEMU processes of ``node`` in the cluster in ``state``: their command line names
-    a file in the node's state directory."""
+    """The QEMU (or nspawn) processes of ``node`` in the cluster in ``state``: their command
+    line names a file in the node's state directory."""
     inside = f"{state}/{node}/"
     return sorted(
         pid
         for pid, program, args in _programs(proc)
-        if program.startswith("qemu-system-") and any(inside in arg for arg in args)
+        if program.startswith(NODE_PROGRAMS) and any(inside in arg for arg in args)
     )
 
 

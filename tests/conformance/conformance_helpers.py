@@ -6,6 +6,7 @@ there (``machine``; ``client`` + ``server``; none)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -73,9 +74,14 @@ def run_script(
     body: str,
     timeout: float = 900.0,
     prelude: bool = True,
+    kind: str = "vm",
 ) -> Outcome:
     """Write ``body`` (after the prelude) to a script in ``tmp_path`` and run it with
-    ``photon-driver run --topology TOPOLOGY`` from ``tmp_path`` (not the checkout)."""
+    ``photon-driver run --topology TOPOLOGY`` from ``tmp_path`` (not the checkout); with
+    ``kind="container"`` every node of the topology is a container node."""
+    topology_path = TOPOLOGIES / topology
+    if kind == "container":
+        topology_path = as_containers(topology_path, tmp_path)
     script = tmp_path / "test_script.py"
     script.write_text((PRELUDE if prelude else "") + textwrap.dedent(body))
     junit = tmp_path / "junit.xml"
@@ -87,7 +93,7 @@ def run_script(
             "driver",
             "run",
             "--topology",
-            str(TOPOLOGIES / topology),
+            str(topology_path),
             str(script),
             "--junit-xml",
             str(junit),
@@ -111,3 +117,34 @@ def run_script(
     state = vm_dir / "runs" / str(proc.pid)  # the topology's default profile: $PHOTON_VM_DIR
     assert leftovers(state) == [], "the run left processes behind"
     return Outcome(proc.returncode, err, cases, state)
+
+
+def as_containers(topology: Path, tmp_path: Path) -> Path:
+    """A copy of ``topology`` (and the files beside it) in ``tmp_path`` with every node a
+    container node, its host forwards dropped (a container has none)."""
+    folder = tmp_path / "topologies"
+    shutil.copytree(TOPOLOGIES, folder, dirs_exist_ok=True)
+    lines: list[str] = []
+    for line in topology.read_text().splitlines():
+        if line.startswith("forwards"):
+            continue
+        lines.append(line)
+        if line.startswith("[nodes."):
+            lines.append('kind = "container"')
+    (folder / topology.name).write_text("\n".join(lines) + "\n")
+    return folder / topology.name
+
+
+def check_passed(outcome: Outcome, kind: str, vm_only: str = "", node: str = "machine") -> None:
+    """Every subtest passed; on container nodes, the script ends at the subtest ``vm_only``
+    (one that needs QEMU), which fails with the one line saying so."""
+    if kind == "vm" or not vm_only:
+        assert outcome.code == 0, outcome.stderr[-4000:]
+        assert not outcome.failed()
+        return
+    assert outcome.code == 1, outcome.stderr[-4000:]
+    assert outcome.failed() == [vm_only], outcome.failed()
+    reason = (
+        f"{node}: QMP command 'human-monitor-command' needs a VM node; {node} is a container node"
+    )
+    assert reason in outcome.stderr, outcome.stderr[-3000:]

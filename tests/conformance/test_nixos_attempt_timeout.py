@@ -39,7 +39,7 @@ with subtest("a probe of a dropped port is bounded by the budget"):
 """
 
 
-def test_attempt_timeout(tmp_path: Path, xdg_cache: Path) -> None:
-    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT)
+def test_attempt_timeout(tmp_path: Path, xdg_cache: Path, node_kind: str) -> None:
+    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT, kind=node_kind)
     assert outcome.code == 0, outcome.stderr[-4000:]
     assert not outcome.failed()

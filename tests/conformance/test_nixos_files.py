@@ -46,8 +46,8 @@ with subtest("wait_for_file"):
 """
 
 
-def test_files(tmp_path: Path, xdg_cache: Path) -> None:
-    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT)
+def test_files(tmp_path: Path, xdg_cache: Path, node_kind: str) -> None:
+    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT, kind=node_kind)
     assert outcome.code == 0, outcome.stderr[-4000:]
     assert not outcome.failed()
     assert {"copy_from_host", "copy_from_host_via_shell", "wait_for_file"} <= set(outcome.cases)

@@ -69,8 +69,8 @@ with subtest("wait"):
 """
 
 
-def test_polling_condition(tmp_path: Path, xdg_cache: Path) -> None:
-    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT)
+def test_polling_condition(tmp_path: Path, xdg_cache: Path, node_kind: str) -> None:
+    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT, kind=node_kind)
     assert outcome.code == 0, outcome.stderr[-4000:]
     assert not outcome.failed()
     assert {"failing conditions fail the block", "descriptions", "wait"} <= set(outcome.cases)

@@ -29,8 +29,8 @@ with subtest("the node comes back on the same disk"):
 """
 
 
-def test_power(tmp_path: Path, xdg_cache: Path) -> None:
-    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT)
+def test_power(tmp_path: Path, xdg_cache: Path, node_kind: str) -> None:
+    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT, kind=node_kind)
     assert outcome.code == 0, outcome.stderr[-4000:]
     assert not outcome.failed()
     assert {"shutdown", "crash", "the node comes back on the same disk"} <= set(outcome.cases)

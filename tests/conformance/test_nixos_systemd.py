@@ -36,8 +36,8 @@ with subtest("unit info and properties"):
 """
 
 
-def test_systemd(tmp_path: Path, xdg_cache: Path) -> None:
-    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT)
+def test_systemd(tmp_path: Path, xdg_cache: Path, node_kind: str) -> None:
+    outcome = run_script(tmp_path, xdg_cache, "machine.toml", SCRIPT, kind=node_kind)
     assert outcome.code == 0, outcome.stderr[-4000:]
     assert not outcome.failed()
     assert "require_unit_state" in outcome.cases
