@@ -512,6 +512,76 @@ WAIT_ROWS = [
 ]
 ROWS += WAIT_ROWS
 
+# Issue 32: one node as a container and as a VM, alternating in one run (bench_container.py).
+CONTAINER_ROWS = [
+    Row(
+        "container node: spawn to backdoor answering (VM beside it: next row)",
+        "container.json",
+        lambda d: med_max(d, "container_spawn_to_backdoor_s"),
+        "s",
+        "<= 2 s",
+        lambda m, w: m <= 2.0,
+    ),
+    Row(
+        "VM node, same run: spawn to backdoor answering",
+        "container.json",
+        lambda d: med_max(d, "vm_spawn_to_backdoor_s"),
+        "s",
+        "none",
+        None,
+    ),
+    Row(
+        'container node: `succeed("true")` round trip (median of 200 per round)',
+        "container.json",
+        lambda d: med_max(d, "container_roundtrip_ms"),
+        "ms",
+        "<= 2 ms",
+        lambda m, w: m <= 2.0,
+    ),
+    Row(
+        'VM node, same run: `succeed("true")` round trip',
+        "container.json",
+        lambda d: med_max(d, "vm_roundtrip_ms"),
+        "ms",
+        "none",
+        None,
+    ),
+    Row(
+        "idle CPU of one booted node: container (VM: next row)",
+        "container.json",
+        lambda d: med_max(d, "container_idle_cpu_pct"),
+        "% of a core",
+        "none",
+        None,
+    ),
+    Row(
+        "idle CPU of one booted node: VM",
+        "container.json",
+        lambda d: med_max(d, "vm_idle_cpu_pct"),
+        "% of a core",
+        "none",
+        None,
+    ),
+    Row(
+        "reference smoke, mixed form (--containers) / all-VM, whole `fresh-smoke --cold`, "
+        "alternating",
+        "mixed.json",
+        lambda d: med_max(d, "smoke_ratio_mixed_over_all_vm"),
+        "x",
+        "<= 0.35",
+        lambda m, w: m <= 0.35,
+    ),
+    Row(
+        "idle CPU of the started reference cluster, mixed form / all-VM (60 s, jobs done)",
+        "mixed.json",
+        lambda d: single(d, "idle_ratio_mixed_over_all_vm"),
+        "x",
+        "<= 0.5",
+        lambda m, w: m <= 0.5,
+    ),
+]
+ROWS += CONTAINER_ROWS
+
 
 def suite_wall(doc: Doc, variant: str) -> tuple[float, None]:
     return doc["variants"][variant]["wall_s"] / 60, None

@@ -79,6 +79,7 @@ def test_a_repetition_writes_its_own_outputs(tmp_path: Path) -> None:
         (["fresh-smoke"], RunMode.FRESH, True),
         (["fresh-smoke", "--cold"], RunMode.FRESH, False),
         (["fresh-matrix", "--keep-on-failure"], RunMode.KEEP, True),
+        (["fresh-smoke", "--containers"], RunMode.FRESH, False),
     ],
 )
 def test_the_command_line_decides_the_mode(argv: list[str], mode: RunMode, settled: bool) -> None:
@@ -92,6 +93,7 @@ def test_the_command_line_decides_the_mode(argv: list[str], mode: RunMode, settl
         (["run", "--settled", "--reuse", "a.py"], "--settled starts fresh nodes"),
         (["run", "--keep-on-failure", "--reuse", "a.py"], "--keep-on-failure keeps fresh"),
         (["run", "--repeat", "2", "-I"], "--repeat runs scripts again"),
+        (["run", "--settled", "--containers", "a.py"], "container nodes have none"),
     ],
 )
 def test_clashing_modes_are_one_usage_line(
@@ -103,3 +105,22 @@ def test_clashing_modes_are_one_usage_line(
     err = capsys.readouterr().err.strip()
     assert code == 2 and said in err and "\n" not in err
     assert not (tmp_path / "vm" / "runs").exists()  # nothing was built or booted
+
+
+def test_containers_makes_the_container_ok_nodes_containers() -> None:
+    from driver.config.containers import with_containers
+    from driver.config.spec import NodeKind
+    from driver.config.topology import load_topology
+
+    topology = load_topology()
+    assert all(n.kind is NodeKind.VM for n in topology.nodes.values())
+    mixed = with_containers(topology)
+    kinds = {name: node.kind.value for name, node in mixed.nodes.items()}
+    assert kinds == {
+        "node01": "container",
+        "node02": "container",
+        "node03": "container",
+        "node04": "vm",
+        "node05": "vm",
+        "node06": "container",
+    }

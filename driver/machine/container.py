@@ -33,7 +33,7 @@ FORWARDER = Path(__file__).with_name("forwarder.py")
 CONTAINER_ACCEL = Accel("nspawn", "a container node: the host's kernel, no emulation")
 # Lays the node's root and NICs out in the fresh namespaces, then becomes nspawn.
 # $1 the work directory, $2 the image, $3 the identity directory, $4 the number of VLAN
-# NICs; then a (socket, MAC) pair per NIC; the rest is nspawn's command line.
+# NICs; then (socket, MAC, first address or -) per NIC; the rest is nspawn's command line.
 START_SCRIPT = r"""
 set -eu
 umask 022 # the upper directory is the container's /: the driver's own umask is 077
@@ -53,8 +53,12 @@ n=1
 while [ "$n" -le "$nics" ]; do
   ip tuntap add dev "eth$n" mode tap
   ip link set "eth$n" address "$2"
+  # The first address at once: a service that binds it may start before networkd runs
+  # (a container boots in a second); networkd then manages the same address.
+  [ "$3" = - ] || ip addr add "$3" dev "eth$n"
+  ip link set "eth$n" up
   vde_plug2tap -s "$1" "eth$n" </dev/null &
-  shift 2
+  shift 3
   n=$((n + 1))
 done
 exec "$@"
@@ -139,7 +143,7 @@ class NspawnProcess:
         for nic in self.spec.nics:
             if nic.vlan not in self.vlan_sockets:
                 raise InfraError(f"node {self.spec.name}: no switch for VLAN {nic.vlan}")
-            nics += [str(self.vlan_sockets[nic.vlan]), nic.mac]
+            nics += [str(self.vlan_sockets[nic.vlan]), nic.mac, nic.address or "-"]
         return [
             "unshare", "--mount", "--net", "--propagation", "private",
             "bash", "-c", START_SCRIPT, "photon-container",
