@@ -19,27 +19,9 @@ import time
 from pathlib import Path
 
 from results_io import summary, write
+from trees import Tree
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(tree: Path, state: Path, *args: str) -> float:
-    """Run photon-driver from ``tree`` on the cluster in ``state``; its wall time."""
-    env = dict(os.environ, PYTHONPATH=str(tree), PHOTON_VM_DIR=str(state), NO_COLOR="1")
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "driver", "--profile", "minimal", *args],
-        env=env,
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"{tree}: {' '.join(args)}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
-        )
-    return time.monotonic() - started
 
 
 def main() -> None:
@@ -59,14 +41,17 @@ def main() -> None:
     )
     state, noop = work / "vm", work / "noop.py"
     noop.write_text("pass\n")
+    trees = {"ref": Tree("ref", ref, work, state), "work": Tree("work", ROOT, work, state)}
     series: dict[str, list[float]] = {"ref": [], "work": []}
     try:
-        cli(ROOT, state, "cluster", "start")
+        trees["work"].cli("--profile", "minimal", "cluster", "start")
         time.sleep(args.settle)  # past the boot's own activity
         for turn in range(args.pairs):
-            trees = [("ref", ref), ("work", ROOT)]
-            for name, tree in trees if turn % 2 == 0 else trees[::-1]:
-                series[name].append(cli(tree, state, "run", "--reuse", str(noop)))
+            order = ["ref", "work"] if turn % 2 == 0 else ["work", "ref"]
+            for name in order:
+                series[name].append(
+                    trees[name].timed("--profile", "minimal", "run", "--reuse", str(noop))
+                )
                 print(f"{name}: {series[name][-1]:.3f}", flush=True)
     finally:
         subprocess.run(

@@ -23,18 +23,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from results_io import summary, write
+from trees import Tree
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDTRIP = """start_all()
@@ -50,43 +49,6 @@ for _ in range(200):
 samples.sort()
 print(f"ROUNDTRIP_MS={1000 * samples[len(samples) // 2]:.3f}", flush=True)
 """
-
-
-class Tree:
-    """One checkout and how to run its photon-driver."""
-
-    def __init__(self, name: str, path: Path, work: Path) -> None:
-        self.name = name
-        self.path = path
-        self.work = work / name
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.settled_saved = False  # smoke_settled's untimed first run happened
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(PYTHONPATH=str(self.path), PHOTON_VM_DIR=str(self.work / "vm"), NO_COLOR="1")
-        return env
-
-    def cli(self, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "driver", *args]
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, env=self.env(), cwd=self.path, timeout=timeout
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"{self.name}: {' '.join(args)}: exit {proc.returncode}\n" + proc.stderr[-3000:]
-            )
-        return proc
-
-    def timed(self, *args: str) -> float:
-        started = time.monotonic()
-        self.cli(*args)
-        return time.monotonic() - started
-
-    def script(self, name: str, text: str) -> str:
-        path = self.work / name
-        path.write_text(text)
-        return str(path)
 
 
 def roundtrip(tree: Tree) -> float:

@@ -5,16 +5,18 @@ left."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from conftest import leftovers, photon_env
+from conftest import leftovers, photon_cli, photon_env
 from driver.machine.cgroup import groups_named
 from driver.run.driver import socket_prefix
 
@@ -159,3 +161,39 @@ def test_sigkill_of_the_driver_then_the_next_run_clears_the_container(
     assert after.returncode == 0, out[-3000:]
     assert "left by a killed run" in out, out[-3000:]
     _nothing_left(tmp_path / "vm" / "runs")
+
+
+@pytest.mark.cluster
+def test_the_reference_cluster_in_mixed_form(tmp_path: Path, xdg_cache: Path) -> None:
+    """``cluster start --containers``: the control plane and the gateway as containers, the
+    workers VMs; the whole reference smoke on it (attached, as ``smoke`` does), ssh into a
+    container through its host forward, then ``cluster stop``: nothing left."""
+    vm_dir = tmp_path / "vm"
+    env = photon_env(xdg_cache, vm_dir)
+    try:
+        proc = photon_cli(env, "cluster", "start", "--containers")
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        record = json.loads((vm_dir / "cluster.json").read_text())["nodes"]
+        accels = {name: node["accel"] for name, node in record.items()}
+        assert [n for n, a in accels.items() if a == "nspawn"] == [
+            "node01",
+            "node02",
+            "node03",
+            "node06",
+        ], accels
+        junit = tmp_path / "junit.xml"
+        smoke = photon_cli(env, "smoke", "--junit-xml", str(junit))
+        assert smoke.returncode == 0, smoke.stdout[-3000:] + smoke.stderr[-3000:]
+        assert "subtests: 8 passed, 0 failed" in smoke.stderr, smoke.stderr[-3000:]
+        cases = list(ET.parse(junit).getroot().iter("testcase"))
+        bad = [c.get("name") for c in cases if c.find("failure") is not None]
+        assert len(cases) >= 8 and not bad, bad
+        ssh = photon_cli(env, "ssh", "node02", "--", "hostname", timeout=120)
+        assert ssh.returncode == 0 and ssh.stdout.strip() == "node02", ssh.stderr
+        stop = photon_cli(env, "cluster", "stop", timeout=300)
+        assert stop.returncode == 0, stop.stderr
+        assert groups_named(socket_prefix(vm_dir)) == []
+        assert leftovers(vm_dir) == []
+        assert _taps_and_mounts(vm_dir) == []
+    finally:
+        photon_cli(env, "cluster", "clean", timeout=300)

@@ -20,6 +20,9 @@ from driver.wait import wait_until
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "photon-driver"
+# What starts a container, in the host's PID namespace (container.py): while one of them is
+# in a group, the group is not an orphan.
+STARTERS = ("systemd-nspawn", "unshare", "bash")
 # A group with no process yet may be one a driver is about to start: left alone this long.
 YOUNG_SECONDS = 60.0
 
@@ -108,16 +111,16 @@ class ContainerGroup:
             self.path.rmdir()
 
     def has_host_side(self) -> bool:
-        """Whether a process of the group lives in the host's PID namespace other than the
-        VLAN plugs: the start wrapper or nspawn. A group without one is an orphan (its nspawn
-        was killed with the driver, its container and plugs ran on)."""
+        """Whether the group still has what started the container, in the host's PID
+        namespace: nspawn, or the start script before it becomes nspawn. A group without
+        one is an orphan (its nspawn was killed with the driver; the container, the VLAN
+        plugs and the forwarder ran on)."""
         mine = os.readlink("/proc/self/ns/pid")
         for pid in self.pids():
             with contextlib.suppress(OSError):
                 if os.readlink(f"/proc/{pid}/ns/pid") != mine:
                     continue
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
-                if comm != "vde_plug2tap":
+                if Path(f"/proc/{pid}/comm").read_text().strip() in STARTERS:
                     return True
         return False
 

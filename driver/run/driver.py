@@ -99,13 +99,18 @@ class Driver:
         sockets = {v.number: v.socket for v in self.vlans}
         self.nodes: dict[str, Node] = {}
         self.polling = PollingConditions(self.logger.log)
-        chosen = assign_ports({name: spec.forwards for name, spec in specs.items()})
+        # A fresh run picks free host ports; an attached one has them in the cluster record.
+        chosen = (
+            assign_ports({name: spec.forwards for name, spec in specs.items()})
+            if host_ports is None
+            else host_ports
+        )
         # Each node's journal and core dumps, kept in the output directory (triage/).
         self.artifacts = Artifacts(context.out_dir, self.logger)
         for swept in sweep_orphans():
             self.logger.log(f"killed container group {swept}, left by a killed run")
         for name, spec in specs.items():
-            ports = (host_ports or {}).get(name) or chosen[name]
+            ports = list(chosen.get(name, []))
             paths = Paths(self.state / name, self.socket_dir / name)
             kind = NspawnProcess if spec.kind == NodeKind.CONTAINER else QemuProcess
             process = kind(
