@@ -189,3 +189,10 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture(params=["vm", "container"])
+def node_kind(request: pytest.FixtureRequest) -> str:
+    """The kind every node of a conformance test's topology is (``kind`` in the topology):
+    the suite runs once on VM nodes and once with every node a container node."""
+    return str(request.param)

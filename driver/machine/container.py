@@ -30,6 +30,22 @@ from driver.machine.process import pid_alive
 from driver.safe_files import open_binary_for_writing, private_dir
 
 FORWARDER = Path(__file__).with_name("forwarder.py")
+# A NIC's carrier on or off ($1 the NIC, $2 on|off), then the wait until the kernel's link
+# watch has acted on it (for off: the NIC's queue stopped, operstate DOWN), at most 2 s:
+# the change is asynchronous, and a packet sent at once would still pass.
+SET_CARRIER = r"""
+ip link set "$1" carrier "$2" || exit
+i=0
+while [ $i -lt 200 ]; do
+  case "$2 $(ip -o link show dev "$1")" in
+  off*"state DOWN"*) exit 0 ;;
+  on*"state DOWN"*) ;;
+  on*) exit 0 ;;
+  esac
+  sleep 0.01
+  i=$((i + 1))
+done
+"""
 CONTAINER_ACCEL = Accel("nspawn", "a container node: the host's kernel, no emulation")
 # Lays the node's root and NICs out in the fresh namespaces, then becomes nspawn.
 # $1 the work directory, $2 the image, $3 the identity directory, $4 the number of VLAN
@@ -273,11 +289,12 @@ class NspawnProcess:
 
     def set_link(self, index: int, up: bool) -> None:
         """Put ``eth<index+1>``'s carrier on or off from the host (the container sees
-        NO-CARRIER, as a VM does after QMP ``set_link``)."""
+        NO-CARRIER, as a VM does after QMP ``set_link``); returns once the kernel has
+        acted on it (SET_CARRIER)."""
         if self.pid is None or not self.is_running():
             raise InfraError(f"node {self.spec.name}: not running")
-        argv = ["nsenter", f"--net=/proc/{self.pid}/ns/net", "ip", "link", "set"]
-        argv += [f"eth{index + 1}", "carrier", "on" if up else "off"]
+        argv = ["nsenter", f"--net=/proc/{self.pid}/ns/net", "sh", "-c", SET_CARRIER, "sh"]
+        argv += [f"eth{index + 1}", "on" if up else "off"]
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise InfraError(f"node {self.spec.name}: {' '.join(argv)}: {proc.stderr.strip()}")

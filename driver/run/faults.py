@@ -30,6 +30,11 @@ def _address(node: Node) -> str:
     return node.spec.nics[0].address.split("/")[0]
 
 
+# Whether netem works in a container node's network namespace: the qdisc is the host
+# kernel's (a container cannot load sch_netem), on the node's own loopback for an instant.
+NETEM_PROBE = "tc qdisc add dev lo root netem delay 0ms && tc qdisc del dev lo root"
+
+
 class FaultKind(enum.Enum):
     """What a fault does."""
 
@@ -163,6 +168,8 @@ class Faults:
         a, b = self._node_of(machine_a), self._node_of(machine_b)
 
         def add(node: Node, peer: Node) -> None:
+            if node.spec.kind == NodeKind.CONTAINER and not node.run_logged(NETEM_PROBE, 30).ok:
+                raise NotOnContainer(node.name, kind.value, "the host's kernel has no netem")
             bands = self._bands.setdefault(node.name, {})
             band = next(k for k in range(2, 17) if k not in bands.values())
             ip, peer_ip = _address(node), _address(peer)
