@@ -69,9 +69,14 @@ with subtest("replicated state: write once, read everywhere"):
     )
 
 with subtest("load balancing: haproxy spreads over both worker backends"):
-    # Six requests through the frontend in one command, one answer per line.
-    answers = node01.succeed(
-        "for i in 1 2 3 4 5 6; do curl -fsS http://127.0.0.1:8080/; echo; done"
+    # Six requests through the frontend in one command, one answer per line, until both
+    # backends have answered: haproxy takes a backend in after two good checks 2 s apart,
+    # and a worker may have come up just now (its control plane as containers, the smoke
+    # can get here seconds after the workers' boot).
+    answers = node01.wait_until_succeeds(
+        "out=$(for i in 1 2 3 4 5 6; do curl -fsS http://127.0.0.1:8080/; echo; done);"
+        ' echo "$out"; grep -q \'backend node04\' <<<"$out"; grep -q \'backend node05\' <<<"$out"',
+        60,
     )
     seen = {line.strip() for line in answers.splitlines() if line.strip()}
     t.assertEqual(seen, {"backend node04", "backend node05"})
