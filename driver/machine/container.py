@@ -26,7 +26,7 @@ from driver.machine.accel import Accel
 from driver.machine.argv import Paths
 from driver.machine.backend import ContainerControl, NodeControl
 from driver.machine.cgroup import ContainerGroup
-from driver.machine.process import pid_alive
+from driver.machine.process import last_line, pid_alive
 from driver.safe_files import open_binary_for_writing, private_dir
 
 FORWARDER = Path(__file__).with_name("forwarder.py")
@@ -245,12 +245,7 @@ class NspawnProcess:
     def last_words(self, limit: int = 400) -> str:
         """The last line nspawn (or the start script) wrote: why the container did not
         start or ended; empty when it wrote nothing."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        return lines[-1][:limit] if lines else ""
+        return last_line(self.log_path, limit)
 
     def adopt(self, pid: int) -> bool:
         """Take over a running nspawn; False when ``pid`` is not running."""

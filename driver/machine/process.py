@@ -109,6 +109,16 @@ def create_overlay(
         raise InfraError(f"{overlay}: qemu-img create failed: {proc.stderr.strip()}")
 
 
+def last_line(log: Path, limit: int = 400) -> str:
+    """The last non-blank line of ``log``, at most ``limit`` characters ("" if none)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
 class QemuProcess:
     """One node's QEMU: its disks (overlays), accelerator, command line and process. Starts
     it, adopts a running one (a detached cluster node), reports whether it runs, kills it."""
@@ -209,12 +219,7 @@ class QemuProcess:
     def last_words(self, limit: int = 400) -> str:
         """The last line QEMU wrote to its log (stderr), at most ``limit`` characters:
         why it refused to start or exited; empty when it wrote nothing."""
-        try:
-            text = (self.paths.state / "qemu.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        return lines[-1][:limit] if lines else ""
+        return last_line(self.paths.state / "qemu.log", limit)
 
     def adopt(self, pid: int) -> bool:
         """Take over an already running QEMU; False when ``pid`` is not running."""
